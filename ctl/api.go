@@ -1,0 +1,146 @@
+// Package ctl is circled's control protocol: the wire types, the HTTP+JSON
+// handler that serves them over a Backend, the client circlectl uses, and
+// the listeners (a unix socket; a named pipe on Windows).
+//
+// ctl never imports the supervisor: cmd/circled adapts the supervisor to
+// Backend. Routes are documented in docs/API.md.
+package ctl
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is the document of GET /v1/watchers and `circlectl status --json`.
+type Status struct {
+	Watchers []WatcherStatus `json:"watchers"`
+	// LastReloadError is the error of the last failed config reload, cleared
+	// by the next successful one.
+	LastReloadError string `json:"last_reload_error,omitempty"`
+}
+
+// WatcherStatus is one watcher in Status.
+type WatcherStatus struct {
+	Name string `json:"name"`
+	// State: active, stopped, starting, stopping, backoff, flapping, fatal.
+	State        string          `json:"state"`
+	NumProcesses int             `json:"numprocesses"`
+	Processes    []ProcessStatus `json:"processes"`
+	Priority     int             `json:"priority"`
+	// Error is the reason a watcher is fatal or backing off (a spawn error
+	// verbatim, "flapping: 5 exits in 10s", ...).
+	Error string `json:"error,omitempty"`
+}
+
+// ProcessStatus is one process of a watcher.
+type ProcessStatus struct {
+	WID int `json:"wid"`
+	PID int `json:"pid"`
+	// State: starting, running, stopping, backoff, exited.
+	State     string    `json:"state"`
+	StartedAt time.Time `json:"started_at"`
+	Restarts  int       `json:"restarts"`
+	LastExit  Exit      `json:"last_exit"`
+	// Error is the last spawn error of this slot, verbatim.
+	Error        string `json:"error,omitempty"`
+	DroppedBytes int64  `json:"dropped_bytes"`
+}
+
+// Exit is how a process ended: Code for a normal exit, Signal ("KILL",
+// "TERM", ...) when a signal ended it, both zero before any exit.
+type Exit struct {
+	Code   int    `json:"code"`
+	Signal string `json:"signal"`
+}
+
+// Result is the reply of start, stop, restart, reload, signal, incr, decr.
+type Result struct {
+	// Watchers the operation applied to, in the order it was applied.
+	Watchers []string `json:"watchers"`
+	// NumProcesses is set by incr, decr and numprocesses.
+	NumProcesses int `json:"numprocesses,omitempty"`
+}
+
+// ReloadSummary is the reply of POST /v1/reloadconfig.
+type ReloadSummary struct {
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Restarted []string `json:"restarted"`
+	Scaled    []string `json:"scaled"`
+	Unchanged []string `json:"unchanged"`
+	// NeedRestart lists [circled] keys that changed but only apply after
+	// circled restarts (socket, ...).
+	NeedRestart []string `json:"need_restart,omitempty"`
+}
+
+// Stats is the reply of GET /v1/stats.
+type Stats struct {
+	Watchers []WatcherStats `json:"watchers"`
+}
+
+// WatcherStats is one watcher's resource use.
+type WatcherStats struct {
+	Name      string         `json:"name"`
+	Processes []ProcessStats `json:"processes"`
+}
+
+// ProcessStats is one process's resource use.
+type ProcessStats struct {
+	WID int     `json:"wid"`
+	PID int     `json:"pid"`
+	CPU float64 `json:"cpu"` // percent of one CPU since the previous sample (or since start)
+	RSS int64   `json:"rss"` // bytes
+}
+
+// Version is the reply of GET /v1/version.
+type Version struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"go_version"`
+	PID       int    `json:"pid"`
+}
+
+// Backend is what the handler needs from the daemon. Every method may be
+// called concurrently. names are watcher names or shell globs; an empty
+// list means every watcher. A name or glob that matches nothing returns an
+// error wrapping ErrNoSuchWatcher.
+type Backend interface {
+	Status(ctx context.Context, names []string) (Status, error)
+	List(ctx context.Context) ([]string, error)
+	// Start, Stop, Restart and Reload return when done if wait is true,
+	// at once otherwise. Reload is graceful: new processes up, then the
+	// old ones stopped.
+	Start(ctx context.Context, names []string, wait bool) (Result, error)
+	Stop(ctx context.Context, names []string, wait bool) (Result, error)
+	Restart(ctx context.Context, names []string, wait bool) (Result, error)
+	Reload(ctx context.Context, names []string, wait bool) (Result, error)
+	// ReloadConfig re-reads the config; a config error returns an error
+	// wrapping ErrBadConfig and changes nothing.
+	ReloadConfig(ctx context.Context) (ReloadSummary, error)
+	// Signal sends sig (a name like "HUP"/"SIGHUP" or a number) to every
+	// process of name, or only to pid when pid != 0; children also
+	// signals each process's whole group.
+	Signal(ctx context.Context, name, sig string, pid int, children bool) (Result, error)
+	// Incr adds n processes (n may be negative for decr) and returns the
+	// new count.
+	Incr(ctx context.Context, name string, n int) (Result, error)
+	NumProcesses(ctx context.Context, name string) (Result, error)
+	Stats(ctx context.Context, names []string) (Stats, error)
+	// Quit stops every watcher and then the daemon. With wait it returns
+	// once every watcher has stopped (the daemon exits right after).
+	Quit(ctx context.Context, wait bool) error
+	Version(ctx context.Context) (Version, error)
+}
+
+// Errors a Backend returns (wrapped) and the client returns (wrapped) so
+// callers can branch with errors.Is. The handler maps them to HTTP
+// statuses and the client maps them back; circlectl maps them to exit
+// codes (ErrNoSuchWatcher 3, ErrUnreachable 4, others 1).
+var (
+	ErrNoSuchWatcher = errors.New("no such watcher")
+	ErrBadConfig     = errors.New("bad config")
+	ErrBadRequest    = errors.New("bad request")
+	ErrUnreachable   = errors.New("daemon not reachable")
+	ErrShuttingDown  = errors.New("daemon is shutting down")
+)

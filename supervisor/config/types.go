@@ -1,0 +1,164 @@
+package config
+
+import (
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is a fully resolved and validated configuration: every include
+// followed, every substitution done (except the per-process $(circle.wid),
+// normalised to WIDToken), every default applied.
+type Config struct {
+	// File is the absolute path of the main file.
+	File string
+	// Files lists every file that was read, main file first, then the
+	// included files sorted by path. A reload compares their bytes.
+	Files []string
+	// WatchDirs are the directories whose changes may change the config:
+	// the main file's directory and every include_dir / include glob's
+	// directory that exists (absolute, deduplicated, sorted).
+	WatchDirs []string
+
+	Daemon Daemon
+	// Watchers sorted by descending priority, then by name.
+	Watchers []*Watcher
+	// Warnings are non-fatal findings (circus features we do not
+	// implement, and so on), each naming file, line and key.
+	Warnings []Warning
+}
+
+// Daemon is the [circled] (alias [circus]) section.
+type Daemon struct {
+	Socket          string      // absolute, "" = use the default rule
+	SocketMode      os.FileMode // default 0600
+	Pidfile         string      // absolute or ""
+	LogLevel        string      // debug|info|warn|error; default info
+	LogFormat       string      // text|json; default text
+	Logfile         string      // absolute or ""; "" = stderr
+	Umask           int         // -1 = unset
+	GracefulTimeout time.Duration
+	WarmupDelay     time.Duration // delay between starting watchers
+	WatchConfig     bool          // default true
+}
+
+// Watcher is one [watcher:NAME] section, resolved.
+type Watcher struct {
+	Name string
+	File string // file that defined it
+	Line int    // line of its section header
+
+	// Argv is the command line to exec. With shell=true it is
+	// ["/bin/sh", "-c", cmd+" "+args]. It may contain WIDToken.
+	Argv []string
+	// Env is the child's environment, sorted by key: circled's whole
+	// environment when copy_env, else just PATH when copy_path, then the
+	// matching [env] / [env:PATTERNS] sections, then CIRCLED_WATCHER.
+	// Values may contain WIDToken. CIRCLED_WID is added per process.
+	Env        []string
+	WorkingDir string // absolute or "" (= circled's cwd)
+	UID        *int   // nil = unset (resolved from a name or number)
+	GID        *int
+	Umask      int // -1 = unset (inherit [circled] umask)
+	Rlimits    []Rlimit
+
+	Shell        bool
+	CopyEnv      bool
+	CopyPath     bool
+	StopSignal   string // canonical name without SIG prefix: "TERM", "INT", "QUIT", or a number as text
+	StopChildren bool   // default true
+
+	GracefulTimeout time.Duration // default [circled] graceful_timeout, else 30s
+	NumProcesses    int           // default 1
+	Respawn         bool          // default true
+	MaxRetry        int           // default 5; -1 = forever
+	Autostart       bool          // default true
+	Priority        int           // default 0
+	WarmupDelay     time.Duration // between this watcher's process spawns
+	Singleton       bool          // numprocesses forced to 1
+	Critical        bool          // default false (PID 1 issue)
+	MinUptime       time.Duration // default 1s
+	BackoffMax      time.Duration // default 10s
+
+	Flapping Flapping
+
+	Stdout Stream
+	Stderr Stream
+	// RedirectStderr merges stderr into the stdout stream.
+	RedirectStderr bool
+}
+
+// Flapping is the flapping.* keys.
+type Flapping struct {
+	Attempts int           // default 5
+	Window   time.Duration // default 10s
+	RetryIn  time.Duration // default 30s
+	MaxRetry int           // default 5
+}
+
+// Rlimit is one rlimit_NAME key. Name is lower case without the prefix
+// ("nofile"); Value is the limit, or RlimInfinity for "unlimited".
+type Rlimit struct {
+	Name  string
+	Value uint64
+}
+
+// RlimInfinity stands for "unlimited" / "infinity".
+const RlimInfinity = ^uint64(0)
+
+// Stream is stdout_stream.* / stderr_stream.*.
+type Stream struct {
+	Class          string // "stdout" (default, StdoutStream), "file" (FileStream), "timed" (TimedRotatingFileStream), "null"
+	Filename       string // absolute; may contain WIDToken
+	MaxBytes       int64
+	BackupCount    int
+	MaxAge         int // days
+	Compress       bool
+	RotateWhen     string
+	RotateInterval int
+	TimeFormat     string
+}
+
+// WIDToken is what every spelling of $(circle.wid) / $(circus.wid) /
+// $WID is normalised to; the watcher replaces it with the process slot.
+const WIDToken = "$(circle.wid)"
+
+// Warning is a non-fatal finding.
+type Warning struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (w Warning) String() string {
+	return w.File + ":" + strconv.Itoa(w.Line) + ": " + w.Key + ": " + w.Msg
+}
+
+// Error is a configuration error. It names the file, line and key.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // section or key; "" when the error is about a file
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		s += ": " + e.Key
+	}
+	return s + ": " + e.Msg
+}
+
+// Options are the inputs of Load besides the files.
+type Options struct {
+	// Environ is circled's environment (os.Environ() in production).
+	Environ []string
+	// LookupUser and LookupGroup resolve uid/gid names; nil = os/user.
+	LookupUser  func(name string) (int, error)
+	LookupGroup func(name string) (int, error)
+}
