@@ -1,0 +1,234 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to circled over its control socket. It implements Backend,
+// so anything written against Backend can run remotely. Its zero value is
+// not usable; call NewClient.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+var _ Backend = (*Client)(nil)
+
+// dialTimeout bounds connecting to the socket: a daemon that does not
+// accept within it is as good as unreachable.
+const dialTimeout = 5 * time.Second
+
+// NewClient returns a client for the daemon on socket. It does not connect
+// until the first call.
+func NewClient(socket string) *Client {
+	c := &Client{socket: socket}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: dialTimeout}
+			conn, err := dial(ctx, &d, socket)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return conn, nil
+		},
+		MaxIdleConns:          2,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: 0, // stop --wait may take graceful_timeout
+		DisableCompression:    true,
+	}
+	// No overall timeout: callers bound calls with their context.
+	c.hc = &http.Client{Transport: tr}
+	return c
+}
+
+// Socket is the socket path the client dials.
+func (c *Client) Socket() string { return c.socket }
+
+// dialError marks a failure to connect, as opposed to a failure after.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// do sends a request and decodes a 2xx JSON reply into out (if not nil).
+// A non-2xx reply becomes an *Error; a failure to connect wraps
+// ErrUnreachable and names the socket.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	u := "http://circled" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var de *dialError
+		if errors.As(err, &de) {
+			return fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, de.err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s %s on %s: %w", method, path, c.socket, err)
+	}
+	defer resp.Body.Close()
+	// Replies are small; the cap only guards against a wrong server.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var er ErrorReply
+		if json.Unmarshal(data, &er) == nil && er.Error != "" {
+			return &Error{Status: resp.StatusCode, Kind: er.Kind, Message: er.Error}
+		}
+		msg := strings.TrimSpace(string(data))
+		if len(msg) > 200 {
+			msg = msg[:200] + "..."
+		}
+		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, msg)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
+	}
+	return nil
+}
+
+func nameQuery(names []string) url.Values {
+	if len(names) == 0 {
+		return nil
+	}
+	return url.Values{"name": names}
+}
+
+func watcherPath(name, op string) string {
+	p := "/v1/watchers/" + url.PathEscape(name)
+	if op != "" {
+		p += "/" + op
+	}
+	return p
+}
+
+// Status implements Backend: GET /v1/watchers.
+func (c *Client) Status(ctx context.Context, names []string) (Status, error) {
+	var st Status
+	err := c.do(ctx, http.MethodGet, "/v1/watchers", nameQuery(names), nil, &st)
+	return st, err
+}
+
+// List implements Backend: GET /v1/list.
+func (c *Client) List(ctx context.Context) ([]string, error) {
+	var l WatcherList
+	err := c.do(ctx, http.MethodGet, "/v1/list", nil, nil, &l)
+	return l.Watchers, err
+}
+
+func (c *Client) action(ctx context.Context, op string, names []string, wait bool) (Result, error) {
+	var res Result
+	err := c.do(ctx, http.MethodPost, "/v1/"+op, nil, ActionRequest{Names: names, Wait: wait}, &res)
+	return res, err
+}
+
+// Start implements Backend: POST /v1/start.
+func (c *Client) Start(ctx context.Context, names []string, wait bool) (Result, error) {
+	return c.action(ctx, "start", names, wait)
+}
+
+// Stop implements Backend: POST /v1/stop.
+func (c *Client) Stop(ctx context.Context, names []string, wait bool) (Result, error) {
+	return c.action(ctx, "stop", names, wait)
+}
+
+// Restart implements Backend: POST /v1/restart.
+func (c *Client) Restart(ctx context.Context, names []string, wait bool) (Result, error) {
+	return c.action(ctx, "restart", names, wait)
+}
+
+// Reload implements Backend: POST /v1/reload.
+func (c *Client) Reload(ctx context.Context, names []string, wait bool) (Result, error) {
+	return c.action(ctx, "reload", names, wait)
+}
+
+// ReloadConfig implements Backend: POST /v1/reloadconfig.
+func (c *Client) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
+	var s ReloadSummary
+	err := c.do(ctx, http.MethodPost, "/v1/reloadconfig", nil, struct{}{}, &s)
+	return s, err
+}
+
+// Signal implements Backend: POST /v1/watchers/{name}/signal.
+func (c *Client) Signal(ctx context.Context, name, sig string, pid int, children bool) (Result, error) {
+	var res Result
+	req := SignalRequest{Signal: sig, PID: pid, Children: children}
+	err := c.do(ctx, http.MethodPost, watcherPath(name, "signal"), nil, req, &res)
+	return res, err
+}
+
+// Incr implements Backend: POST /v1/watchers/{name}/incr, or .../decr
+// with -n when n is negative.
+func (c *Client) Incr(ctx context.Context, name string, n int) (Result, error) {
+	op := "incr"
+	if n < 0 {
+		op, n = "decr", -n
+	}
+	var res Result
+	err := c.do(ctx, http.MethodPost, watcherPath(name, op), nil, IncrRequest{N: n}, &res)
+	return res, err
+}
+
+// NumProcesses implements Backend: GET /v1/watchers/{name}/numprocesses.
+func (c *Client) NumProcesses(ctx context.Context, name string) (Result, error) {
+	var res Result
+	err := c.do(ctx, http.MethodGet, watcherPath(name, "numprocesses"), nil, nil, &res)
+	return res, err
+}
+
+// Stats implements Backend: GET /v1/stats.
+func (c *Client) Stats(ctx context.Context, names []string) (Stats, error) {
+	var st Stats
+	err := c.do(ctx, http.MethodGet, "/v1/stats", nameQuery(names), nil, &st)
+	return st, err
+}
+
+// Quit implements Backend: POST /v1/quit. A connection the daemon drops
+// after the request was sent counts as success: it was quitting.
+func (c *Client) Quit(ctx context.Context, wait bool) error {
+	err := c.do(ctx, http.MethodPost, "/v1/quit", nil, QuitRequest{Wait: wait}, nil)
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return nil
+	}
+	return err
+}
+
+// Version implements Backend: GET /v1/version.
+func (c *Client) Version(ctx context.Context) (Version, error) {
+	var v Version
+	err := c.do(ctx, http.MethodGet, "/v1/version", nil, nil, &v)
+	return v, err
+}

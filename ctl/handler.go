@@ -1,0 +1,411 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"time"
+)
+
+// NewHandler serves the /v1/ routes of docs/API.md over b. It never panics
+// on input: bodies are capped at MaxBodyBytes, JSON is decoded strictly,
+// and a panic in b is recovered, logged and answered with a 500.
+func NewHandler(b Backend, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{b: b, log: log, mux: http.NewServeMux()}
+	m := h.mux
+	m.HandleFunc("GET /v1/watchers", h.status)
+	m.HandleFunc("GET /v1/watchers/{name}", h.watcher)
+	m.HandleFunc("GET /v1/list", h.list)
+	m.HandleFunc("POST /v1/start", h.action(b.Start))
+	m.HandleFunc("POST /v1/stop", h.action(b.Stop))
+	m.HandleFunc("POST /v1/restart", h.action(b.Restart))
+	m.HandleFunc("POST /v1/reload", h.action(b.Reload))
+	m.HandleFunc("POST /v1/reloadconfig", h.reloadConfig)
+	m.HandleFunc("POST /v1/watchers/{name}/signal", h.signal)
+	m.HandleFunc("POST /v1/watchers/{name}/incr", h.incr(1))
+	m.HandleFunc("POST /v1/watchers/{name}/decr", h.incr(-1))
+	m.HandleFunc("GET /v1/watchers/{name}/numprocesses", h.numProcesses)
+	m.HandleFunc("GET /v1/stats", h.stats)
+	m.HandleFunc("POST /v1/quit", h.quit)
+	m.HandleFunc("GET /v1/version", h.version)
+	return h
+}
+
+type handler struct {
+	b   Backend
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// apiError is an error the handler answers with a given status and kind.
+type apiError struct {
+	status int
+	kind   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, KindBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.Error("ctl: panic serving request", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !sw.wrote {
+				h.writeError(sw, r, &apiError{http.StatusInternalServerError, KindInternal, "internal error"})
+			}
+		}
+		h.log.Debug("ctl: request", "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration", time.Since(start))
+	}()
+
+	if r.ContentLength > MaxBodyBytes {
+		h.writeError(sw, r, tooLarge())
+		return
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		// The mux would answer a plain-text 404 or 405: answer in JSON.
+		cw := &captureWriter{header: make(http.Header)}
+		h.mux.ServeHTTP(cw, r)
+		if cw.status == http.StatusMethodNotAllowed {
+			allow := cw.header.Get("Allow")
+			sw.Header().Set("Allow", allow)
+			h.writeError(sw, r, &apiError{http.StatusMethodNotAllowed, KindBadRequest,
+				fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
+			return
+		}
+		h.writeError(sw, r, &apiError{http.StatusNotFound, KindNotFound,
+			fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+		return
+	}
+	h.mux.ServeHTTP(sw, r)
+}
+
+func tooLarge() error {
+	return &apiError{http.StatusRequestEntityTooLarge, KindBadRequest,
+		fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)}
+}
+
+// decode reads the JSON body into v, which holds the defaults: an empty
+// body keeps them.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// Exactly one JSON value: anything but whitespace after it is an error.
+		var extra json.RawMessage
+		if err = dec.Decode(&extra); err == io.EOF {
+			return nil
+		} else if err == nil {
+			return badRequest("malformed JSON body: data after the JSON value")
+		}
+	} else if err == io.EOF {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge()
+	}
+	return badRequest("malformed JSON body: %v", err)
+}
+
+// queryNames returns the "name" query parameters and rejects any other key, so a
+// typo (?names=) is an error rather than "every watcher".
+func queryNames(r *http.Request) ([]string, error) {
+	q, err := parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	for k := range q {
+		if k != "name" {
+			return nil, badRequest("unknown query parameter %q (want name)", k)
+		}
+	}
+	return q["name"], nil
+}
+
+func parseQuery(r *http.Request) (map[string][]string, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query: %v", err)
+	}
+	return q, nil
+}
+
+func noQuery(r *http.Request) error {
+	if r.URL.RawQuery != "" {
+		return badRequest("%s takes no query parameters", r.URL.Path)
+	}
+	return nil
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	names, err := queryNames(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	st, err := h.b.Status(r.Context(), names)
+	h.reply(w, r, normStatus(st), err)
+}
+
+func (h *handler) watcher(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	st, err := h.b.Status(r.Context(), []string{r.PathValue("name")})
+	h.reply(w, r, normStatus(st), err)
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	names, err := h.b.List(r.Context())
+	h.reply(w, r, WatcherList{Watchers: nonNil(names)}, err)
+}
+
+func (h *handler) action(op func(ctx context.Context, names []string, wait bool) (Result, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req := ActionRequest{Wait: true}
+		if err := decode(r, &req); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		for _, n := range req.Names {
+			if n == "" {
+				h.writeError(w, r, badRequest("empty watcher name"))
+				return
+			}
+		}
+		res, err := op(r.Context(), req.Names, req.Wait)
+		h.reply(w, r, normResult(res), err)
+	}
+}
+
+func (h *handler) reloadConfig(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if err := decode(r, &req); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	sum, err := h.b.ReloadConfig(r.Context())
+	h.reply(w, r, normSummary(sum), err)
+}
+
+func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
+	var req SignalRequest
+	if err := decode(r, &req); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if req.Signal == "" {
+		h.writeError(w, r, badRequest("missing signal"))
+		return
+	}
+	if req.PID < 0 {
+		h.writeError(w, r, badRequest("bad pid %d", req.PID))
+		return
+	}
+	res, err := h.b.Signal(r.Context(), r.PathValue("name"), req.Signal, req.PID, req.Children)
+	h.reply(w, r, normResult(res), err)
+}
+
+// incr serves incr (sign 1) and decr (sign -1). n must be positive; the
+// sign comes from the route.
+func (h *handler) incr(sign int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req := IncrRequest{N: 1}
+		if err := decode(r, &req); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		if req.N < 1 {
+			h.writeError(w, r, badRequest("n must be a positive number, got %d", req.N))
+			return
+		}
+		res, err := h.b.Incr(r.Context(), r.PathValue("name"), sign*req.N)
+		h.reply(w, r, normResult(res), err)
+	}
+}
+
+func (h *handler) numProcesses(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.b.NumProcesses(r.Context(), r.PathValue("name"))
+	h.reply(w, r, normResult(res), err)
+}
+
+func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	names, err := queryNames(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	st, err := h.b.Stats(r.Context(), names)
+	if st.Watchers == nil {
+		st.Watchers = []WatcherStats{}
+	}
+	for i := range st.Watchers {
+		if st.Watchers[i].Processes == nil {
+			st.Watchers[i].Processes = []ProcessStats{}
+		}
+	}
+	h.reply(w, r, st, err)
+}
+
+func (h *handler) quit(w http.ResponseWriter, r *http.Request) {
+	req := QuitRequest{Wait: true}
+	if err := decode(r, &req); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	err := h.b.Quit(r.Context(), req.Wait)
+	h.reply(w, r, QuitReply{Quitting: true}, err)
+}
+
+func (h *handler) version(w http.ResponseWriter, r *http.Request) {
+	v, err := h.b.Version(r.Context())
+	h.reply(w, r, v, err)
+}
+
+// reply writes v as a 200, or err as a JSON error.
+func (h *handler) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("encoding reply: %w", err))
+		return
+	}
+	writeBody(w, http.StatusOK, b)
+}
+
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var kind string
+	var status int
+	if errors.As(err, &ae) {
+		kind, status = ae.kind, ae.status
+	} else {
+		kind, status = errKind(err)
+	}
+	if status >= 500 {
+		h.log.Warn("ctl: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	b, _ := json.Marshal(ErrorReply{Error: err.Error(), Kind: kind})
+	writeBody(w, status, b)
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// Replies never carry JSON null for a list: jq and scripts get [].
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func normStatus(st Status) Status {
+	if st.Watchers == nil {
+		st.Watchers = []WatcherStatus{}
+	}
+	for i := range st.Watchers {
+		if st.Watchers[i].Processes == nil {
+			st.Watchers[i].Processes = []ProcessStatus{}
+		}
+	}
+	return st
+}
+
+func normResult(r Result) Result {
+	r.Watchers = nonNil(r.Watchers)
+	return r
+}
+
+func normSummary(s ReloadSummary) ReloadSummary {
+	s.Added = nonNil(s.Added)
+	s.Removed = nonNil(s.Removed)
+	s.Restarted = nonNil(s.Restarted)
+	s.Scaled = nonNil(s.Scaled)
+	s.Unchanged = nonNil(s.Unchanged)
+	return s
+}
+
+// statusWriter records whether and what status was written, for the
+// access log and so a recovered panic does not write a second header.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// captureWriter swallows the mux's own plain-text 404/405 reply.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *captureWriter) Header() http.Header { return w.header }
+func (w *captureWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *captureWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(b), nil
+}

@@ -1,0 +1,482 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// loader accumulates the state of one Load or ReadDaemon.
+type loader struct {
+	opts    Options
+	environ map[string]string
+	main    string
+	mainDir string
+	files   []*srcFile
+	errs    []*Error
+	warns   []Warning
+
+	daemon    Daemon
+	daemonSet map[string]srcLoc // canonical daemon key -> where it was set
+	includes  []includeSpec     // from the main file
+	hasInc    bool              // the main file has include or include_dir
+
+	watchers []*srcSection
+	envs     []*srcSection
+}
+
+type srcLoc struct {
+	file string
+	line int
+}
+
+type includeSpec struct {
+	dir  bool // include_dir rather than include
+	val  string
+	sec  *srcSection
+	line int
+	key  string
+}
+
+func newLoader(path string, opts Options) (*loader, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	return &loader{
+		opts:      opts,
+		environ:   envMap(opts.Environ),
+		main:      abs,
+		mainDir:   filepath.Dir(abs),
+		daemonSet: map[string]srcLoc{},
+		daemon: Daemon{
+			SocketMode:      0o600,
+			LogLevel:        "info",
+			LogFormat:       "text",
+			Umask:           -1,
+			GracefulTimeout: 30 * time.Second,
+			WatchConfig:     true,
+		},
+	}, nil
+}
+
+func keyName(s *srcSection, k string) string { return "[" + s.name + "] " + k }
+
+func (l *loader) errorf(s *srcSection, line int, key, format string, args ...any) {
+	l.errs = append(l.errs, &Error{File: s.file.path, Line: line, Key: keyName(s, key), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warnf(s *srcSection, line int, key, format string, args ...any) {
+	k := "[" + s.name + "]"
+	if key != "" {
+		k = keyName(s, key)
+	}
+	l.warns = append(l.warns, Warning{File: s.file.path, Line: line, Key: k, Msg: fmt.Sprintf(format, args...)})
+}
+
+// result joins the errors found, in file and line order, without repeats.
+func (l *loader) result() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	order := l.fileOrder()
+	slices.SortStableFunc(l.errs, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(order(a.File), order(b.File)), cmp.Compare(a.Line, b.Line))
+	})
+	seen := map[Error]bool{}
+	var out []error
+	for _, e := range l.errs {
+		if !seen[*e] {
+			seen[*e] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+func (l *loader) sortedWarnings() []Warning {
+	order := l.fileOrder()
+	slices.SortStableFunc(l.warns, func(a, b Warning) int {
+		return cmp.Or(cmp.Compare(order(a.File), order(b.File)), cmp.Compare(a.Line, b.Line))
+	})
+	seen := map[Warning]bool{}
+	var out []Warning
+	for _, w := range l.warns {
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (l *loader) fileOrder() func(string) int {
+	idx := map[string]int{}
+	for i, f := range l.files {
+		idx[f.path] = i
+	}
+	return func(p string) int {
+		if i, ok := idx[p]; ok {
+			return i
+		}
+		return len(idx)
+	}
+}
+
+// ReadDaemon reads only the [circled] (or [circus]) section of the main
+// file, so that circlectl can learn the socket path without validating
+// watchers or following includes. $(circle.env.X) in it expands from this
+// process's environment. Included files cannot set socket, so the answer is
+// the same as Load's.
+func ReadDaemon(path string) (Daemon, error) {
+	l, err := newLoader(path, Options{Environ: os.Environ()})
+	if err != nil {
+		return Daemon{}, err
+	}
+	l.readMain()
+	return l.daemon, l.result()
+}
+
+// readMain reads the main file and its daemon sections.
+func (l *loader) readMain() *srcFile {
+	f, errs := readSource(l.main, 0)
+	l.errs = append(l.errs, errs...)
+	if f == nil {
+		return nil
+	}
+	l.files = append(l.files, f)
+	for _, s := range f.sections {
+		if k, _ := classify(s.name); k == secDaemon {
+			l.daemonSection(s, true)
+		}
+	}
+	return f
+}
+
+var daemonKeys = []string{
+	"include", "include_dir", "socket", "socket_mode", "pidfile", "loglevel",
+	"log_format", "logfile", "logoutput", "umask", "graceful_timeout",
+	"warmup_delay", "watch_config",
+}
+
+// ignoredDaemonKeys are circus [circus] keys circled does not implement.
+var ignoredDaemonKeys = []string{
+	"check_delay", "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd",
+	"statsd_close_outputs", "httpd", "httpd_host", "httpd_port", "debug",
+	"debug_gc", "stream_backend", "multicast_endpoint", "endpoint_owner",
+	"ssh_server", "ssh_keyfile", "papa_endpoint", "fqdn_prefix", "loggerconfig",
+}
+
+var daemonAliases = map[string]string{"logoutput": "logfile"}
+
+// daemonSection applies one [circled]/[circus] section. Sections of
+// included files merge into the main file's (later files win, with a
+// warning), but may not set socket (circlectl reads only the main file)
+// and their include/include_dir are not followed.
+func (l *loader) daemonSection(s *srcSection, isMain bool) {
+	inSection := map[string]int{}
+	for _, k := range s.keys {
+		name := strings.ToLower(k.name)
+		canon := name
+		if a, ok := daemonAliases[name]; ok {
+			canon = a
+		}
+		if slices.Contains(ignoredDaemonKeys, name) {
+			l.warnf(s, k.line, k.name, "circus setting not implemented by circled; ignored")
+			continue
+		}
+		if !slices.Contains(daemonKeys, name) {
+			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", name, append(slices.Clone(daemonKeys), ignoredDaemonKeys...)))
+			continue
+		}
+		if prev, ok := inSection[canon]; ok {
+			l.errorf(s, k.line, k.name, "%s is already set at line %d", canon, prev)
+			continue
+		}
+		inSection[canon] = k.line
+		if !isMain {
+			switch canon {
+			case "include", "include_dir":
+				l.warnf(s, k.line, k.name, "ignored: includes are only followed from the main file")
+				continue
+			case "socket":
+				l.errorf(s, k.line, k.name, "socket may only be set in the main file (circlectl reads only that file)")
+				continue
+			}
+		}
+		if prev, ok := l.daemonSet[canon]; ok && canon != "include" && canon != "include_dir" {
+			l.warnf(s, k.line, k.name, "overrides the value set at %s:%d", prev.file, prev.line)
+		}
+		l.daemonSet[canon] = srcLoc{s.file.path, k.line}
+
+		if canon == "include" || canon == "include_dir" {
+			l.hasInc = true
+			for _, v := range strings.Fields(k.value) {
+				l.includes = append(l.includes, includeSpec{dir: canon == "include_dir", val: v, sec: s, line: k.line, key: k.name})
+			}
+			continue
+		}
+		ex := &expander{layers: []map[string]string{l.environ}}
+		v, err := ex.expand(k.value)
+		if err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+			continue
+		}
+		if err := l.daemonValue(canon, strings.TrimSpace(v)); err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+		}
+	}
+}
+
+func (l *loader) daemonValue(key, v string) error {
+	d := &l.daemon
+	var err error
+	switch key {
+	case "socket":
+		d.Socket = absPath(l.mainDir, v)
+	case "socket_mode":
+		var m int
+		m, err = parseOctal(v)
+		d.SocketMode = os.FileMode(m)
+	case "pidfile":
+		d.Pidfile = absPath(l.mainDir, v)
+	case "loglevel":
+		switch lv := strings.ToLower(v); lv {
+		case "debug", "info", "warn", "error":
+			d.LogLevel = lv
+		case "warning":
+			d.LogLevel = "warn"
+		case "critical":
+			d.LogLevel = "error"
+		default:
+			err = fmt.Errorf("invalid log level %q (want debug, info, warn or error)", v)
+		}
+	case "log_format":
+		switch lf := strings.ToLower(v); lf {
+		case "text", "json":
+			d.LogFormat = lf
+		default:
+			err = fmt.Errorf("invalid log format %q (want text or json)", v)
+		}
+	case "logfile":
+		switch {
+		case v == "" || v == "-":
+			d.Logfile = "" // circus's "-" (stdout): circled logs to stderr
+		case strings.Contains(v, "://"):
+			err = fmt.Errorf("%q: only a file path or - is supported", v)
+		default:
+			d.Logfile = absPath(l.mainDir, v)
+		}
+	case "umask":
+		if !posixProcessAttrs {
+			return errNotSupported
+		}
+		d.Umask, err = parseOctal(v)
+	case "graceful_timeout":
+		d.GracefulTimeout, err = parseDuration(v)
+	case "warmup_delay":
+		d.WarmupDelay, err = parseDuration(v)
+	case "watch_config":
+		d.WatchConfig, err = parseBool(v)
+	}
+	return err
+}
+
+var errNotSupported = errors.New("not supported on " + runtime.GOOS)
+
+// Load reads the main file at path, the files it includes, and returns the
+// resolved, validated configuration. The error, when not nil, joins one
+// *Error per problem found (all of them, not just the first).
+//
+// Merge order is the main file, then the included files sorted by path; a
+// file matched twice is read once, and the main file is never re-included.
+// Includes are followed only from the main file: an included file's
+// [circled]/[circus] section merges into the main one (later files win),
+// but its include and include_dir are ignored with a warning. When the
+// main file has neither include nor include_dir, a conf.d directory beside
+// it is included if it exists (an explicit empty "include =" disables
+// that).
+func Load(path string, opts Options) (*Config, error) {
+	l, err := newLoader(path, opts)
+	if err != nil {
+		return nil, errors.Join(err)
+	}
+	mainFile := l.readMain()
+	if mainFile == nil {
+		return nil, l.result()
+	}
+	watchDirs := map[string]bool{l.mainDir: true}
+	for _, p := range l.includedFiles(watchDirs) {
+		f, errs := readSource(p, len(l.files))
+		l.errs = append(l.errs, errs...)
+		if f != nil {
+			l.files = append(l.files, f)
+		}
+	}
+	for _, f := range l.files {
+		for _, s := range f.sections {
+			l.section(s)
+		}
+	}
+	cfg := &Config{File: l.main, Daemon: l.daemon}
+	for _, f := range l.files {
+		cfg.Files = append(cfg.Files, f.path)
+	}
+	for d := range watchDirs {
+		cfg.WatchDirs = append(cfg.WatchDirs, d)
+	}
+	sort.Strings(cfg.WatchDirs)
+	cfg.Watchers = l.resolveWatchers()
+	l.checkEnvSections()
+	cfg.Warnings = l.sortedWarnings()
+	if err := l.result(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// section dispatches one section of any file (pass one).
+func (l *loader) section(s *srcSection) {
+	kind, name := classify(s.name)
+	switch kind {
+	case secDaemon:
+		if s.file.index > 0 {
+			l.daemonSection(s, false)
+		}
+	case secWatcher:
+		if err := checkWatcherName(name); err != nil {
+			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: err.Error()})
+			return
+		}
+		for _, o := range l.watchers {
+			if _, on := classify(o.name); on == name {
+				l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]",
+					Msg: fmt.Sprintf("watcher %q is already defined at %s:%d", name, o.file.path, o.line)})
+				return
+			}
+		}
+		l.watchers = append(l.watchers, s)
+	case secEnv:
+		if s.name != "env" && strings.TrimSpace(name) == "" {
+			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: "empty watcher pattern"})
+			return
+		}
+		l.envs = append(l.envs, s)
+	case secPlugin:
+		l.warnf(s, s.line, "", "circus plugins are not supported by circled; section ignored")
+	case secSocket:
+		l.warnf(s, s.line, "", "circus sockets are not supported by circled; section ignored")
+	default:
+		msg := "unknown section"
+		prefix, rest, ok := strings.Cut(s.name, ":")
+		if ok {
+			if sg := suggest(prefix, []string{"watcher", "env", "plugin", "socket"}); sg != "" {
+				msg += fmt.Sprintf("; did you mean [%s:%s]?", sg, rest)
+			}
+		} else if sg := suggest(s.name, []string{"circled", "circus", "env"}); sg != "" {
+			msg += fmt.Sprintf("; did you mean [%s]?", sg)
+		}
+		l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: msg})
+	}
+}
+
+// checkWatcherName keeps names usable on the command line and in globs.
+func checkWatcherName(name string) error {
+	if name == "" {
+		return errors.New("empty watcher name")
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune("/\\*?[]", r)
+	}); i >= 0 {
+		return fmt.Errorf("watcher name %q: spaces, control characters, slashes and glob characters (*?[]) are not allowed", name)
+	}
+	return nil
+}
+
+// includedFiles resolves the main file's include and include_dir (or the
+// default conf.d) to the sorted, deduplicated list of files to read, and
+// records the directories to watch.
+func (l *loader) includedFiles(watchDirs map[string]bool) []string {
+	specs := l.includes
+	if !l.hasInc {
+		if d := filepath.Join(l.mainDir, "conf.d"); isDir(d) {
+			specs = []includeSpec{{dir: true, val: d}}
+		}
+	}
+	seen := map[string]bool{fileID(l.main): true}
+	var out []string
+	add := func(p string) {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			return // broken symlinks, directories named *.ini
+		}
+		if id := fileID(p); !seen[id] {
+			seen[id] = true
+			out = append(out, p)
+		}
+	}
+	for _, sp := range specs {
+		p := absPath(l.mainDir, sp.val)
+		if sp.dir {
+			if !isDir(p) {
+				l.warnf(sp.sec, sp.line, sp.key, "directory %s does not exist", p)
+				continue
+			}
+			watchDirs[p] = true
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				if sp.sec == nil { // the default conf.d
+					l.errs = append(l.errs, &Error{File: p, Msg: readErrMsg(err)})
+				} else {
+					l.errorf(sp.sec, sp.line, sp.key, "%s: %v", p, readErrMsg(err))
+				}
+				continue
+			}
+			for _, e := range ents {
+				if n := e.Name(); strings.HasSuffix(n, ".ini") && !strings.HasPrefix(n, ".") {
+					add(filepath.Join(p, n))
+				}
+			}
+			continue
+		}
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			l.errorf(sp.sec, sp.line, sp.key, "bad pattern %q: %v", sp.val, err)
+			continue
+		}
+		dirs, _ := filepath.Glob(filepath.Dir(p))
+		for _, d := range dirs {
+			if isDir(d) {
+				watchDirs[d] = true
+			}
+		}
+		n := 0
+		for _, m := range matches {
+			// Like Python's glob (circus), * does not match a leading dot.
+			if !strings.HasPrefix(filepath.Base(m), ".") {
+				add(m)
+				n++
+			}
+		}
+		if n == 0 {
+			l.warnf(sp.sec, sp.line, sp.key, "%q matches no file", sp.val)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fileID identifies a file through symlinks, for deduplication.
+func fileID(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}

@@ -1,0 +1,224 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseBool accepts true/false/yes/no/on/off/1/0 in any case.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid boolean %q (want true/false, yes/no, on/off or 1/0)", s)
+}
+
+func parseInt(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("invalid integer %q", s)
+	}
+	return n, nil
+}
+
+// parseIntMin parses an integer no smaller than min.
+func parseIntMin(s string, min int) (int, error) {
+	n, err := parseInt(s)
+	if err != nil {
+		return 0, err
+	}
+	if n < min {
+		return 0, fmt.Errorf("%d is out of range (minimum %d)", n, min)
+	}
+	return n, nil
+}
+
+// parseDuration accepts float seconds ("25.5", circus's form) or a Go
+// duration ("10s", "1m30s"). Negative durations are errors.
+func parseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f*float64(time.Second) > float64(math.MaxInt64) || f*float64(time.Second) < float64(math.MinInt64) {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		if f < 0 {
+			return 0, fmt.Errorf("negative duration %q", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want seconds such as 2.5, or a duration such as 10s)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, nil
+}
+
+// parseOctal parses a permission mask: "0600", "600" or "0o600", at most 0777.
+func parseOctal(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	u := strings.TrimPrefix(strings.TrimPrefix(t, "0o"), "0O")
+	n, err := strconv.ParseUint(u, 8, 32)
+	if err != nil || u == "" {
+		return 0, fmt.Errorf("invalid octal mode %q", s)
+	}
+	if n > 0o777 {
+		return 0, fmt.Errorf("mode %q is larger than 0777", s)
+	}
+	return int(n), nil
+}
+
+// parseSize parses a byte count: a plain integer, or a number with a K, M,
+// G or T suffix (optionally followed by B or iB). Every multiple is binary
+// (1KB = 1KiB = 1024), as log rotation sizes conventionally are.
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	num := t
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{
+		{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
+		{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+	} {
+		if strings.HasSuffix(t, suf.s) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(t, suf.s)), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("invalid size %q (want bytes, or a number with KB, MB, GB or TB)", s)
+	}
+	return n * mult, nil
+}
+
+// parseRlimit parses an rlimit value: a non-negative integer, or
+// unlimited / infinity / -1.
+func parseRlimit(s string) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	switch t {
+	case "unlimited", "infinity", "-1":
+		return RlimInfinity, nil
+	}
+	n, err := strconv.ParseUint(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid limit %q (want a non-negative integer or unlimited)", s)
+	}
+	return n, nil
+}
+
+// absPath makes p absolute against dir.
+func absPath(dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+// envMap turns an environ list into a map; later duplicates win. A leading
+// "=" is part of the name (Windows' "=C:" entries).
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if i := strings.IndexByte(kv[min(1, len(kv)):], '='); i >= 0 {
+			i += min(1, len(kv))
+			m[kv[:i]] = kv[i+1:]
+		}
+	}
+	return m
+}
+
+// envList is the sorted "K=V" form of an environment map.
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lookupEnvFold finds name in the layers (first layer wins): an exact key
+// first, then a case-insensitive match (several: the smallest key).
+func lookupEnvFold(name string, layers ...map[string]string) (string, bool) {
+	for _, l := range layers {
+		if v, ok := l[name]; ok {
+			return v, true
+		}
+	}
+	for _, l := range layers {
+		best, found := "", false
+		for k := range l {
+			if strings.EqualFold(k, name) && (!found || k < best) {
+				best, found = k, true
+			}
+		}
+		if found {
+			return l[best], true
+		}
+	}
+	return "", false
+}
+
+// levenshtein is the edit distance between a and b.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// suggest returns the candidate closest to s within edit distance 2, or "".
+func suggest(s string, candidates []string) string {
+	s = strings.ToLower(s)
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := levenshtein(s, strings.ToLower(c)); d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func unknownMsg(what, name string, candidates []string) string {
+	msg := "unknown " + what
+	if s := suggest(name, candidates); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return msg
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}

@@ -1,0 +1,72 @@
+//go:build unix
+
+package watcher
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for a child process, as in Go's
+// os/exec tests: CIRCLE_HELPER selects a mode.
+func TestMain(m *testing.M) {
+	RunTrampolineIfRequested()
+	switch mode := os.Getenv("CIRCLE_HELPER"); mode {
+	case "":
+		os.Exit(m.Run())
+	case "sleep":
+		select {}
+	case "exit":
+		n, _ := strconv.Atoi(os.Getenv("CIRCLE_CODE"))
+		os.Exit(n)
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+		writePid(os.Getenv("CIRCLE_PIDFILE"), os.Getpid())
+		select {}
+	case "grandchild":
+		// Spawn a grandchild that ignores TERM, record its pid, then sleep.
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "CIRCLE_HELPER=ignore-term", "CIRCLE_PIDFILE="+os.Getenv("CIRCLE_PIDFILE"))
+		if err := cmd.Start(); err != nil {
+			os.Exit(3)
+		}
+		select {}
+	case "print":
+		fmt.Println("hello from", os.Getenv("CIRCLED_WID"))
+		fmt.Print("partial")
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+		os.Exit(2)
+	}
+}
+
+func writePid(path string, pid int) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(f, pid)
+	f.Close()
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

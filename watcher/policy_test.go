@@ -1,0 +1,90 @@
+package watcher
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBackoff(t *testing.T) {
+	p := Policy{BackoffMax: 10 * time.Second}
+	for _, c := range []struct {
+		failures int
+		want     time.Duration
+	}{{0, 0}, {1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {5, 1600 * time.Millisecond}, {8, 10 * time.Second}, {50, 10 * time.Second}} {
+		if got := p.Backoff(c.failures, 0.5); got != c.want {
+			t.Errorf("Backoff(%d) = %s, want %s", c.failures, got, c.want)
+		}
+		lo, hi := p.Backoff(c.failures, 0), p.Backoff(c.failures, 0.999)
+		if lo < c.want*9/10 || hi > c.want*11/10 {
+			t.Errorf("jitter of %d out of ±10%%: %s..%s", c.failures, lo, hi)
+		}
+	}
+}
+
+func TestOnExit(t *testing.T) {
+	base := Policy{Respawn: true, MinUptime: time.Second, BackoffMax: 10 * time.Second, MaxRetry: 5,
+		Flapping: Flapping{Attempts: 3, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 1}}
+	t0 := time.Unix(1000, 0)
+	noRespawn := base
+	noRespawn.Respawn = false
+	type step struct {
+		at       time.Duration
+		uptime   time.Duration
+		want     Decision
+		delay    time.Duration
+		failures int
+	}
+	cases := []struct {
+		name  string
+		p     Policy
+		steps []step
+	}{
+		{"healthy exit restarts at once", base, []step{{0, 5 * time.Second, Restart, 0, 0}}},
+		{"quick exits back off", base, []step{
+			{0, 0, Restart, 100 * time.Millisecond, 1},
+			{20 * time.Second, 0, Restart, 200 * time.Millisecond, 2}, // outside the window: no flap
+		}},
+		{"long run resets backoff", base, []step{
+			{0, 0, Restart, 100 * time.Millisecond, 1},
+			{30 * time.Second, 11 * time.Second, Restart, 0, 0},
+		}},
+		{"no respawn", noRespawn, []step{{0, 0, LeaveDown, 0, 0}}},
+		{"flapping then fatal", base, []step{
+			{0, 0, Restart, 100 * time.Millisecond, 1},
+			{time.Second, 0, Restart, 200 * time.Millisecond, 2},
+			{2 * time.Second, 0, Flap, 30 * time.Second, 0},
+			{40 * time.Second, 0, Restart, 100 * time.Millisecond, 1},
+			{41 * time.Second, 0, Restart, 200 * time.Millisecond, 2},
+			{42 * time.Second, 0, Fatal, 0, 0},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var h History
+			failures := 0
+			for i, s := range c.steps {
+				var d Decision
+				var delay time.Duration
+				d, delay, failures, h = c.p.OnExit(t0.Add(s.at), s.uptime, failures, h, 0.5)
+				if d != s.want || delay != s.delay || failures != s.failures {
+					t.Fatalf("step %d: got %s %s failures=%d, want %s %s failures=%d", i, d, delay, failures, s.want, s.delay, s.failures)
+				}
+			}
+		})
+	}
+}
+
+func TestOnSpawnError(t *testing.T) {
+	p := Policy{MaxRetry: 2, BackoffMax: time.Second}
+	d, delay, n := p.OnSpawnError(0, 0.5)
+	if d != Restart || delay != 100*time.Millisecond || n != 1 {
+		t.Fatal(d, delay, n)
+	}
+	if d, _, _ = p.OnSpawnError(2, 0.5); d != Fatal {
+		t.Fatal(d)
+	}
+	p.MaxRetry = -1
+	if d, _, _ = p.OnSpawnError(1000, 0.5); d != Restart {
+		t.Fatal(d)
+	}
+}

@@ -1,0 +1,100 @@
+//go:build unix
+
+package watcher
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func buildCmd(spec Spec, argv, env []string, dir string) (*exec.Cmd, error) {
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("empty command")
+	}
+	path, err := lookPath(argv[0], env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if spec.UID != nil || spec.GID != nil {
+		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
+		if spec.UID != nil {
+			cred.Uid = uint32(*spec.UID)
+		}
+		if spec.GID != nil {
+			cred.Gid = uint32(*spec.GID)
+		}
+		attr.Credential = cred
+	}
+	cmd.SysProcAttr = attr
+	if spec.Umask >= 0 || len(spec.Rlimits) > 0 {
+		if err := wrapTrampoline(cmd, spec); err != nil {
+			return nil, err
+		}
+	}
+	return cmd, nil
+}
+
+// parseSignal turns "TERM", "SIGTERM" or "15" into a signal.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return syscall.Signal(n), nil
+	}
+	name := s
+	if len(name) < 3 || name[:3] != "SIG" {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+func signalProc(pid int, sig string, group bool) error {
+	s, err := parseSignal(sig)
+	if err != nil {
+		return err
+	}
+	if group {
+		err = unix.Kill(-pid, s)
+		if err == unix.ESRCH {
+			// The leader may have left its group (setpgid); reach it anyway.
+			err = unix.Kill(pid, s)
+		}
+		return err
+	}
+	return unix.Kill(pid, s)
+}
+
+func killGroup(pid int) {
+	unix.Kill(-pid, unix.SIGKILL)
+}
+
+// ExitFromWaitStatus converts a wait4 status.
+func ExitFromWaitStatus(ws syscall.WaitStatus, t time.Time) ExitStatus {
+	if ws.Signaled() {
+		sig := ws.Signal()
+		name := unix.SignalName(sig)
+		if len(name) > 3 {
+			name = name[3:]
+		} else {
+			name = strconv.Itoa(int(sig))
+		}
+		return ExitStatus{Code: -1, Signal: name, SignalNum: int(sig), Time: t}
+	}
+	return ExitStatus{Code: ws.ExitStatus(), Time: t}
+}
+
+func exitStatus(ps *os.ProcessState, t time.Time) ExitStatus {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		return ExitFromWaitStatus(ws, t)
+	}
+	return ExitStatus{Code: ps.ExitCode(), Time: t}
+}

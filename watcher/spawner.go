@@ -1,0 +1,24 @@
+package watcher
+
+import (
+	"os/exec"
+	"time"
+)
+
+// DirectSpawner starts each process and waits for it in its own
+// goroutine. It is for platforms without a reaper (Windows) and for
+// tests; on Unix circled uses the supervisor's reaper instead, because a
+// wait4(-1) reaper and exec.Cmd.Wait must never run in the same process.
+type DirectSpawner struct{}
+
+// Start implements Spawner.
+func (DirectSpawner) Start(cmd *exec.Cmd, onExit func(ExitStatus)) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		cmd.Wait()
+		onExit(exitStatus(cmd.ProcessState, time.Now()))
+	}()
+	return nil
+}

@@ -1,0 +1,88 @@
+// Package watcher runs one watcher: its N processes, their spawn, the
+// restart policy (backoff, flapping, fatal), graceful stop of each
+// process group, scaling and graceful reload. It knows nothing of config
+// files or sockets: the supervisor hands it a Spec and a Spawner.
+//
+// Exits arrive as events from the Spawner (the supervisor's reaper on
+// Unix); nothing here polls. All state of a watcher is guarded by one
+// mutex; timers (backoff, grace period, flapping pause) are time.AfterFunc
+// callbacks that take that mutex.
+package watcher
+
+import (
+	"io"
+	"os/exec"
+	"time"
+)
+
+// WIDToken in Argv, Env values and Dir is replaced by the process slot
+// number (1..N) at spawn time.
+const WIDToken = "$(circle.wid)"
+
+// Spec is everything the watcher needs to run its processes.
+type Spec struct {
+	Name string
+	// Argv is the command line; Argv[0] is looked up in the child's PATH
+	// when it has no slash.
+	Argv []string
+	// Env is the complete child environment ("K=V"); CIRCLED_WID is added.
+	Env []string
+	Dir string
+	// UID, GID: nil = unchanged. Umask -1 = inherit.
+	UID, GID *int
+	Umask    int
+	Rlimits  []Rlimit
+
+	StopSignal string // "TERM", "INT", ... or a number as text
+	// StopChildren sends StopSignal to the whole process group; otherwise
+	// to the main process only (its group still gets SIGKILL at the end).
+	StopChildren    bool
+	GracefulTimeout time.Duration
+
+	NumProcesses int
+	WarmupDelay  time.Duration // between spawns of this watcher's processes
+	Policy       Policy
+
+	// Stdout and Stderr receive the processes' output; nil discards it
+	// (the child gets /dev/null).
+	Stdout, Stderr Sink
+}
+
+// Rlimit is a resource limit by name ("nofile") with soft = hard = Value.
+type Rlimit struct {
+	Name  string
+	Value uint64
+}
+
+// Sink makes the writer that receives one process's stream. The writer
+// is used by one goroutine at a time; Close is called at EOF.
+type Sink interface {
+	Open(wid, pid int) io.WriteCloser
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	Code      int    // exit code, or -1 when a signal ended it
+	Signal    string // "KILL", "TERM", ... or "" for a normal exit
+	SignalNum int
+	Time      time.Time
+}
+
+// ExitCode is the shell's view of the status: the code, or 128+N for a
+// process killed by signal N.
+func (e ExitStatus) ExitCode() int {
+	if e.Signal != "" {
+		return 128 + e.SignalNum
+	}
+	return e.Code
+}
+
+// Spawner starts processes and reports their ends. On Unix the
+// supervisor's reaper implements it (it is the only caller of wait4);
+// DirectSpawner is for platforms and tests without a reaper.
+type Spawner interface {
+	// Start starts cmd with cmd.Start and arranges for onExit to be called
+	// exactly once, from another goroutine, when the process has ended and
+	// been reaped. onExit must not block for long.
+	Start(cmd *exec.Cmd, onExit func(ExitStatus)) error
+}

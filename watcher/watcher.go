@@ -1,0 +1,702 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Watcher states, as reported by Status.
+const (
+	StateActive   = "active"
+	StateStopped  = "stopped"
+	StateStarting = "starting"
+	StateStopping = "stopping"
+	StateBackoff  = "backoff"
+	StateFlapping = "flapping"
+	StateFatal    = "fatal"
+)
+
+// Process states.
+const (
+	ProcStarting = "starting"
+	ProcRunning  = "running"
+	ProcStopping = "stopping"
+	ProcBackoff  = "backoff"
+	ProcExited   = "exited"
+)
+
+// Event is something an outside observer may care about: the supervisor
+// uses it for critical watchers.
+type Event struct {
+	Watcher string
+	Kind    string // "fatal", "exited" (respawn=false slot down), "flapping"
+	Exit    ExitStatus
+}
+
+// Watcher runs the processes of one Spec.
+type Watcher struct {
+	log     *slog.Logger
+	spawner Spawner
+	onEvent func(Event)
+
+	mu       sync.Mutex
+	spec     Spec
+	want     bool // processes should be up
+	fatal    bool
+	flapping bool
+	errMsg   string
+	slots    []*slot
+	draining []*proc // stopping processes that no longer own a slot
+	hist     History
+	flapT    *time.Timer
+	changed  chan struct{} // closed and replaced on every change
+}
+
+type slot struct {
+	wid       int
+	proc      *proc
+	failures  int // consecutive failed starts (quick exits)
+	spawnErrs int // consecutive spawn errors
+	spawns    int
+	lastExit  ExitStatus
+	hasExit   bool
+	lastErr   string
+	timer     *time.Timer // pending spawn (backoff or warmup)
+	pending   string      // ProcBackoff or ProcStarting while timer is set
+	down      bool        // left down after exit (respawn = false)
+}
+
+type proc struct {
+	wid       int
+	pid       int
+	cmd       *exec.Cmd
+	startedAt time.Time
+	stopping  bool
+	exited    bool
+	killT     *time.Timer
+}
+
+// New makes a stopped watcher. onEvent may be nil.
+func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Watcher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if onEvent == nil {
+		onEvent = func(Event) {}
+	}
+	w := &Watcher{
+		log:     log.With("watcher", spec.Name),
+		spawner: spawner,
+		onEvent: onEvent,
+		spec:    spec,
+		changed: make(chan struct{}),
+	}
+	w.resize(spec.NumProcesses)
+	return w
+}
+
+// Name is the watcher's name.
+func (w *Watcher) Name() string { return w.spec.Name }
+
+// Spec returns the current spec.
+func (w *Watcher) Spec() Spec {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.spec
+}
+
+// notify wakes every waiter; called with mu held.
+func (w *Watcher) notify() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// waitFor blocks until cond (evaluated with mu held) is true or ctx ends.
+func (w *Watcher) waitFor(ctx context.Context, cond func() bool) error {
+	for {
+		w.mu.Lock()
+		ok := cond()
+		ch := w.changed
+		w.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *Watcher) resize(n int) {
+	for len(w.slots) < n {
+		w.slots = append(w.slots, &slot{wid: len(w.slots) + 1})
+	}
+}
+
+// Start brings every slot up. It returns at once if wait is false;
+// otherwise once every slot has a running process or has failed to
+// spawn (the error lists the failures).
+func (w *Watcher) Start(ctx context.Context, wait bool) error {
+	w.mu.Lock()
+	if !w.want || w.fatal || w.flapping {
+		w.want = true
+		w.fatal, w.flapping, w.errMsg = false, false, ""
+		w.hist = History{}
+		w.stopTimer(&w.flapT)
+		for _, s := range w.slots {
+			s.failures, s.spawnErrs, s.down = 0, 0, false
+		}
+		w.startSlotsLocked(nil)
+	}
+	w.notify()
+	w.mu.Unlock()
+	if !wait {
+		return nil
+	}
+	return w.waitStarted(ctx, nil)
+}
+
+// startSlotsLocked spawns every idle slot, spacing them by WarmupDelay.
+// Slots in skip are left alone.
+func (w *Watcher) startSlotsLocked(skip map[*slot]bool) {
+	delay := time.Duration(0)
+	for _, s := range w.slots {
+		if s.proc != nil || s.timer != nil || skip[s] {
+			continue
+		}
+		if delay == 0 {
+			w.spawnLocked(s)
+		} else {
+			w.scheduleLocked(s, delay, ProcStarting)
+		}
+		delay += w.spec.WarmupDelay
+	}
+}
+
+// waitStarted waits until each slot is running or has failed; old are
+// processes that must not count as "the new one".
+func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool) error {
+	var errs []string
+	err := w.waitFor(ctx, func() bool {
+		errs = errs[:0]
+		if w.fatal || w.flapping || !w.want {
+			return true
+		}
+		for _, s := range w.slots {
+			switch {
+			case s.proc != nil && !old[s.proc] && !s.proc.stopping:
+			case s.down:
+			case s.pending == ProcBackoff && s.lastErr != "":
+				errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.lastErr))
+			default:
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.fatal:
+		return fmt.Errorf("%s is fatal: %s", w.spec.Name, w.errMsg)
+	case w.flapping:
+		return fmt.Errorf("%s is flapping: %s", w.spec.Name, w.errMsg)
+	case !w.want:
+		return fmt.Errorf("%s was stopped while starting", w.spec.Name)
+	case len(errs) > 0:
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Stop stops every process gracefully: StopSignal, GracefulTimeout, then
+// SIGKILL to the group. With wait it returns once all have exited.
+func (w *Watcher) Stop(ctx context.Context, wait bool) error {
+	w.mu.Lock()
+	w.want = false
+	w.flapping = false
+	w.stopTimer(&w.flapT)
+	w.stopAllLocked()
+	w.notify()
+	w.mu.Unlock()
+	if !wait {
+		return nil
+	}
+	return w.waitFor(ctx, w.allDownLocked)
+}
+
+func (w *Watcher) stopAllLocked() {
+	for _, s := range w.slots {
+		w.stopTimer(&s.timer)
+		s.pending = ""
+		if s.proc != nil {
+			w.stopProcLocked(s.proc)
+		}
+	}
+	for _, p := range w.draining {
+		w.stopProcLocked(p)
+	}
+}
+
+func (w *Watcher) allDownLocked() bool {
+	if len(w.draining) > 0 {
+		return false
+	}
+	for _, s := range w.slots {
+		if s.proc != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Restart stops every process, then starts new ones. With wait it
+// returns once every slot runs a new process.
+func (w *Watcher) Restart(ctx context.Context, wait bool) error {
+	if !wait {
+		go func() {
+			if err := w.Restart(context.Background(), true); err != nil {
+				w.log.Warn("restart failed", "err", err)
+			}
+		}()
+		return nil
+	}
+	if err := w.Stop(ctx, true); err != nil {
+		return err
+	}
+	return w.Start(ctx, true)
+}
+
+// Reload replaces each process gracefully: a new process is spawned in
+// the slot, then the old one is stopped. A stopped watcher is started.
+func (w *Watcher) Reload(ctx context.Context, wait bool) error {
+	w.mu.Lock()
+	if !w.want || w.fatal || w.flapping {
+		w.mu.Unlock()
+		return w.Start(ctx, wait)
+	}
+	old := map[*proc]bool{}
+	for _, s := range w.slots {
+		if p := s.proc; p != nil && !p.stopping {
+			old[p] = true
+			s.proc = nil
+			w.draining = append(w.draining, p)
+			w.spawnLocked(s)
+			w.stopProcLocked(p)
+		}
+	}
+	w.startSlotsLocked(nil)
+	w.notify()
+	w.mu.Unlock()
+	if !wait {
+		return nil
+	}
+	if err := w.waitStarted(ctx, old); err != nil {
+		return err
+	}
+	return w.waitFor(ctx, func() bool {
+		for _, p := range w.draining {
+			if old[p] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// SetNumProcesses scales the watcher to n processes without touching the
+// survivors: new slots are spawned (when the watcher is up), the highest
+// slots beyond n are stopped gracefully. It returns the new count.
+func (w *Watcher) SetNumProcesses(n int) int {
+	if n < 0 {
+		n = 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.setNumLocked(n)
+	return n
+}
+
+// Incr adds delta (possibly negative) processes and returns the new count.
+func (w *Watcher) Incr(delta int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := max(w.spec.NumProcesses+delta, 0)
+	w.setNumLocked(n)
+	return n
+}
+
+func (w *Watcher) setNumLocked(n int) {
+	w.spec.NumProcesses = n
+	for len(w.slots) > n {
+		s := w.slots[len(w.slots)-1]
+		w.slots = w.slots[:len(w.slots)-1]
+		w.stopTimer(&s.timer)
+		if s.proc != nil {
+			w.draining = append(w.draining, s.proc)
+			w.stopProcLocked(s.proc)
+			s.proc = nil
+		}
+	}
+	w.resize(n)
+	if w.want && !w.fatal && !w.flapping {
+		w.startSlotsLocked(nil)
+	}
+	w.notify()
+}
+
+// Update replaces the spec. Running processes keep the spec they were
+// started with until they are restarted; the count is applied at once.
+func (w *Watcher) Update(spec Spec) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := spec.NumProcesses
+	spec.NumProcesses = w.spec.NumProcesses
+	w.spec = spec
+	w.setNumLocked(n)
+}
+
+// Signal sends sig to every process (or only to pid when pid != 0); with
+// children, to each process's whole group.
+func (w *Watcher) Signal(sig string, pid int, children bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	found := false
+	for _, p := range w.liveLocked() {
+		if pid != 0 && p.pid != pid {
+			continue
+		}
+		found = true
+		if err := signalProc(p.pid, sig, children); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: %w", p.pid, err))
+		}
+	}
+	if pid != 0 && !found {
+		return fmt.Errorf("pid %d is not a process of %s", pid, w.spec.Name)
+	}
+	return errors.Join(errs...)
+}
+
+func (w *Watcher) liveLocked() []*proc {
+	var ps []*proc
+	for _, s := range w.slots {
+		if s.proc != nil {
+			ps = append(ps, s.proc)
+		}
+	}
+	return append(ps, w.draining...)
+}
+
+// PIDs lists the pids of live processes.
+func (w *Watcher) PIDs() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var pids []int
+	for _, p := range w.liveLocked() {
+		pids = append(pids, p.pid)
+	}
+	return pids
+}
+
+// spawnLocked starts the slot's process now.
+func (w *Watcher) spawnLocked(s *slot) {
+	s.timer, s.pending = nil, ""
+	spec := w.spec
+	wid := strconv.Itoa(s.wid)
+	argv := make([]string, len(spec.Argv))
+	for i, a := range spec.Argv {
+		argv[i] = strings.ReplaceAll(a, WIDToken, wid)
+	}
+	env := make([]string, 0, len(spec.Env)+1)
+	for _, e := range spec.Env {
+		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
+	}
+	env = append(env, "CIRCLED_WID="+wid)
+	p := &proc{wid: s.wid}
+	cmd, err := buildCmd(spec, argv, env, strings.ReplaceAll(spec.Dir, WIDToken, wid))
+	var readers, writers []*os.File
+	if err == nil {
+		readers, writers, err = attachOutput(cmd, spec)
+	}
+	if err == nil {
+		p.startedAt = time.Now()
+		err = w.spawner.Start(cmd, func(st ExitStatus) { w.exited(p, st) })
+	}
+	for _, f := range writers {
+		f.Close() // the child's ends
+	}
+	if err != nil {
+		for _, f := range readers {
+			f.Close()
+		}
+		w.spawnFailedLocked(s, err)
+		return
+	}
+	p.cmd, p.pid = cmd, cmd.Process.Pid
+	s.proc = p
+	s.spawnErrs, s.lastErr = 0, ""
+	s.spawns++
+	startPumps(readers, spec, s.wid, p.pid)
+	w.log.Debug("spawned", "wid", s.wid, "pid", p.pid)
+	w.notify()
+}
+
+func (w *Watcher) spawnFailedLocked(s *slot, err error) {
+	s.lastErr = err.Error()
+	d, delay, n := w.spec.Policy.OnSpawnError(s.spawnErrs, rand.Float64())
+	s.spawnErrs = n
+	if d == Fatal {
+		w.log.Error("spawn failed, giving up", "wid", s.wid, "err", err, "attempts", n)
+		w.goFatalLocked(fmt.Sprintf("spawn failed %d times: %v", n, err), ExitStatus{Code: 127})
+		return
+	}
+	w.log.Warn("spawn failed", "wid", s.wid, "err", err, "retry_in", delay)
+	w.scheduleLocked(s, delay, ProcBackoff)
+	w.notify()
+}
+
+func (w *Watcher) scheduleLocked(s *slot, d time.Duration, state string) {
+	w.stopTimer(&s.timer)
+	s.pending = state
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if s.timer != t || !w.want || w.fatal || w.flapping {
+			return
+		}
+		if !w.ownsSlot(s) || s.proc != nil {
+			s.timer, s.pending = nil, ""
+			return
+		}
+		w.spawnLocked(s)
+	})
+	s.timer = t
+}
+
+func (w *Watcher) ownsSlot(s *slot) bool {
+	return s.wid <= len(w.slots) && w.slots[s.wid-1] == s
+}
+
+func (w *Watcher) stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
+}
+
+// stopProcLocked begins the graceful stop of p.
+func (w *Watcher) stopProcLocked(p *proc) {
+	if p.stopping || p.exited {
+		return
+	}
+	p.stopping = true
+	if err := signalProc(p.pid, w.spec.StopSignal, w.spec.StopChildren); err != nil {
+		w.log.Debug("stop signal", "pid", p.pid, "err", err)
+	}
+	grace := w.spec.GracefulTimeout
+	p.killT = time.AfterFunc(grace, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !p.exited {
+			w.log.Warn("graceful timeout, killing process group", "wid", p.wid, "pid", p.pid, "timeout", grace)
+			killGroup(p.pid)
+		}
+	})
+}
+
+// exited is the Spawner's callback.
+func (w *Watcher) exited(p *proc, st ExitStatus) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p.exited = true
+	if p.killT != nil {
+		p.killT.Stop()
+	}
+	// Whatever is left of the group goes with its leader: no orphans.
+	killGroup(p.pid)
+	defer w.notify()
+	for i, d := range w.draining {
+		if d == p {
+			w.draining = append(w.draining[:i], w.draining[i+1:]...)
+			return
+		}
+	}
+	var s *slot
+	for _, x := range w.slots {
+		if x.proc == p {
+			s = x
+		}
+	}
+	if s == nil {
+		return
+	}
+	s.proc = nil
+	s.lastExit, s.hasExit = st, true
+	if p.stopping || !w.want || w.fatal || w.flapping {
+		return
+	}
+	uptime := st.Time.Sub(p.startedAt)
+	d, delay, failures, hist := w.spec.Policy.OnExit(st.Time, uptime, s.failures, w.hist, rand.Float64())
+	s.failures, w.hist = failures, hist
+	w.log.Info("process exited", "wid", s.wid, "pid", p.pid, "code", st.Code, "signal", st.Signal, "uptime", uptime.Round(time.Millisecond), "then", d.String(), "delay", delay)
+	switch d {
+	case Restart:
+		if delay <= 0 {
+			w.spawnLocked(s)
+		} else {
+			w.scheduleLocked(s, delay, ProcBackoff)
+		}
+	case LeaveDown:
+		s.down = true
+		if w.allDownLocked() {
+			w.onEvent(Event{Watcher: w.spec.Name, Kind: "exited", Exit: st})
+		}
+	case Flap:
+		w.flapLocked(delay, st)
+	case Fatal:
+		w.goFatalLocked(fmt.Sprintf("flapping %d times in a row", w.spec.Policy.Flapping.MaxRetry+1), st)
+	}
+}
+
+func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
+	fl := w.spec.Policy.Flapping
+	w.flapping = true
+	w.errMsg = fmt.Sprintf("%d exits within %s, retrying in %s (round %d of %d)", fl.Attempts, fl.Window, retryIn, w.hist.Rounds, fl.MaxRetry)
+	w.log.Warn("flapping", "detail", w.errMsg)
+	w.stopAllLocked()
+	w.onEvent(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
+	var t *time.Timer
+	t = time.AfterFunc(retryIn, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.flapT != t || !w.flapping {
+			return
+		}
+		w.flapT = nil
+		w.flapping, w.errMsg = false, ""
+		for _, s := range w.slots {
+			s.failures = 0
+		}
+		if w.want {
+			w.startSlotsLocked(nil)
+		}
+		w.notify()
+	})
+	w.flapT = t
+}
+
+func (w *Watcher) goFatalLocked(msg string, st ExitStatus) {
+	w.fatal, w.errMsg = true, msg
+	w.stopAllLocked()
+	w.notify()
+	w.onEvent(Event{Watcher: w.spec.Name, Kind: "fatal", Exit: st})
+}
+
+// Status is a snapshot of the watcher.
+type Status struct {
+	Name         string
+	State        string
+	NumProcesses int
+	Error        string
+	Processes    []ProcStatus
+}
+
+// ProcStatus is one process (or idle slot) in a Status.
+type ProcStatus struct {
+	WID       int
+	PID       int
+	State     string
+	StartedAt time.Time
+	Restarts  int
+	LastExit  ExitStatus
+	HasExit   bool
+	Error     string
+}
+
+// Status returns a snapshot.
+func (w *Watcher) Status() Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := Status{Name: w.spec.Name, NumProcesses: w.spec.NumProcesses, Error: w.errMsg, State: w.stateLocked()}
+	for _, s := range w.slots {
+		ps := ProcStatus{WID: s.wid, Restarts: max(s.spawns-1, 0), LastExit: s.lastExit, HasExit: s.hasExit, Error: s.lastErr}
+		switch {
+		case s.proc != nil:
+			ps.PID, ps.StartedAt = s.proc.pid, s.proc.startedAt
+			ps.State = ProcRunning
+			if s.proc.stopping {
+				ps.State = ProcStopping
+			}
+		case s.pending != "":
+			ps.State = s.pending
+		case s.hasExit || s.lastErr != "":
+			ps.State = ProcExited
+		default:
+			continue
+		}
+		st.Processes = append(st.Processes, ps)
+	}
+	for _, p := range w.draining {
+		st.Processes = append(st.Processes, ProcStatus{WID: p.wid, PID: p.pid, State: ProcStopping, StartedAt: p.startedAt})
+	}
+	return st
+}
+
+func (w *Watcher) stateLocked() string {
+	switch {
+	case w.fatal:
+		return StateFatal
+	case w.flapping:
+		return StateFlapping
+	}
+	if !w.want {
+		if w.allDownLocked() {
+			return StateStopped
+		}
+		return StateStopping
+	}
+	running, backoff, idle := 0, false, false
+	for _, s := range w.slots {
+		switch {
+		case s.proc != nil && !s.proc.stopping:
+			running++
+		case s.pending == ProcBackoff:
+			backoff = true
+		case s.down:
+		default:
+			idle = true
+		}
+	}
+	switch {
+	case backoff:
+		return StateBackoff
+	case idle:
+		return StateStarting
+	case running == 0 && len(w.slots) > 0:
+		return StateStopped
+	}
+	return StateActive
+}
+
+// Active reports whether the watcher wants its processes up and has them.
+func (w *Watcher) Active() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stateLocked() == StateActive
+}

@@ -1,0 +1,262 @@
+//go:build unix
+
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func testSpec(t *testing.T, name, mode string, n int) Spec {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Spec{
+		Name:            name,
+		Argv:            []string{exe},
+		Env:             []string{"CIRCLE_HELPER=" + mode, "PATH=" + os.Getenv("PATH")},
+		Umask:           -1,
+		StopSignal:      "TERM",
+		StopChildren:    true,
+		GracefulTimeout: 5 * time.Second,
+		NumProcesses:    n,
+		Policy: Policy{
+			Respawn: true, MinUptime: time.Second, BackoffMax: 10 * time.Second, MaxRetry: 5,
+			Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
+		},
+	}
+}
+
+func startWatcher(t *testing.T, spec Spec) *Watcher {
+	t.Helper()
+	w := New(spec, DirectSpawner{}, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Start(ctx, true); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := w.Stop(ctx, true); err != nil {
+			t.Errorf("cleanup stop: %v", err)
+		}
+	})
+	return w
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestStartStatusStop(t *testing.T) {
+	w := startWatcher(t, testSpec(t, "sl", "sleep", 3))
+	st := w.Status()
+	if st.State != StateActive || len(st.Processes) != 3 {
+		t.Fatalf("status = %+v", st)
+	}
+	seen := map[int]bool{}
+	for i, p := range st.Processes {
+		if p.State != ProcRunning || p.PID <= 0 || p.WID != i+1 || seen[p.PID] {
+			t.Fatalf("process %d = %+v", i, p)
+		}
+		seen[p.PID] = true
+	}
+	if err := w.Stop(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	for pid := range seen {
+		if alive(pid) {
+			t.Errorf("pid %d still alive after stop", pid)
+		}
+	}
+	if st := w.Status(); st.State != StateStopped {
+		t.Fatalf("state after stop = %s", st.State)
+	}
+}
+
+func TestKilledChildIsReplaced(t *testing.T) {
+	spec := testSpec(t, "kill", "sleep", 1)
+	spec.Policy.MinUptime = 0 // count the kill as a healthy exit: replace at once
+	w := startWatcher(t, spec)
+	old := w.Status().Processes[0].PID
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a new pid", func() bool {
+		p := w.Status().Processes[0]
+		return p.State == ProcRunning && p.PID != old && p.PID != 0
+	})
+	p := w.Status().Processes[0]
+	if p.Restarts != 1 || p.LastExit.Signal != "KILL" {
+		t.Fatalf("after kill: %+v", p)
+	}
+}
+
+func TestStopKillsGrandchildrenAndIgnorers(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pids")
+	spec := testSpec(t, "gc", "grandchild", 2)
+	spec.Env = append(spec.Env, "CIRCLE_PIDFILE="+pidfile)
+	spec.GracefulTimeout = 500 * time.Millisecond
+	w := startWatcher(t, spec)
+	var pids []int
+	eventually(t, 5*time.Second, "grandchild pids", func() bool {
+		b, _ := os.ReadFile(pidfile)
+		pids = pids[:0]
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			pids = append(pids, n)
+		}
+		return len(pids) == 2
+	})
+	start := time.Now()
+	if err := w.Stop(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	for _, pid := range pids {
+		eventually(t, 2*time.Second, "grandchild "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
+	}
+	if el > 3*time.Second {
+		t.Fatalf("stop took %s", el)
+	}
+}
+
+func TestIgnoreTermKilledAfterGrace(t *testing.T) {
+	spec := testSpec(t, "ign", "ignore-term", 1)
+	spec.GracefulTimeout = 700 * time.Millisecond
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	spec.Env = append(spec.Env, "CIRCLE_PIDFILE="+pidfile)
+	w := startWatcher(t, spec)
+	// Wait until the handler is installed, or TERM would kill it at once.
+	eventually(t, 5*time.Second, "pidfile", func() bool { b, _ := os.ReadFile(pidfile); return len(b) > 0 })
+	start := time.Now()
+	if err := w.Stop(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	if el < 600*time.Millisecond || el > 3*time.Second {
+		t.Fatalf("stop took %s, want about 700ms", el)
+	}
+	if p := w.Status().Processes; len(p) != 1 || p[0].LastExit.Signal != "KILL" {
+		t.Fatalf("last exit = %+v", p)
+	}
+}
+
+func TestCrashLoopFlaps(t *testing.T) {
+	spec := testSpec(t, "crash", "exit", 1)
+	spec.Env = append(spec.Env, "CIRCLE_CODE=3")
+	spec.Policy.Flapping = Flapping{Attempts: 3, Window: 10 * time.Second, RetryIn: time.Hour, MaxRetry: 1}
+	var mu sync.Mutex
+	var events []Event
+	w := New(spec, DirectSpawner{}, nil, func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	w.Start(context.Background(), false)
+	defer w.Stop(context.Background(), true)
+	eventually(t, 10*time.Second, "flapping", func() bool { return w.Status().State == StateFlapping })
+	if st := w.Status(); !strings.Contains(st.Error, "3 exits within 10s") {
+		t.Fatalf("error = %q", st.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 1 || events[0].Kind != "flapping" || events[0].Exit.Code != 3 {
+		t.Fatalf("events = %+v", events)
+	}
+}
+
+func TestSpawnErrorBacksOffThenFatal(t *testing.T) {
+	spec := testSpec(t, "nofile", "sleep", 1)
+	spec.Argv = []string{"/nonexistent/circle-test-binary"}
+	spec.Policy.MaxRetry = 2
+	w := New(spec, DirectSpawner{}, nil, nil)
+	err := w.Start(context.Background(), true)
+	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Fatalf("start error = %v", err)
+	}
+	eventually(t, 5*time.Second, "fatal", func() bool { return w.Status().State == StateFatal })
+	st := w.Status()
+	if !strings.Contains(st.Error, "spawn failed 3 times") || !strings.Contains(st.Processes[0].Error, "no such file") {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+func TestScaleKeepsSurvivors(t *testing.T) {
+	w := startWatcher(t, testSpec(t, "scale", "sleep", 2))
+	before := w.PIDs()
+	if n := w.Incr(2); n != 4 {
+		t.Fatalf("incr -> %d", n)
+	}
+	eventually(t, 5*time.Second, "4 running", func() bool { return w.Status().State == StateActive && len(w.PIDs()) == 4 })
+	after := w.PIDs()
+	if after[0] != before[0] || after[1] != before[1] {
+		t.Fatalf("survivors changed: %v -> %v", before, after)
+	}
+	w.SetNumProcesses(1)
+	eventually(t, 5*time.Second, "1 running", func() bool { return len(w.PIDs()) == 1 })
+	if w.PIDs()[0] != before[0] {
+		t.Fatalf("wid 1 changed")
+	}
+	for _, pid := range after[1:] {
+		eventually(t, 5*time.Second, "scaled-down pid gone", func() bool { return !alive(pid) })
+	}
+}
+
+func TestReloadAndRestartGiveNewPids(t *testing.T) {
+	w := startWatcher(t, testSpec(t, "rl", "sleep", 2))
+	for _, op := range []func(context.Context, bool) error{w.Reload, w.Restart} {
+		before := w.PIDs()
+		if err := op(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		after := w.PIDs()
+		if len(after) != 2 {
+			t.Fatalf("pids after = %v", after)
+		}
+		for _, b := range before {
+			if b == after[0] || b == after[1] || alive(b) {
+				t.Fatalf("old pid %d survived: %v -> %v", b, before, after)
+			}
+		}
+	}
+}
+
+func TestPrefixSinkJoinsLines(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	spec := testSpec(t, "pr", "print", 1)
+	spec.Stdout = PrefixSink{Name: "pr", Out: &syncWriter{mu: &mu, w: &out}, Mu: new(sync.Mutex)}
+	spec.Policy.Respawn = false
+	w := startWatcher(t, spec)
+	eventually(t, 5*time.Second, "output", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(out.String(), "pr.1 | partial\n")
+	})
+	mu.Lock()
+	got := out.String()
+	mu.Unlock()
+	if got != "pr.1 | hello from 1\npr.1 | partial\n" {
+		t.Fatalf("output = %q", got)
+	}
+	eventually(t, 5*time.Second, "stopped", func() bool { return w.Status().State == StateStopped })
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
