@@ -68,6 +68,9 @@ type ReloadSummary struct {
 	Removed   []string `json:"removed"`
 	Restarted []string `json:"restarted"`
 	Scaled    []string `json:"scaled"`
+	// Updated watchers changed only in ways that apply without restarting
+	// a process (graceful_timeout, priority, restart policy, ...).
+	Updated   []string `json:"updated"`
 	Unchanged []string `json:"unchanged"`
 	// NeedRestart lists [circled] keys that changed but only apply after
 	// circled restarts (socket, ...).

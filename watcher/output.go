@@ -58,11 +58,17 @@ type PrefixSink struct {
 	Name string
 	Out  io.Writer
 	Mu   *sync.Mutex
+	// NoPrefix writes whole lines without the prefix (file streams).
+	NoPrefix bool
 }
 
 // Open implements Sink.
 func (s PrefixSink) Open(wid, pid int) io.WriteCloser {
-	return &lineWriter{prefix: []byte(s.Name + "." + strconv.Itoa(wid) + " | "), out: s.Out, mu: s.Mu}
+	lw := &lineWriter{out: s.Out, mu: s.Mu}
+	if !s.NoPrefix {
+		lw.prefix = []byte(s.Name + "." + strconv.Itoa(wid) + " | ")
+	}
+	return lw
 }
 
 type lineWriter struct {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/buildinfo"
+	"github.com/circle-supervisor/circle/supervisor"
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// backend adapts the supervisor to ctl.Backend (ctl never imports the
+// supervisor).
+type backend struct {
+	sup     *supervisor.Supervisor
+	stopped <-chan struct{} // closed when every watcher has stopped at shutdown
+}
+
+var _ ctl.Backend = backend{}
+
+// mapErr turns supervisor errors into ctl's sentinels.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, supervisor.ErrNoSuchWatcher):
+		return fmt.Errorf("%w: %s", ctl.ErrNoSuchWatcher, trimPrefix(err, supervisor.ErrNoSuchWatcher))
+	case errors.Is(err, supervisor.ErrBadConfig):
+		return fmt.Errorf("%w: %s", ctl.ErrBadConfig, trimPrefix(err, supervisor.ErrBadConfig))
+	}
+	return err
+}
+
+func trimPrefix(err, sentinel error) string {
+	s, p := err.Error(), sentinel.Error()+": "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+func (b backend) busy() error {
+	if b.sup.Stopping() {
+		return ctl.ErrShuttingDown
+	}
+	return nil
+}
+
+func toExit(e watcher.ExitStatus, has bool) ctl.Exit {
+	if !has {
+		return ctl.Exit{}
+	}
+	return ctl.Exit{Code: e.Code, Signal: e.Signal}
+}
+
+func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error) {
+	ws, lastErr, err := b.sup.Status(names)
+	if err != nil {
+		return ctl.Status{}, mapErr(err)
+	}
+	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr}
+	for _, w := range ws {
+		cw := ctl.WatcherStatus{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority, Error: w.Error,
+			Processes: make([]ctl.ProcessStatus, 0, len(w.Processes))}
+		for _, p := range w.Processes {
+			cw.Processes = append(cw.Processes, ctl.ProcessStatus{WID: p.WID, PID: p.PID, State: p.State, StartedAt: p.StartedAt,
+				Restarts: p.Restarts, LastExit: toExit(p.LastExit, p.HasExit), Error: p.Error})
+		}
+		st.Watchers = append(st.Watchers, cw)
+	}
+	return st, nil
+}
+
+func (b backend) List(ctx context.Context) ([]string, error) {
+	return b.sup.Match(nil)
+}
+
+type op func(context.Context, []string, bool) ([]string, error)
+
+func (b backend) do(ctx context.Context, f op, names []string, wait bool) (ctl.Result, error) {
+	if err := b.busy(); err != nil {
+		return ctl.Result{}, err
+	}
+	ns, err := f(ctx, names, wait)
+	return ctl.Result{Watchers: ns}, mapErr(err)
+}
+
+func (b backend) Start(ctx context.Context, names []string, wait bool) (ctl.Result, error) {
+	return b.do(ctx, b.sup.Start, names, wait)
+}
+
+func (b backend) Stop(ctx context.Context, names []string, wait bool) (ctl.Result, error) {
+	return b.do(ctx, b.sup.Stop, names, wait)
+}
+
+func (b backend) Restart(ctx context.Context, names []string, wait bool) (ctl.Result, error) {
+	return b.do(ctx, b.sup.Restart, names, wait)
+}
+
+func (b backend) Reload(ctx context.Context, names []string, wait bool) (ctl.Result, error) {
+	return b.do(ctx, b.sup.Reload, names, wait)
+}
+
+func (b backend) ReloadConfig(ctx context.Context) (ctl.ReloadSummary, error) {
+	if err := b.busy(); err != nil {
+		return ctl.ReloadSummary{}, err
+	}
+	s, err := b.sup.ReloadConfig(ctx)
+	if err != nil {
+		return ctl.ReloadSummary{}, mapErr(err)
+	}
+	return toSummary(s), nil
+}
+
+func toSummary(s supervisor.ReloadSummary) ctl.ReloadSummary {
+	nz := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	return ctl.ReloadSummary{Added: nz(s.Added), Removed: nz(s.Removed), Restarted: nz(s.Restarted), Scaled: nz(s.Scaled),
+		Updated: nz(s.Updated), Unchanged: nz(s.Unchanged), NeedRestart: s.NeedRestart}
+}
+
+func (b backend) Signal(ctx context.Context, name, sig string, pid int, children bool) (ctl.Result, error) {
+	if err := b.sup.Signal(name, sig, pid, children); err != nil {
+		if errors.Is(err, supervisor.ErrNoSuchWatcher) {
+			return ctl.Result{}, mapErr(err)
+		}
+		return ctl.Result{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)
+	}
+	return ctl.Result{Watchers: []string{name}}, nil
+}
+
+func (b backend) Incr(ctx context.Context, name string, n int) (ctl.Result, error) {
+	if err := b.busy(); err != nil {
+		return ctl.Result{}, err
+	}
+	c, err := b.sup.Incr(name, n)
+	if err != nil {
+		return ctl.Result{}, mapErr(err)
+	}
+	return ctl.Result{Watchers: []string{name}, NumProcesses: c}, nil
+}
+
+func (b backend) NumProcesses(ctx context.Context, name string) (ctl.Result, error) {
+	c, err := b.sup.NumProcesses(name)
+	if err != nil {
+		return ctl.Result{}, mapErr(err)
+	}
+	return ctl.Result{Watchers: []string{name}, NumProcesses: c}, nil
+}
+
+func (b backend) Stats(ctx context.Context, names []string) (ctl.Stats, error) {
+	ws, err := b.sup.Stats(names)
+	if err != nil {
+		return ctl.Stats{}, mapErr(err)
+	}
+	out := ctl.Stats{Watchers: make([]ctl.WatcherStats, 0, len(ws))}
+	for _, w := range ws {
+		cw := ctl.WatcherStats{Name: w.Name, Processes: make([]ctl.ProcessStats, 0, len(w.Processes))}
+		for _, p := range w.Processes {
+			cw.Processes = append(cw.Processes, ctl.ProcessStats{WID: p.WID, PID: p.PID, CPU: p.CPU, RSS: p.RSS})
+		}
+		out.Watchers = append(out.Watchers, cw)
+	}
+	return out, nil
+}
+
+func (b backend) Quit(ctx context.Context, wait bool) error {
+	b.sup.Quit()
+	if !wait {
+		return nil
+	}
+	select {
+	case <-b.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b backend) Version(ctx context.Context) (ctl.Version, error) {
+	return ctl.Version{Version: buildinfo.Version, Commit: buildinfo.Commit, GoVersion: buildinfo.GoVersion(), PID: os.Getpid()}, nil
+}

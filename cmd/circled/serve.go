@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+
+	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/supervisor"
+	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/spf13/cobra"
+)
+
+// readyFDEnv names the fd on which a daemon started by --daemon reports
+// "ok" or its startup error to the launcher.
+const readyFDEnv = "CIRCLED_READY_FD"
+
+// serve runs circled in the foreground until a stop signal or quit.
+func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
+	ready := readyReporter()
+	defer func() {
+		if retErr != nil {
+			ready(retErr)
+		}
+	}()
+
+	// Subscribe to SIGCHLD before anything can start a child.
+	level := new(slog.LevelVar)
+	cfg, err := config.Load(f.config, config.Options{Environ: os.Environ()})
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("invalid config:\n%w", err)}
+	}
+	logw := io.Writer(cmd.ErrOrStderr())
+	if cfg.Daemon.Logfile != "" && cfg.Daemon.Logfile != "-" {
+		lf, err := os.OpenFile(cfg.Daemon.Logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
+		}
+		defer lf.Close()
+		logw = lf
+	}
+	log := newLogger(logw, cfg.Daemon.LogFormat, level)
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "warning", w.String())
+	}
+	if cfg.Daemon.Umask >= 0 {
+		setUmask(cfg.Daemon.Umask)
+	}
+
+	reaper := supervisor.NewReaper(log)
+	sigs := notifySignals()
+	defer signal.Stop(sigs)
+
+	socket := ctl.ResolveSocket(f.socket, cfg.Daemon.Socket)
+	ln, err := ctl.Listen(socket, cfg.Daemon.SocketMode)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	pidfile := f.pidfile
+	if pidfile == "" {
+		pidfile = cfg.Daemon.Pidfile
+	}
+	if pidfile != "" {
+		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			ln.Close()
+			return &exitError{code: 1, err: fmt.Errorf("pidfile: %w", err)}
+		}
+		defer os.Remove(pidfile)
+	}
+
+	sup := supervisor.New(cfg, supervisor.Options{
+		Log: log, LogLevel: level, Spawner: reaper, Environ: os.Environ(),
+		Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
+	})
+	if f.logLevel != "" {
+		level.Set(supervisor.ParseLevel(f.logLevel))
+	}
+
+	reaperCtx, stopReaper := context.WithCancel(context.Background())
+	reaperDone := make(chan struct{})
+	go func() { reaper.Run(reaperCtx); close(reaperDone) }()
+
+	stopped := make(chan struct{})
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- ctl.Serve(srvCtx, ln, ctl.NewHandler(backend{sup: sup, stopped: stopped}, log)) }()
+
+	log.Info("circled started", "pid", os.Getpid(), "socket", socket, "config", cfg.File, "watchers", len(cfg.Watchers))
+	ready(nil)
+
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	go handleSignals(sigs, sup, cancelRun, log)
+	runErr := sup.Run(runCtx)
+	cancelRun()
+	close(stopped)
+	afterStop(log, cfg.Daemon.GracefulTimeout, reaper)
+
+	stopServer()
+	if err := <-srvDone; err != nil {
+		log.Warn("control server", "err", err)
+	}
+	stopReaper()
+	<-reaperDone
+
+	var ee *supervisor.ExitError
+	if errors.As(runErr, &ee) {
+		return &exitError{code: ee.Code}
+	}
+	log.Info("circled stopped")
+	return runErr
+}
+
+func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// readyReporter returns the function that tells a --daemon launcher how
+// startup went (nil = ok). Without a launcher it does nothing.
+func readyReporter() func(error) {
+	fdText := os.Getenv(readyFDEnv)
+	os.Unsetenv(readyFDEnv) // children must not inherit it
+	fd, err := strconv.Atoi(fdText)
+	if err != nil || fd < 3 {
+		return func(error) {}
+	}
+	f := os.NewFile(uintptr(fd), "ready")
+	done := false
+	return func(err error) {
+		if done || f == nil {
+			return
+		}
+		done = true
+		if err == nil {
+			f.WriteString("ok\n")
+		} else {
+			f.WriteString(err.Error())
+		}
+		f.Close()
+	}
+}

@@ -1,0 +1,119 @@
+//go:build unix
+
+package supervisor
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/circle-supervisor/circle/watcher"
+	"golang.org/x/sys/unix"
+)
+
+// sweepEvery is the slow timer that backs up SIGCHLD.
+const sweepEvery = 10 * time.Second
+
+// Reaper starts processes and reaps every child of circled.
+type Reaper struct {
+	log   *slog.Logger
+	sigch chan os.Signal
+
+	mu      sync.Mutex
+	procs   map[int]reaperEntry
+	orphans int
+}
+
+type reaperEntry struct {
+	cmd    *exec.Cmd
+	onExit func(watcher.ExitStatus)
+}
+
+// NewReaper makes a reaper and subscribes to SIGCHLD at once, so no
+// child's death between now and Run is missed. On Linux, when circled is
+// not PID 1, it also makes circled a child subreaper.
+func NewReaper(log *slog.Logger) *Reaper {
+	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}}
+	signal.Notify(r.sigch, syscall.SIGCHLD)
+	if os.Getpid() != 1 {
+		if err := setSubreaper(); err != nil {
+			log.Debug("cannot become a child subreaper", "err", err)
+		}
+	}
+	return r
+}
+
+// Start implements watcher.Spawner.
+func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.procs[cmd.Process.Pid] = reaperEntry{cmd: cmd, onExit: onExit}
+	return nil
+}
+
+// Run sweeps on every SIGCHLD until ctx ends.
+func (r *Reaper) Run(ctx context.Context) error {
+	defer signal.Stop(r.sigch)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		r.Sweep()
+		select {
+		case <-ctx.Done():
+			r.Sweep()
+			return nil
+		case <-r.sigch:
+		case <-t.C:
+		}
+	}
+}
+
+type reaped struct {
+	e  reaperEntry
+	st watcher.ExitStatus
+}
+
+// Sweep reaps every child that has exited.
+func (r *Reaper) Sweep() {
+	var done []reaped
+	r.mu.Lock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			break
+		}
+		now := time.Now()
+		st := watcher.ExitFromWaitStatus(syscall.WaitStatus(ws), now)
+		if e, ok := r.procs[pid]; ok {
+			delete(r.procs, pid)
+			done = append(done, reaped{e, st})
+			continue
+		}
+		r.orphans++
+		r.log.Debug("reaped orphan", "pid", pid, "code", st.Code, "signal", st.Signal)
+	}
+	r.mu.Unlock()
+	for _, d := range done {
+		d.e.cmd.Process.Release()
+		d.e.onExit(d.st)
+	}
+}
+
+// Orphans is how many unregistered children were reaped.
+func (r *Reaper) Orphans() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.orphans
+}

@@ -1,0 +1,172 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
+)
+
+// ReloadSummary says what a config reload did.
+type ReloadSummary struct {
+	Added, Removed, Restarted, Scaled, Updated, Unchanged []string
+	// NeedRestart lists [circled] keys that changed but apply only when
+	// circled restarts.
+	NeedRestart []string
+}
+
+func (r ReloadSummary) String() string {
+	f := func(l []string) string {
+		if len(l) == 0 {
+			return "-"
+		}
+		return strings.Join(l, ",")
+	}
+	s := fmt.Sprintf("added=%s removed=%s restarted=%s scaled=%s updated=%s unchanged=%d",
+		f(r.Added), f(r.Removed), f(r.Restarted), f(r.Scaled), f(r.Updated), len(r.Unchanged))
+	if len(r.NeedRestart) > 0 {
+		s += " need-restart=" + f(r.NeedRestart)
+	}
+	return s
+}
+
+// ReloadConfig re-reads the config from the main file: parse and validate
+// everything first; on error the running config stays, the error is kept
+// for status and returned (wrapping ErrBadConfig). Otherwise the new
+// config is applied watcher by watcher: added ones start (autostart),
+// removed ones stop, scale-only changes scale in place, process changes
+// restart that watcher, anything else updates in place. SIGHUP, ctl and
+// the directory watch all come here.
+func (s *Supervisor) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	old := s.Config()
+	cfg, err := config.Load(old.File, config.Options{Environ: s.opts.Environ})
+	if err != nil {
+		s.mu.Lock()
+		s.lastReloadErr = err.Error()
+		s.mu.Unlock()
+		s.log.Error("config reload failed; running config kept", "err", err)
+		return ReloadSummary{}, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	for _, w := range cfg.Warnings {
+		s.log.Warn("config", "warning", w.String())
+	}
+	sum := s.apply(ctx, old, cfg)
+	s.log.Info("config reloaded", "summary", sum.String())
+	return sum, nil
+}
+
+// apply switches from old to cfg. Called with opMu held.
+func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadSummary {
+	var sum ReloadSummary
+	if old.Daemon.Socket != cfg.Daemon.Socket {
+		sum.NeedRestart = append(sum.NeedRestart, "socket")
+	}
+	if old.Daemon.SocketMode != cfg.Daemon.SocketMode {
+		sum.NeedRestart = append(sum.NeedRestart, "socket_mode")
+	}
+	if old.Daemon.Pidfile != cfg.Daemon.Pidfile {
+		sum.NeedRestart = append(sum.NeedRestart, "pidfile")
+	}
+	if old.Daemon.Logfile != cfg.Daemon.Logfile {
+		sum.NeedRestart = append(sum.NeedRestart, "logfile")
+	}
+	s.applyDaemon(cfg.Daemon)
+
+	newByName := map[string]*config.Watcher{}
+	for _, w := range cfg.Watchers {
+		newByName[w.Name] = w
+	}
+	s.mu.Lock()
+	var removed []*entry
+	for name, e := range s.watchers {
+		if newByName[name] == nil {
+			removed = append(removed, e)
+			sum.Removed = append(sum.Removed, name)
+		}
+	}
+	s.mu.Unlock()
+
+	// Removed watchers stop first, lowest priority first.
+	stopInOrder(ctx, removed)
+	s.mu.Lock()
+	for _, e := range removed {
+		delete(s.watchers, e.cfg.Name)
+	}
+	s.cfg = cfg
+	s.mu.Unlock()
+
+	var toStart, toRestart []*entry
+	for _, wc := range cfg.Watchers { // already in priority order
+		s.mu.Lock()
+		e := s.watchers[wc.Name]
+		s.mu.Unlock()
+		switch {
+		case e == nil:
+			e = s.newEntry(wc, cfg.Daemon)
+			s.mu.Lock()
+			s.watchers[wc.Name] = e
+			s.mu.Unlock()
+			sum.Added = append(sum.Added, wc.Name)
+			if wc.Autostart {
+				toStart = append(toStart, e)
+			}
+		case e.cfg.Equal(wc) && old.Daemon.Umask == cfg.Daemon.Umask:
+			e.cfg = wc
+			sum.Unchanged = append(sum.Unchanged, wc.Name)
+		case e.cfg.EqualExceptNumProcesses(wc) && old.Daemon.Umask == cfg.Daemon.Umask:
+			e.cfg = wc
+			e.w.Update(s.spec(wc, cfg.Daemon))
+			sum.Scaled = append(sum.Scaled, wc.Name)
+		case sameProcess(e.cfg, wc) && old.Daemon.Umask == cfg.Daemon.Umask:
+			e.cfg = wc
+			e.w.Update(s.spec(wc, cfg.Daemon))
+			sum.Updated = append(sum.Updated, wc.Name)
+		default:
+			e.cfg = wc
+			e.w.Update(s.spec(wc, cfg.Daemon))
+			sum.Restarted = append(sum.Restarted, wc.Name)
+			toRestart = append(toRestart, e)
+		}
+	}
+	// Restarts stop in reverse priority, then everything starts in priority order.
+	stopInOrder(ctx, toRestart)
+	var names []string
+	for _, e := range append(toRestart, toStart...) {
+		if e.cfg.Autostart || contains(toRestart, e) {
+			names = append(names, e.cfg.Name)
+		}
+	}
+	s.startGroups(ctx, names, true)
+	return sum
+}
+
+func contains(l []*entry, e *entry) bool {
+	for _, x := range l {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// stopInOrder stops entries lowest priority first, equal priorities in
+// parallel.
+func stopInOrder(ctx context.Context, es []*entry) {
+	byPrio := map[int][]*entry{}
+	var prios []int
+	for _, e := range es {
+		p := e.cfg.Priority
+		if byPrio[p] == nil {
+			prios = append(prios, p)
+		}
+		byPrio[p] = append(byPrio[p], e)
+	}
+	slices.Sort(prios)
+	for _, p := range prios {
+		parallel(byPrio[p], func(e *entry) error { return e.w.Stop(ctx, true) })
+	}
+}

@@ -1,0 +1,81 @@
+package supervisor
+
+import (
+	"os/user"
+	"strconv"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// spec turns a resolved config watcher into what the watcher runs.
+func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
+	sp := watcher.Spec{
+		Name:            wc.Name,
+		Argv:            wc.Argv,
+		Env:             wc.Env,
+		Dir:             wc.WorkingDir,
+		UID:             wc.UID,
+		GID:             wc.GID,
+		Umask:           wc.Umask,
+		StopSignal:      wc.StopSignal,
+		StopChildren:    wc.StopChildren,
+		GracefulTimeout: wc.GracefulTimeout,
+		NumProcesses:    wc.NumProcesses,
+		WarmupDelay:     wc.WarmupDelay,
+		Policy: watcher.Policy{
+			Respawn:    wc.Respawn,
+			MinUptime:  wc.MinUptime,
+			BackoffMax: wc.BackoffMax,
+			MaxRetry:   wc.MaxRetry,
+			Flapping: watcher.Flapping{
+				Attempts: wc.Flapping.Attempts,
+				Window:   wc.Flapping.Window,
+				RetryIn:  wc.Flapping.RetryIn,
+				MaxRetry: wc.Flapping.MaxRetry,
+			},
+		},
+	}
+	if sp.Umask < 0 {
+		sp.Umask = d.Umask
+	}
+	if sp.StopSignal == "" {
+		sp.StopSignal = "TERM"
+	}
+	if sp.UID != nil && sp.GID == nil {
+		// A user's processes run with the user's primary group, not ours.
+		if u, err := user.LookupId(strconv.Itoa(*sp.UID)); err == nil {
+			if g, err := strconv.Atoi(u.Gid); err == nil {
+				sp.GID = &g
+			}
+		}
+	}
+	for _, r := range wc.Rlimits {
+		sp.Rlimits = append(sp.Rlimits, watcher.Rlimit{Name: r.Name, Value: r.Value})
+	}
+	sp.Stdout = s.sinks.sink(wc.Name, wc.Stdout, s.opts.Stdout, &s.outMu)
+	if wc.RedirectStderr {
+		sp.Stderr = sp.Stdout
+	} else {
+		sp.Stderr = s.sinks.sink(wc.Name, wc.Stderr, s.opts.Stderr, &s.errMu)
+	}
+	return sp
+}
+
+// sameProcess reports whether two specs start identical processes, so a
+// reload can update the rest in place.
+func sameProcess(a, b *config.Watcher) bool {
+	x, y := *a, *b
+	// Fields that apply without restarting a process.
+	for _, w := range []*config.Watcher{&x, &y} {
+		w.File, w.Line = "", 0
+		w.NumProcesses = 0
+		w.GracefulTimeout = 0
+		w.StopSignal, w.StopChildren = "", false
+		w.Respawn, w.MaxRetry, w.Autostart, w.Priority = false, 0, false, 0
+		w.WarmupDelay, w.MinUptime, w.BackoffMax = 0, 0, 0
+		w.Flapping = config.Flapping{}
+		w.Critical = false
+	}
+	return x.Equal(&y)
+}

@@ -1,0 +1,495 @@
+// Package supervisor is the arbiter: it owns every watcher, applies a
+// config (start in priority order, stop in reverse, diff on reload),
+// reaps children (reaper_unix.go), and decides when circled exits.
+//
+// Control requests, SIGHUP and (later) the config-directory watch all
+// call the same methods; per-watcher work is delegated to package
+// watcher.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// ErrNoSuchWatcher is returned (wrapped) when a name or glob matches no
+// watcher.
+var ErrNoSuchWatcher = errors.New("no such watcher")
+
+// ErrBadConfig wraps a config error from a reload.
+var ErrBadConfig = errors.New("bad config")
+
+// ExitError is returned by Run when circled must exit non-zero: a
+// critical watcher ended.
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string { return e.Msg }
+
+// Options configures a Supervisor.
+type Options struct {
+	Log      *slog.Logger
+	LogLevel *slog.LevelVar // set from [circled] loglevel on start and reload
+	Spawner  watcher.Spawner
+	// Environ is circled's environment for config reloads.
+	Environ []string
+	// Stdout and Stderr receive StdoutStream output (default os.Stdout/Stderr).
+	Stdout, Stderr io.Writer
+}
+
+// Supervisor owns the watchers.
+type Supervisor struct {
+	opts Options
+	log  *slog.Logger
+
+	opMu sync.Mutex // serialises config reloads and whole-set start/stop
+
+	mu            sync.Mutex
+	cfg           *config.Config
+	watchers      map[string]*entry
+	lastReloadErr string
+	stopping      bool
+
+	outMu, errMu sync.Mutex
+	sinks        *sinkCache
+
+	quit     chan struct{}
+	quitOnce sync.Once
+	crit     chan *ExitError
+}
+
+type entry struct {
+	w   *watcher.Watcher
+	cfg *config.Watcher
+}
+
+// New makes a Supervisor for cfg; nothing runs until Run.
+func New(cfg *config.Config, opts Options) *Supervisor {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	s := &Supervisor{
+		opts:     opts,
+		log:      opts.Log,
+		cfg:      cfg,
+		watchers: map[string]*entry{},
+		quit:     make(chan struct{}),
+		crit:     make(chan *ExitError, 1),
+		sinks:    newSinkCache(),
+	}
+	s.applyDaemon(cfg.Daemon)
+	for _, wc := range cfg.Watchers {
+		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)
+	}
+	return s
+}
+
+func (s *Supervisor) applyDaemon(d config.Daemon) {
+	if s.opts.LogLevel != nil {
+		s.opts.LogLevel.Set(ParseLevel(d.LogLevel))
+	}
+}
+
+// ParseLevel maps a loglevel value to slog's level (info when unknown).
+func ParseLevel(l string) slog.Level {
+	switch strings.ToLower(l) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error", "critical":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
+	e := &entry{cfg: wc}
+	e.w = watcher.New(s.spec(wc, d), s.opts.Spawner, s.log, s.onEvent)
+	return e
+}
+
+// onEvent is called by watchers with their lock held: it must not call
+// back into them.
+func (s *Supervisor) onEvent(ev watcher.Event) {
+	s.mu.Lock()
+	e := s.watchers[ev.Watcher]
+	stopping := s.stopping
+	s.mu.Unlock()
+	if e == nil || !e.cfg.Critical || stopping {
+		return
+	}
+	if ev.Kind != "fatal" && ev.Kind != "exited" {
+		return
+	}
+	code := ev.Exit.ExitCode()
+	msg := fmt.Sprintf("critical watcher %s ended (%s); shutting down with exit code %d", ev.Watcher, describeExit(ev.Exit), code)
+	select {
+	case s.crit <- &ExitError{Code: code, Msg: msg}:
+	default:
+	}
+}
+
+func describeExit(e watcher.ExitStatus) string {
+	if e.Signal != "" {
+		return "signal " + e.Signal
+	}
+	return fmt.Sprintf("exit code %d", e.Code)
+}
+
+// Run starts the autostart watchers in priority order and supervises
+// until ctx ends, Quit is called or a critical watcher ends; then it
+// stops every watcher (reverse priority) and returns. A requested stop
+// returns nil; a critical exit returns *ExitError.
+func (s *Supervisor) Run(ctx context.Context) error {
+	s.opMu.Lock()
+	s.startGroups(ctx, s.autostartNames(), true)
+	s.opMu.Unlock()
+	var result error
+	select {
+	case <-ctx.Done():
+		s.log.Info("stopping: signal received")
+	case <-s.quit:
+		s.log.Info("stopping: quit requested")
+	case ce := <-s.crit:
+		s.log.Error(ce.Msg)
+		result = ce
+	}
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	s.StopAll()
+	return result
+}
+
+// StopAll stops every watcher gracefully, in reverse priority order,
+// watchers of equal priority in parallel.
+func (s *Supervisor) StopAll() {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.stopGroups(context.Background(), s.allNames())
+}
+
+// Quit asks Run to stop everything and return.
+func (s *Supervisor) Quit() {
+	s.quitOnce.Do(func() { close(s.quit) })
+}
+
+// Stopping reports whether shutdown has begun.
+func (s *Supervisor) Stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+func (s *Supervisor) autostartNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for n, e := range s.watchers {
+		if e.cfg.Autostart {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func (s *Supervisor) allNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for n := range s.watchers {
+		names = append(names, n)
+	}
+	return names
+}
+
+// groups returns the entries of names grouped by priority, highest first.
+func (s *Supervisor) groups(names []string) [][]*entry {
+	s.mu.Lock()
+	byPrio := map[int][]*entry{}
+	for _, n := range names {
+		if e := s.watchers[n]; e != nil {
+			byPrio[e.cfg.Priority] = append(byPrio[e.cfg.Priority], e)
+		}
+	}
+	s.mu.Unlock()
+	prios := make([]int, 0, len(byPrio))
+	for p := range byPrio {
+		prios = append(prios, p)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(prios)))
+	out := make([][]*entry, 0, len(prios))
+	for _, p := range prios {
+		g := byPrio[p]
+		sort.Slice(g, func(i, j int) bool { return g[i].cfg.Name < g[j].cfg.Name })
+		out = append(out, g)
+	}
+	return out
+}
+
+// parallel runs fn on every entry of g at once and joins the errors.
+func parallel(g []*entry, fn func(*entry) error) error {
+	errs := make([]error, len(g))
+	var wg sync.WaitGroup
+	for i, e := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(e)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Supervisor) startGroups(ctx context.Context, names []string, wait bool) error {
+	var errs []error
+	groups := s.groups(names)
+	for i, g := range groups {
+		errs = append(errs, parallel(g, func(e *entry) error { return e.w.Start(ctx, wait) }))
+		s.mu.Lock()
+		delay := s.cfg.Daemon.WarmupDelay
+		s.mu.Unlock()
+		if delay > 0 && i < len(groups)-1 {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Supervisor) stopGroups(ctx context.Context, names []string) error {
+	var errs []error
+	groups := s.groups(names)
+	for i := len(groups) - 1; i >= 0; i-- {
+		errs = append(errs, parallel(groups[i], func(e *entry) error { return e.w.Stop(ctx, true) }))
+	}
+	return errors.Join(errs...)
+}
+
+// Match resolves names and globs to watcher names, sorted by priority
+// (highest first) then name. No names means every watcher.
+func (s *Supervisor) Match(names []string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	seen := map[string]bool{}
+	if len(names) == 0 {
+		for n := range s.watchers {
+			out = append(out, n)
+		}
+	}
+	for _, pat := range names {
+		found := false
+		for n := range s.watchers {
+			if ok, _ := path.Match(pat, n); ok || pat == n {
+				found = true
+				if !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: %s", ErrNoSuchWatcher, pat)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		pa, pb := s.watchers[a].cfg.Priority, s.watchers[b].cfg.Priority
+		if pa != pb {
+			return pb - pa
+		}
+		return strings.Compare(a, b)
+	})
+	return out, nil
+}
+
+func (s *Supervisor) get(name string) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.watchers[name]
+	if e == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoSuchWatcher, name)
+	}
+	return e, nil
+}
+
+// Start starts the named watchers in priority order.
+func (s *Supervisor) Start(ctx context.Context, names []string, wait bool) ([]string, error) {
+	ns, err := s.Match(names)
+	if err != nil {
+		return nil, err
+	}
+	return ns, s.startGroups(ctx, ns, wait)
+}
+
+// Stop stops the named watchers in reverse priority order.
+func (s *Supervisor) Stop(ctx context.Context, names []string, wait bool) ([]string, error) {
+	ns, err := s.Match(names)
+	if err != nil {
+		return nil, err
+	}
+	if !wait {
+		go s.stopGroups(context.Background(), ns)
+		return ns, nil
+	}
+	return ns, s.stopGroups(ctx, ns)
+}
+
+// Restart stops the named watchers (reverse priority), then starts them
+// (priority order).
+func (s *Supervisor) Restart(ctx context.Context, names []string, wait bool) ([]string, error) {
+	ns, err := s.Match(names)
+	if err != nil {
+		return nil, err
+	}
+	run := func(ctx context.Context) error {
+		if err := s.stopGroups(ctx, ns); err != nil {
+			return err
+		}
+		return s.startGroups(ctx, ns, true)
+	}
+	if !wait {
+		go run(context.Background())
+		return ns, nil
+	}
+	return ns, run(ctx)
+}
+
+// Reload gracefully replaces the processes of the named watchers.
+func (s *Supervisor) Reload(ctx context.Context, names []string, wait bool) ([]string, error) {
+	ns, err := s.Match(names)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, g := range s.groups(ns) {
+		errs = append(errs, parallel(g, func(e *entry) error { return e.w.Reload(ctx, wait) }))
+	}
+	return ns, errors.Join(errs...)
+}
+
+// Signal sends sig to a watcher's processes.
+func (s *Supervisor) Signal(name, sig string, pid int, children bool) error {
+	e, err := s.get(name)
+	if err != nil {
+		return err
+	}
+	canon, err := config.ParseSignal(sig)
+	if err != nil {
+		return err
+	}
+	return e.w.Signal(canon, pid, children)
+}
+
+// SignalAll sends sig to every running process group (SIGUSR2/SIGWINCH
+// forwarding).
+func (s *Supervisor) SignalAll(sig string) {
+	s.mu.Lock()
+	es := make([]*entry, 0, len(s.watchers))
+	for _, e := range s.watchers {
+		es = append(es, e)
+	}
+	s.mu.Unlock()
+	for _, e := range es {
+		e.w.Signal(sig, 0, true)
+	}
+}
+
+// Incr changes a watcher's process count by n and returns the new count.
+func (s *Supervisor) Incr(name string, n int) (int, error) {
+	e, err := s.get(name)
+	if err != nil {
+		return 0, err
+	}
+	if e.cfg.Singleton && e.w.Spec().NumProcesses+n > 1 {
+		return 0, fmt.Errorf("%s is a singleton: it runs at most one process", name)
+	}
+	return e.w.Incr(n), nil
+}
+
+// NumProcesses is a watcher's configured process count.
+func (s *Supervisor) NumProcesses(name string) (int, error) {
+	e, err := s.get(name)
+	if err != nil {
+		return 0, err
+	}
+	return e.w.Spec().NumProcesses, nil
+}
+
+// WatcherStatus is a watcher's status plus what the supervisor knows.
+type WatcherStatus struct {
+	watcher.Status
+	Priority int
+}
+
+// Status reports the named watchers (all when none), highest priority
+// first, and the last reload error.
+func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
+	ns, err := s.Match(names)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]WatcherStatus, 0, len(ns))
+	for _, n := range ns {
+		e, err := s.get(n)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, WatcherStatus{Status: e.w.Status(), Priority: e.cfg.Priority})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return out, s.lastReloadErr, nil
+}
+
+// PIDs returns the live pids of a watcher.
+func (s *Supervisor) PIDs(name string) ([]int, error) {
+	e, err := s.get(name)
+	if err != nil {
+		return nil, err
+	}
+	return e.w.PIDs(), nil
+}
+
+// Config returns the running config.
+func (s *Supervisor) Config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// AllActive reports whether every autostart watcher is active.
+func (s *Supervisor) AllActive() bool {
+	for _, n := range s.autostartNames() {
+		if e, err := s.get(n); err == nil && !e.w.Active() {
+			return false
+		}
+	}
+	return true
+}
