@@ -87,7 +87,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		var de *dialError
 		if errors.As(err, &de) {
-			return fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, de.err)
+			cause := de.err
+			var oe *net.OpError
+			if errors.As(cause, &oe) && oe.Err != nil {
+				cause = oe.Err // the OpError would repeat the path
+			}
+			return fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, cause)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

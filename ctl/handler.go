@@ -365,6 +365,7 @@ func normSummary(s ReloadSummary) ReloadSummary {
 	s.Removed = nonNil(s.Removed)
 	s.Restarted = nonNil(s.Restarted)
 	s.Scaled = nonNil(s.Scaled)
+	s.Updated = nonNil(s.Updated)
 	s.Unchanged = nonNil(s.Unchanged)
 	return s
 }

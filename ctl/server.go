@@ -22,10 +22,14 @@ var ErrSocketInUse = errors.New("another circled is running")
 // is not a socket is an error and is never removed.
 //
 // On Unix the socket is a unix domain socket; closing the listener removes
-// it. (Windows will use a named pipe; for now it uses AF_UNIX too.)
+// it. A zero mode means 0600. (Windows will use a named pipe; for now it
+// uses AF_UNIX too.)
 func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	if path == "" {
 		return nil, errors.New("ctl: listen: empty socket path")
+	}
+	if mode == 0 {
+		mode = 0o600
 	}
 	ln, err := listen(path, mode)
 	if err != nil {

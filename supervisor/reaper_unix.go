@@ -87,7 +87,7 @@ func (r *Reaper) Sweep() {
 	r.mu.Lock()
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		pid, err := unix.Wait4(-1, &ws, wnohang, nil)
 		if err == unix.EINTR {
 			continue
 		}

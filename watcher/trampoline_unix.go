@@ -4,7 +4,6 @@ package watcher
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -81,7 +80,7 @@ func RunTrampolineIfRequested() {
 func setBoth[T ~int64 | ~uint64](cur, max *T, v uint64) {
 	x := T(v)
 	if x < 0 {
-		x = T(math.MaxInt64)
+		x = T(v >> 1) // all ones shifted: the largest signed value
 	}
 	*cur, *max = x, x
 }

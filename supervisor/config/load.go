@@ -176,6 +176,17 @@ var ignoredDaemonKeys = []string{
 
 var daemonAliases = map[string]string{"logoutput": "logfile"}
 
+// daemonCandidates are the did-you-mean candidates (no aliases).
+var daemonCandidates = func() []string {
+	var out []string
+	for _, k := range append(slices.Clone(daemonKeys), ignoredDaemonKeys...) {
+		if _, alias := daemonAliases[k]; !alias {
+			out = append(out, k)
+		}
+	}
+	return out
+}()
+
 // daemonSection applies one [circled]/[circus] section. Sections of
 // included files merge into the main file's (later files win, with a
 // warning), but may not set socket (circlectl reads only the main file)
@@ -193,7 +204,7 @@ func (l *loader) daemonSection(s *srcSection, isMain bool) {
 			continue
 		}
 		if !slices.Contains(daemonKeys, name) {
-			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", name, append(slices.Clone(daemonKeys), ignoredDaemonKeys...)))
+			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", name, daemonCandidates))
 			continue
 		}
 		if prev, ok := inSection[canon]; ok {

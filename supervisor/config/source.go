@@ -83,8 +83,8 @@ func parseSource(path string, index int, data []byte) (*srcFile, []*Error) {
 	sf := &srcFile{path: path, index: index}
 	for _, sc := range scanned {
 		sec, err := f.GetSection(sc.raw)
-		if err != nil {
-			continue
+		if err != nil { // the scan and ini.v1 disagree: refuse to guess
+			return nil, []*Error{{File: path, Line: sc.line, Key: "[" + strings.TrimSpace(sc.raw) + "]", Msg: "section could not be parsed"}}
 		}
 		s := &srcSection{file: sf, name: strings.TrimSpace(sc.raw), line: sc.line}
 		for _, k := range sec.Keys() {
@@ -169,6 +169,16 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 			continue
 		}
 		key := strings.TrimSpace(line[:idx])
+		// ini.v1 gives these a meaning configparser does not (quoted and
+		// multi-line values) and could swallow the lines that follow.
+		if key[0] == '"' || key[0] == '`' {
+			errs = append(errs, &Error{File: path, Line: n, Key: key, Msg: "quoted key names are not supported"})
+			continue
+		}
+		if v := strings.TrimSpace(line[idx+1:]); strings.HasPrefix(v, "`") || strings.HasPrefix(v, `"""`) {
+			errs = append(errs, &Error{File: path, Line: n, Key: "[" + strings.TrimSpace(cur.raw) + "] " + key, Msg: "a value may not start with ` or \"\"\" (quote it differently)"})
+			continue
+		}
 		if _, ok := cur.keys[key]; !ok {
 			cur.keys[key] = n
 		}

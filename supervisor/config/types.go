@@ -93,7 +93,7 @@ type Flapping struct {
 	Attempts int           // default 5
 	Window   time.Duration // default 10s
 	RetryIn  time.Duration // default 30s
-	MaxRetry int           // default 5
+	MaxRetry int           // default 5; -1 = forever
 }
 
 // Rlimit is one rlimit_NAME key. Name is lower case without the prefix
@@ -106,7 +106,10 @@ type Rlimit struct {
 // RlimInfinity stands for "unlimited" / "infinity".
 const RlimInfinity = ^uint64(0)
 
-// Stream is stdout_stream.* / stderr_stream.*.
+// Stream is stdout_stream.* / stderr_stream.*. Class "stdout" means
+// circled's own output: its stdout for Watcher.Stdout, its stderr for
+// Watcher.Stderr (circus's StdoutStream). stderr_stream.class = stdout,
+// spelled exactly so, sets Watcher.RedirectStderr instead.
 type Stream struct {
 	Class          string // "stdout" (default, StdoutStream), "file" (FileStream), "timed" (TimedRotatingFileStream), "null"
 	Filename       string // absolute; may contain WIDToken

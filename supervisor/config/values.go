@@ -177,25 +177,31 @@ func lookupEnvFold(name string, layers ...map[string]string) (string, bool) {
 	return "", false
 }
 
-// levenshtein is the edit distance between a and b.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and transpositions of adjacent
+// characters (the commonest typo) each cost 1.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
 			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 // suggest returns the candidate closest to s within edit distance 2, or "".
@@ -203,7 +209,7 @@ func suggest(s string, candidates []string) string {
 	s = strings.ToLower(s)
 	best, bestD := "", 3
 	for _, c := range candidates {
-		if d := levenshtein(s, strings.ToLower(c)); d < bestD || (d == bestD && c < best) {
+		if d := editDistance(s, strings.ToLower(c)); d < bestD || (d == bestD && c < best) {
 			best, bestD = c, d
 		}
 	}

@@ -1,0 +1,49 @@
+# circle: `make help` lists the targets.
+GO       ?= go
+PKG      := github.com/circle-supervisor/circle
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/buildinfo.Commit=$(COMMIT)
+export CGO_ENABLED := 0
+
+.PHONY: help build run test check fmt vet tidy-check cross clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/circled and bin/circlectl (static, CGO_ENABLED=0)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/circled ./cmd/circled
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/circlectl ./cmd/circlectl
+
+run: build ## run circled in the foreground on conf.d/ (socket: see README)
+	./bin/circled -c conf.d/circled.ini
+
+test: ## run every test with -race
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+vet: ## go vet for this platform and for windows, darwin, freebsd
+	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+	GOOS=freebsd $(GO) vet ./...
+
+tidy-check: ## fail if go mod tidy would change go.mod/go.sum
+	$(GO) mod tidy -diff
+
+check: vet tidy-check ## gofmt, vet, tidy diff, cross builds, then tests
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(MAKE) cross
+	$(MAKE) test
+
+cross: ## cross-compile for windows, darwin, freebsd, aix (build check)
+	@for t in windows/amd64 windows/arm64 windows/386 darwin/amd64 darwin/arm64 freebsd/amd64 aix/ppc64 linux/arm64 linux/386; do \
+		echo "build $$t"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -trimpath -o /dev/null ./cmd/circled ./cmd/circlectl 2>&1 || exit 1; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./... || exit 1; \
+	done
+
+clean: ## remove build output
+	rm -rf bin dist

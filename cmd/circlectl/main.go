@@ -1,0 +1,202 @@
+// Command circlectl controls a running circled over its control socket
+// (see docs/API.md), and checks config files offline.
+//
+// Exit codes: 0 done; 1 the operation failed; 2 usage error; 3 no such
+// watcher; 4 daemon not reachable.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/supervisor/config"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitNoSuchWatch = 3
+	exitUnreachable = 4
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes circlectl with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitUsage // cobra's own errors: unknown command, bad flag, wrong args
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(stderr, "circlectl: %s\n", msg)
+	}
+	if code == exitUsage {
+		fmt.Fprintln(stderr, "Run 'circlectl --help' for usage.")
+	}
+	return code
+}
+
+// exitError carries an exit code from a command up to run. A nil err
+// exits silently (status --quiet).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErrorf is a usage error found by a command itself.
+func usageErrorf(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// withCode gives err the exit code its kind calls for.
+func withCode(err error) error {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return err
+	case errors.Is(err, ctl.ErrNoSuchWatcher):
+		return &exitError{exitNoSuchWatch, err}
+	case errors.Is(err, ctl.ErrUnreachable):
+		return &exitError{exitUnreachable, err}
+	}
+	return &exitError{exitFailed, err}
+}
+
+// globals are the persistent flags.
+type globals struct {
+	socket string
+	config string
+}
+
+// client returns a client for the socket the global flags select.
+func (g *globals) client() (*ctl.Client, error) {
+	var confSocket string
+	if g.config != "" {
+		d, err := config.ReadDaemon(g.config)
+		if err != nil {
+			return nil, &exitError{exitFailed, fmt.Errorf("read %s: %w", g.config, err)}
+		}
+		confSocket = d.Socket
+	}
+	return ctl.NewClient(ctl.ResolveSocket(g.socket, confSocket)), nil
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "circlectl",
+		Short: "Control circled, the process supervisor",
+		Long: `circlectl controls a running circled over its control socket.
+
+The socket is --socket, else -c FILE's [circled] socket, else $CIRCLED_SOCKET,
+else /run/circled/circled.sock for root, else $XDG_RUNTIME_DIR/circled.sock,
+else /tmp/circled-$UID/circled.sock.
+
+Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
+4 daemon not reachable.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.socket, "socket", "", "control socket `PATH`")
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "circled config `FILE` (for its socket; for check)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{exitUsage, err}
+	})
+	root.AddCommand(
+		newStatusCmd(g),
+		newListCmd(g),
+		newActionCmd(g, "start", "Start watchers (all when none is named)"),
+		newActionCmd(g, "stop", "Stop watchers (all when none is named)"),
+		newActionCmd(g, "restart", "Restart watchers (all when none is named)"),
+		newReloadCmd(g),
+		newReloadConfigCmd(g),
+		newSignalCmd(g),
+		newIncrCmd(g, "incr", 1),
+		newIncrCmd(g, "decr", -1),
+		newNumProcessesCmd(g),
+		newStatsCmd(g),
+		newQuitCmd(g),
+		newVersionCmd(g),
+		newCheckCmd(g),
+	)
+	// Every error a command returns leaves with its exit code; anything
+	// else reaching run is cobra's own (usage) error.
+	for _, c := range root.Commands() {
+		if c.RunE != nil {
+			runE := c.RunE
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				return withCode(runE(cmd, args))
+			}
+		}
+	}
+	return root
+}
+
+// printJSON prints v as the daemon does: compact, one line.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// completeWatchers completes watcher names from the running daemon.
+func completeWatchers(g *globals) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		c, err := g.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+		defer cancel()
+		names, err := c.List(ctx)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// jsonFlag adds --json to cmd.
+func jsonFlag(cmd *cobra.Command, p *bool) {
+	cmd.Flags().BoolVar(p, "json", false, "print the daemon's JSON reply")
+}

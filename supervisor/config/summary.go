@@ -1,0 +1,130 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteSummary prints the resolved watchers, then the warnings, for a
+// person to read (circled check).
+func (c *Config) WriteSummary(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	p("config: %s\n", c.File)
+	for _, f := range c.Files[min(1, len(c.Files)):] {
+		p("  include:\t%s\n", f)
+	}
+	if c.Daemon.Socket != "" {
+		p("  socket:\t%s\n", c.Daemon.Socket)
+	}
+	p("%d watcher(s)\n", len(c.Watchers))
+	for _, wt := range c.Watchers {
+		p("\nwatcher %s\t(%s:%d)\n", wt.Name, wt.File, wt.Line)
+		p("  argv:\t%s\n", quoteArgv(wt.Argv))
+		np := strconv.Itoa(wt.NumProcesses)
+		if wt.Singleton {
+			np += " (singleton)"
+		}
+		p("  numprocesses:\t%s\n", np)
+		p("  priority:\t%d\n", wt.Priority)
+		wd := wt.WorkingDir
+		if wd == "" {
+			wd = "(circled's working directory)"
+		}
+		p("  working_dir:\t%s\n", wd)
+		target := "process group"
+		if !wt.StopChildren {
+			target = "main process only"
+		}
+		sig := "SIG" + wt.StopSignal
+		if _, err := strconv.Atoi(wt.StopSignal); err == nil {
+			sig = "signal " + wt.StopSignal
+		}
+		p("  stop:\t%s to the %s, SIGKILL after %s\n", sig, target, wt.GracefulTimeout)
+		p("  restart:\trespawn=%t autostart=%t max_retry=%d min_uptime=%s backoff_max=%s\n",
+			wt.Respawn, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
+		p("  flapping:\t%d exits in %s: retry in %s, at most %d times\n",
+			wt.Flapping.Attempts, wt.Flapping.Window, wt.Flapping.RetryIn, wt.Flapping.MaxRetry)
+		if wt.UID != nil {
+			p("  uid:\t%d\n", *wt.UID)
+		}
+		if wt.GID != nil {
+			p("  gid:\t%d\n", *wt.GID)
+		}
+		if wt.Umask >= 0 {
+			p("  umask:\t%04o\n", wt.Umask)
+		}
+		for _, r := range wt.Rlimits {
+			v := strconv.FormatUint(r.Value, 10)
+			if r.Value == RlimInfinity {
+				v = "unlimited"
+			}
+			p("  rlimit_%s:\t%s\n", r.Name, v)
+		}
+		for i, kv := range wt.Env {
+			label := ""
+			if i == 0 {
+				label = "env:"
+			}
+			p("  %s\t%s\n", label, kv)
+		}
+		p("  stdout:\t%s\n", describeStream(wt.Stdout))
+		if wt.RedirectStderr {
+			p("  stderr:\tmerged into stdout\n")
+		} else {
+			p("  stderr:\t%s\n", describeStream(wt.Stderr))
+		}
+	}
+	if len(c.Warnings) > 0 {
+		p("\n%d warning(s):\n", len(c.Warnings))
+		for _, wn := range c.Warnings {
+			p("  %s\n", wn)
+		}
+	}
+	return tw.Flush()
+}
+
+func describeStream(s Stream) string {
+	switch s.Class {
+	case "file", "timed":
+		d := s.Class + " " + s.Filename
+		if s.MaxBytes > 0 {
+			d += fmt.Sprintf(" max_bytes=%d", s.MaxBytes)
+		}
+		if s.BackupCount > 0 {
+			d += fmt.Sprintf(" backup_count=%d", s.BackupCount)
+		}
+		if s.MaxAge > 0 {
+			d += fmt.Sprintf(" max_age=%dd", s.MaxAge)
+		}
+		if s.Compress {
+			d += " compress"
+		}
+		if s.Class == "timed" {
+			d += fmt.Sprintf(" rotate_when=%s rotate_interval=%d", s.RotateWhen, s.RotateInterval)
+		}
+		if s.TimeFormat != "" {
+			d += fmt.Sprintf(" time_format=%q", s.TimeFormat)
+		}
+		return d
+	case "null":
+		return "discarded"
+	}
+	return "circled's output"
+}
+
+// quoteArgv renders argv so that it splits back into the same words.
+func quoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && !strings.ContainsAny(a, " \t\n\"'\\$`;&|<>*?#()[]{}~") {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,513 @@
+package config
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+var watcherKeys = []string{
+	"cmd", "args", "numprocesses", "numprocess", "working_dir", "shell", "uid",
+	"gid", "umask", "copy_env", "copy_path", "stop_signal", "stop_children",
+	"graceful_timeout", "respawn", "max_retry", "autostart", "priority",
+	"warmup_delay", "singleton", "critical", "min_uptime", "backoff_max",
+	"redirect_stderr", "flapping.attempts", "flapping.window",
+	"flapping.retry_in", "flapping.max_retry",
+}
+
+// ignoredWatcherKeys are circus watcher keys circled does not implement;
+// so is every hooks.* key.
+var ignoredWatcherKeys = []string{
+	"use_sockets", "virtualenv", "virtualenv_py_ver", "max_age",
+	"max_age_variance", "shell_args", "send_hup", "close_child_stdin",
+	"close_child_stdout", "close_child_stderr", "on_demand", "use_papa",
+	"stdin_socket", "flapping.active", "check_flapping",
+}
+
+var rlimitNames = []string{
+	"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue",
+	"nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+}
+
+var streamKeys = []string{
+	"class", "filename", "max_bytes", "backup_count", "max_age", "compress",
+	"rotate_when", "rotate_interval", "time_format",
+}
+
+// widKeys may contain $(circle.wid): the watcher substitutes it per process.
+var widKeys = []string{"cmd", "args", "stdout_stream.filename", "stderr_stream.filename"}
+
+var watcherAliases = map[string]string{"numprocess": "numprocesses"}
+
+// allWatcherKeys are the did-you-mean candidates.
+var allWatcherKeys = func() []string {
+	var out []string
+	for _, k := range watcherKeys {
+		if _, alias := watcherAliases[k]; !alias {
+			out = append(out, k)
+		}
+	}
+	out = append(out, ignoredWatcherKeys...)
+	for _, r := range rlimitNames {
+		out = append(out, "rlimit_"+r)
+	}
+	for _, s := range streamKeys {
+		out = append(out, "stdout_stream."+s, "stderr_stream."+s)
+	}
+	return out
+}()
+
+func (l *loader) resolveWatchers() []*Watcher {
+	var out []*Watcher
+	for _, s := range l.watchers {
+		if w := l.resolveWatcher(s); w != nil {
+			out = append(out, w)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Priority != out[j].Priority {
+			return out[i].Priority > out[j].Priority
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// checkEnvSections warns about [env:PATTERNS] sections matching no watcher
+// (a likely typo) and reports bad patterns.
+func (l *loader) checkEnvSections() {
+	for _, e := range l.envs {
+		_, pats := classify(e.name)
+		if strings.EqualFold(strings.TrimSpace(e.name), "env") {
+			continue
+		}
+		matched := false
+		for _, p := range strings.Split(pats, ",") {
+			p = strings.TrimSpace(p)
+			if _, err := path.Match(p, ""); err != nil {
+				l.errs = append(l.errs, &Error{File: e.file.path, Line: e.line, Key: "[" + e.name + "]", Msg: fmt.Sprintf("bad pattern %q: %v", p, err)})
+				matched = true
+				continue
+			}
+			for _, w := range l.watchers {
+				if _, name := classify(w.name); p != "" && matchName(p, name) {
+					matched = true
+				}
+			}
+		}
+		if !matched {
+			l.warnf(e, e.line, "", "matches no watcher")
+		}
+	}
+}
+
+func matchName(pattern, name string) bool {
+	ok, err := path.Match(pattern, name)
+	return err == nil && ok
+}
+
+// envApplies says whether env section e applies to watcher name.
+func envApplies(e *srcSection, name string) bool {
+	if strings.EqualFold(strings.TrimSpace(e.name), "env") {
+		return true
+	}
+	_, pats := classify(e.name)
+	for _, p := range strings.Split(pats, ",") {
+		if p = strings.TrimSpace(p); p != "" && matchName(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveWatcher builds one Watcher; nil when it has errors.
+func (l *loader) resolveWatcher(s *srcSection) *Watcher {
+	nerr := len(l.errs)
+	_, name := classify(s.name)
+	w := &Watcher{
+		Name:            name,
+		File:            s.file.path,
+		Line:            s.line,
+		Umask:           -1,
+		StopSignal:      "TERM",
+		StopChildren:    true,
+		GracefulTimeout: l.daemon.GracefulTimeout,
+		NumProcesses:    1,
+		Respawn:         true,
+		MaxRetry:        5,
+		Autostart:       true,
+		MinUptime:       time.Second,
+		BackoffMax:      10 * time.Second,
+		Flapping:        Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
+		Stdout:          Stream{Class: "stdout"},
+		Stderr:          Stream{Class: "stdout"},
+	}
+
+	// Sort the keys: known (canonical name -> key), ignored, unknown.
+	keys := map[string]srcKey{}
+	var order []string
+	for _, k := range s.keys {
+		lk := strings.ToLower(k.name)
+		canon := lk
+		if a, ok := watcherAliases[lk]; ok {
+			canon = a
+		}
+		switch {
+		case slices.Contains(watcherKeys, lk):
+		case strings.HasPrefix(lk, "rlimit_"):
+			if !slices.Contains(rlimitNames, lk[len("rlimit_"):]) {
+				l.errorf(s, k.line, k.name, "%s", unknownMsg("resource limit", lk, allWatcherKeys))
+				continue
+			}
+		case strings.HasPrefix(lk, "stdout_stream.") || strings.HasPrefix(lk, "stderr_stream."):
+			_, sub, _ := strings.Cut(lk, ".")
+			if !slices.Contains(streamKeys, sub) {
+				l.warnf(s, k.line, k.name, "stream setting not implemented by circled; ignored")
+				continue
+			}
+		case strings.HasPrefix(lk, "hooks.") || slices.Contains(ignoredWatcherKeys, lk):
+			l.warnf(s, k.line, k.name, "circus setting not implemented by circled; ignored")
+			continue
+		default:
+			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", lk, allWatcherKeys))
+			continue
+		}
+		if prev, ok := keys[canon]; ok {
+			l.errorf(s, k.line, k.name, "%s is already set at line %d (as %s)", canon, prev.line, prev.name)
+			continue
+		}
+		keys[canon] = k
+		order = append(order, canon)
+	}
+
+	// copy_env and copy_path decide the base environment, so they expand
+	// from circled's environment only.
+	base := &expander{layers: []map[string]string{l.environ}}
+	for _, c := range []string{"copy_env", "copy_path"} {
+		k, ok := keys[c]
+		if !ok {
+			continue
+		}
+		v, err := base.expand(k.value)
+		if err == nil {
+			var b bool
+			b, err = parseBool(v)
+			if c == "copy_env" {
+				w.CopyEnv = b
+			} else {
+				w.CopyPath = b
+			}
+		}
+		if err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+		}
+	}
+
+	env := map[string]string{}
+	switch {
+	case w.CopyEnv:
+		for k, v := range l.environ {
+			env[k] = v
+		}
+	case w.CopyPath:
+		if p, ok := l.environ["PATH"]; ok {
+			env["PATH"] = p
+		}
+	}
+	// [env] sections first, then [env:PATTERNS], each in file order.
+	for pass := 0; pass < 2; pass++ {
+		for _, e := range l.envs {
+			global := strings.EqualFold(strings.TrimSpace(e.name), "env")
+			if global != (pass == 0) || !envApplies(e, name) {
+				continue
+			}
+			for _, k := range e.keys {
+				ex := &expander{
+					layers:    []map[string]string{env, l.environ},
+					allowWID:  true,
+					shellVars: true,
+					warn:      func(msg string) { l.warnf(e, k.line, k.name, "%s", msg) },
+				}
+				v, err := ex.expand(k.value)
+				if err != nil {
+					l.errs = append(l.errs, &Error{File: e.file.path, Line: k.line, Key: keyName(e, k.name), Msg: fmt.Sprintf("%v (for watcher %q)", err, name)})
+					continue
+				}
+				env[k.name] = v
+			}
+		}
+	}
+	env["CIRCLED_WATCHER"] = name
+	w.Env = envList(env)
+
+	var cmd, args string
+	var cmdKey, argsKey srcKey
+	var numSet *srcKey
+	for _, canon := range order {
+		k := keys[canon]
+		if canon == "copy_env" || canon == "copy_path" {
+			continue
+		}
+		ex := &expander{
+			layers:   []map[string]string{env, l.environ},
+			allowWID: slices.Contains(widKeys, canon),
+			warn:     func(msg string) { l.warnf(s, k.line, k.name, "%s", msg) },
+		}
+		v, err := ex.expand(k.value)
+		if err == nil {
+			v = strings.TrimSpace(v)
+			err = l.watcherValue(w, canon, v)
+		}
+		if err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+			continue
+		}
+		switch canon {
+		case "cmd":
+			cmd, cmdKey = v, k
+		case "args":
+			args, argsKey = v, k
+		case "numprocesses":
+			numSet = &k
+		}
+	}
+
+	// cmd and argv.
+	switch {
+	case cmdKey.name == "":
+		if _, ok := keys["cmd"]; !ok {
+			l.errorf(s, s.line, "cmd", "required key is missing")
+		}
+	case cmd == "":
+		l.errorf(s, cmdKey.line, cmdKey.name, "must not be empty")
+	case w.Shell:
+		line := cmd
+		if args != "" {
+			line += " " + args
+		}
+		w.Argv = append(slices.Clone(shellPrefix), line)
+	default:
+		argv, err := splitCommand(cmd)
+		if err != nil {
+			l.errorf(s, cmdKey.line, cmdKey.name, "%v", err)
+			break
+		}
+		if len(argv) == 0 {
+			l.errorf(s, cmdKey.line, cmdKey.name, "must not be empty")
+			break
+		}
+		if args != "" {
+			more, err := splitCommand(args)
+			if err != nil {
+				l.errorf(s, argsKey.line, argsKey.name, "%v", err)
+				break
+			}
+			argv = append(argv, more...)
+		}
+		w.Argv = argv
+	}
+
+	if w.Singleton {
+		if numSet != nil && w.NumProcesses > 1 {
+			l.errorf(s, numSet.line, numSet.name, "%d processes for a singleton watcher (want at most 1)", w.NumProcesses)
+		}
+		w.NumProcesses = 1
+	}
+	l.checkStream(s, keys, "stdout_stream", &w.Stdout)
+	l.checkStream(s, keys, "stderr_stream", &w.Stderr)
+	sort.Slice(w.Rlimits, func(i, j int) bool { return w.Rlimits[i].Name < w.Rlimits[j].Name })
+
+	if len(l.errs) > nerr {
+		return nil
+	}
+	return w
+}
+
+// checkStream validates a stream once all its keys are known.
+func (l *loader) checkStream(s *srcSection, keys map[string]srcKey, prefix string, st *Stream) {
+	if (st.Class == "file" || st.Class == "timed") && st.Filename == "" {
+		k, ok := keys[prefix+".class"]
+		if !ok {
+			return
+		}
+		l.errorf(s, k.line, k.name, "%s.filename is required for this class", prefix)
+	}
+	if st.Class == "timed" {
+		if st.RotateWhen == "" {
+			st.RotateWhen = "H"
+		}
+		if st.RotateInterval == 0 {
+			st.RotateInterval = 1
+		}
+	}
+}
+
+// watcherValue parses one watcher key's expanded value into w.
+func (l *loader) watcherValue(w *Watcher, key, v string) error {
+	var err error
+	if strings.HasPrefix(key, "rlimit_") {
+		if !posixProcessAttrs {
+			return errNotSupported
+		}
+		var n uint64
+		n, err = parseRlimit(v)
+		w.Rlimits = append(w.Rlimits, Rlimit{Name: key[len("rlimit_"):], Value: n})
+		return err
+	}
+	if prefix, sub, ok := strings.Cut(key, "_stream."); ok {
+		st := &w.Stdout
+		if prefix == "stderr" {
+			st = &w.Stderr
+		}
+		return l.streamValue(w, st, prefix == "stderr", sub, v)
+	}
+	switch key {
+	case "cmd", "args":
+		// assembled by the caller
+	case "numprocesses":
+		w.NumProcesses, err = parseIntMin(v, 0)
+	case "working_dir":
+		w.WorkingDir = absPath(l.mainDir, v)
+	case "shell":
+		w.Shell, err = parseBool(v)
+	case "uid", "gid":
+		if !posixProcessAttrs {
+			return errNotSupported
+		}
+		kind := "user"
+		if key == "gid" {
+			kind = "group"
+		}
+		var id int
+		if id, err = l.lookupID(kind, v); err == nil {
+			if key == "uid" {
+				w.UID = &id
+			} else {
+				w.GID = &id
+			}
+		}
+	case "umask":
+		if !posixProcessAttrs {
+			return errNotSupported
+		}
+		w.Umask, err = parseOctal(v)
+	case "stop_signal":
+		w.StopSignal, err = ParseSignal(v)
+	case "stop_children":
+		w.StopChildren, err = parseBool(v)
+	case "graceful_timeout":
+		w.GracefulTimeout, err = parseDuration(v)
+	case "respawn":
+		w.Respawn, err = parseBool(v)
+	case "max_retry":
+		w.MaxRetry, err = parseIntMin(v, -1)
+	case "autostart":
+		w.Autostart, err = parseBool(v)
+	case "priority":
+		w.Priority, err = parseInt(v)
+	case "warmup_delay":
+		w.WarmupDelay, err = parseDuration(v)
+	case "singleton":
+		w.Singleton, err = parseBool(v)
+	case "critical":
+		w.Critical, err = parseBool(v)
+	case "min_uptime":
+		w.MinUptime, err = parseDuration(v)
+	case "backoff_max":
+		w.BackoffMax, err = parseDuration(v)
+	case "redirect_stderr":
+		var b bool
+		b, err = parseBool(v)
+		w.RedirectStderr = w.RedirectStderr || b
+	case "flapping.attempts":
+		w.Flapping.Attempts, err = parseIntMin(v, 1)
+	case "flapping.window":
+		w.Flapping.Window, err = parseDuration(v)
+	case "flapping.retry_in":
+		w.Flapping.RetryIn, err = parseDuration(v)
+	case "flapping.max_retry":
+		w.Flapping.MaxRetry, err = parseIntMin(v, -1)
+	default:
+		err = fmt.Errorf("internal error: unhandled key")
+	}
+	return err
+}
+
+// streamClasses maps circus class names (and circled's short names),
+// lower-cased, to Stream.Class.
+var streamClasses = map[string]string{
+	"stdoutstream":            "stdout",
+	"stdout":                  "stdout",
+	"filestream":              "file",
+	"file":                    "file",
+	"timedrotatingfilestream": "timed",
+	"timed":                   "timed",
+	"nullstream":              "null",
+	"null":                    "null",
+}
+
+func (l *loader) streamValue(w *Watcher, st *Stream, isStderr bool, key, v string) error {
+	var err error
+	switch key {
+	case "class":
+		// Ambiguity: circus's stderr_stream.class = StdoutStream sends
+		// stderr to circus's own output, while circled's short name
+		// "stdout" on stderr_stream reads as "into the stdout stream".
+		// The exact lower-case "stdout" means redirect_stderr; any other
+		// spelling (StdoutStream) means circled's own stderr.
+		if isStderr && v == "stdout" {
+			w.RedirectStderr = true
+			return nil
+		}
+		name := strings.ToLower(v)
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:] // circus.stream.FileStream
+		}
+		c, ok := streamClasses[name]
+		if !ok {
+			cands := []string{"StdoutStream", "FileStream", "TimedRotatingFileStream", "NullStream"}
+			return fmt.Errorf("unknown stream class %q (want StdoutStream, FileStream, TimedRotatingFileStream or NullStream)%s", v, didYouMean(v, cands))
+		}
+		st.Class = c
+	case "filename":
+		if v == "" {
+			return fmt.Errorf("empty filename")
+		}
+		st.Filename = absPath(l.mainDir, v)
+	case "max_bytes":
+		st.MaxBytes, err = parseSize(v)
+	case "backup_count":
+		st.BackupCount, err = parseIntMin(v, 0)
+	case "max_age":
+		st.MaxAge, err = parseIntMin(v, 0)
+	case "compress":
+		st.Compress, err = parseBool(v)
+	case "rotate_when":
+		u := strings.ToUpper(v)
+		switch {
+		case u == "S" || u == "M" || u == "H" || u == "D":
+			st.RotateWhen = u
+		case u == "MIDNIGHT":
+			st.RotateWhen = "midnight"
+		case len(u) == 2 && u[0] == 'W' && u[1] >= '0' && u[1] <= '6':
+			st.RotateWhen = u
+		default:
+			err = fmt.Errorf("invalid rotate_when %q (want S, M, H, D, midnight or W0..W6)", v)
+		}
+	case "rotate_interval":
+		st.RotateInterval, err = parseIntMin(v, 1)
+	case "time_format":
+		st.TimeFormat = v
+	}
+	return err
+}
+
+func didYouMean(s string, cands []string) string {
+	if sg := suggest(s, cands); sg != "" {
+		return fmt.Sprintf("; did you mean %q?", sg)
+	}
+	return ""
+}
