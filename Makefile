@@ -18,7 +18,8 @@ build: ## build bin/circled and bin/circlectl (static, CGO_ENABLED=0)
 run: build ## run circled in the foreground on conf.d/ (socket: see README)
 	./bin/circled -c conf.d/circled.ini
 
-test: ## run every test with -race
+test: ## run every test with -race (installs gcc when missing: -race needs cgo)
+	@command -v gcc >/dev/null || { echo "installing gcc (go test -race needs cgo)"; apt-get install -y gcc >/dev/null; }
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 fmt: ## gofmt the tree

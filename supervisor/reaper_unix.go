@@ -49,14 +49,15 @@ func NewReaper(log *slog.Logger) *Reaper {
 }
 
 // Start implements watcher.Spawner.
-func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) error {
+func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := cmd.Start(); err != nil {
-		return err
+		return 0, err
 	}
-	r.procs[cmd.Process.Pid] = reaperEntry{cmd: cmd, onExit: onExit}
-	return nil
+	pid := cmd.Process.Pid
+	r.procs[pid] = reaperEntry{cmd: cmd, onExit: onExit}
+	return pid, nil
 }
 
 // Run sweeps on every SIGCHLD until ctx ends.

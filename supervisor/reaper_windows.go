@@ -16,7 +16,7 @@ type Reaper struct{ watcher.DirectSpawner }
 func NewReaper(*slog.Logger) *Reaper { return &Reaper{} }
 
 // Start implements watcher.Spawner.
-func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) error {
+func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, error) {
 	return r.DirectSpawner.Start(cmd, onExit)
 }
 

@@ -51,6 +51,9 @@ func (s *Supervisor) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
 		s.log.Error("config reload failed; running config kept", "err", err)
 		return ReloadSummary{}, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
+	s.mu.Lock()
+	s.lastReloadErr = ""
+	s.mu.Unlock()
 	for _, w := range cfg.Warnings {
 		s.log.Warn("config", "warning", w.String())
 	}

@@ -12,13 +12,14 @@ import (
 type DirectSpawner struct{}
 
 // Start implements Spawner.
-func (DirectSpawner) Start(cmd *exec.Cmd, onExit func(ExitStatus)) error {
+func (DirectSpawner) Start(cmd *exec.Cmd, onExit func(ExitStatus)) (int, error) {
 	if err := cmd.Start(); err != nil {
-		return err
+		return 0, err
 	}
+	pid := cmd.Process.Pid
 	go func() {
 		cmd.Wait()
 		onExit(exitStatus(cmd.ProcessState, time.Now()))
 	}()
-	return nil
+	return pid, nil
 }

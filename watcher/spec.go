@@ -81,8 +81,9 @@ func (e ExitStatus) ExitCode() int {
 // supervisor's reaper implements it (it is the only caller of wait4);
 // DirectSpawner is for platforms and tests without a reaper.
 type Spawner interface {
-	// Start starts cmd with cmd.Start and arranges for onExit to be called
-	// exactly once, from another goroutine, when the process has ended and
-	// been reaped. onExit must not block for long.
-	Start(cmd *exec.Cmd, onExit func(ExitStatus)) error
+	// Start starts cmd with cmd.Start, returns its pid and arranges for
+	// onExit to be called exactly once, from another goroutine, when the
+	// process has ended and been reaped. onExit must not block for long.
+	// The caller must not read cmd.Process after Start: the spawner owns it.
+	Start(cmd *exec.Cmd, onExit func(ExitStatus)) (pid int, err error)
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +77,6 @@ type slot struct {
 type proc struct {
 	wid       int
 	pid       int
-	cmd       *exec.Cmd
 	startedAt time.Time
 	stopping  bool
 	exited    bool
@@ -433,9 +431,10 @@ func (w *Watcher) spawnLocked(s *slot) {
 	if err == nil {
 		readers, writers, err = attachOutput(cmd, spec)
 	}
+	var pid int
 	if err == nil {
 		p.startedAt = time.Now()
-		err = w.spawner.Start(cmd, func(st ExitStatus) { w.exited(p, st) })
+		pid, err = w.spawner.Start(cmd, func(st ExitStatus) { w.exited(p, st) })
 	}
 	for _, f := range writers {
 		f.Close() // the child's ends
@@ -447,7 +446,7 @@ func (w *Watcher) spawnLocked(s *slot) {
 		w.spawnFailedLocked(s, err)
 		return
 	}
-	p.cmd, p.pid = cmd, cmd.Process.Pid
+	p.pid = pid
 	s.proc = p
 	s.spawnErrs, s.lastErr = 0, ""
 	s.spawns++

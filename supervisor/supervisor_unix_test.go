@@ -1,0 +1,226 @@
+//go:build unix
+
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// Tests in this package run a wait4(-1) reaper: nothing here may use
+// exec.Cmd.Wait/Run/Output, or the reaper would steal its status.
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func runReaper(t *testing.T) *Reaper {
+	r := NewReaper(slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// No stolen statuses: many children exiting 7 while orphans are reaped
+// alongside; every registered exit arrives, with its own code.
+func TestReaperDeliversEveryStatus(t *testing.T) {
+	r := runReaper(t)
+	const n = 100
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := 0; i < n; i++ {
+		script := "exit 7"
+		if i%10 == 0 {
+			script = "(sleep 0.01 &) ; (sleep 0.02 &) ; exit 7" // orphans re-parent to us (subreaper)
+		}
+		cmd := exec.Command("/bin/sh", "-c", script)
+		var pid int
+		mu.Lock() // held across Start so the callback sees pid
+		pid, err := r.Start(cmd, func(st watcher.ExitStatus) {
+			mu.Lock()
+			codes[pid] = st.Code
+			mu.Unlock()
+		})
+		mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "every exit", func() bool { mu.Lock(); defer mu.Unlock(); return len(codes) == n })
+	if _, ok := codes[0]; ok {
+		t.Fatal("an exit was reported before Start returned its pid")
+	}
+	for pid, c := range codes {
+		if c != 7 {
+			t.Errorf("pid %d: code %d, want 7", pid, c)
+		}
+	}
+	eventually(t, 5*time.Second, "orphans reaped", func() bool { r.Sweep(); return r.Orphans() >= 20 })
+}
+
+func writeConfig(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "circled.ini")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newSup(t *testing.T, path string) (*Supervisor, func() error) {
+	t.Helper()
+	cfg, err := config.Load(path, config.Options{Environ: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runReaper(t)
+	s := New(cfg, Options{Spawner: r, Environ: os.Environ(), Stdout: discardW{}, Stderr: discardW{}})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-errc })
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return s, stop
+}
+
+type discardW struct{}
+
+func (discardW) Write(p []byte) (int, error) { return len(p), nil }
+
+func state(s *Supervisor, name string) string {
+	st, _, err := s.Status([]string{name})
+	if err != nil || len(st) != 1 {
+		return ""
+	}
+	return st[0].State
+}
+
+func TestStopOrderIsReversePriority(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "order")
+	var b strings.Builder
+	b.WriteString("[circled]\nsocket = " + filepath.Join(dir, "s.sock") + "\n")
+	for _, w := range []struct{ name, prio string }{{"low", "0"}, {"mid", "5"}, {"mid2", "5"}, {"high", "10"}} {
+		b.WriteString("[watcher:" + w.name + "]\npriority = " + w.prio + "\n")
+		b.WriteString("cmd = /bin/sh -c 'trap \"echo " + w.name + " >> " + log + "; exit 0\" TERM; while :; do sleep 0.05; done'\n")
+	}
+	s, stop := newSup(t, writeConfig(t, dir, b.String()))
+	eventually(t, 5*time.Second, "all active", s.AllActive)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(log)
+	lines := strings.Fields(string(got))
+	if len(lines) != 4 || lines[0] != "low" || lines[3] != "high" || !slices.Contains(lines[1:3], "mid") || !slices.Contains(lines[1:3], "mid2") {
+		t.Fatalf("stop order = %v, want low, {mid, mid2}, high", lines)
+	}
+}
+
+func TestReloadConfigTouchesOnlyWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	base := "[watcher:same]\ncmd = sleep 1000\n[watcher:scale]\ncmd = sleep 1001\n[watcher:change]\ncmd = sleep 1002\n[watcher:gone]\ncmd = sleep 1003\n"
+	path := writeConfig(t, dir, base)
+	s, _ := newSup(t, path)
+	eventually(t, 5*time.Second, "all active", s.AllActive)
+	pids := func(n string) []int { p, _ := s.PIDs(n); slices.Sort(p); return p }
+	same, scale, change, gone := pids("same"), pids("scale"), pids("change"), pids("gone")
+
+	// A broken config changes nothing and is reported.
+	writeConfig(t, dir, base+"[watcher:bad]\ncmdd = x\n")
+	if _, err := s.ReloadConfig(context.Background()); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "cmdd") {
+		t.Fatalf("bad reload err = %v", err)
+	}
+	if _, lastErr, _ := s.Status(nil); !strings.Contains(lastErr, "cmdd") {
+		t.Fatalf("last reload error = %q", lastErr)
+	}
+
+	writeConfig(t, dir, "[watcher:same]\ncmd = sleep 1000\n[watcher:scale]\ncmd = sleep 1001\nnumprocesses = 2\n"+
+		"[watcher:change]\ncmd = sleep 1012\n[watcher:new]\ncmd = sleep 1004\n")
+	sum, err := s.ReloadConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReloadSummary{Added: []string{"new"}, Removed: []string{"gone"}, Restarted: []string{"change"}, Scaled: []string{"scale"}, Unchanged: []string{"same"}}
+	if sum.String() != want.String() {
+		t.Fatalf("summary = %s, want %s", sum, want)
+	}
+	if got := pids("same"); !slices.Equal(got, same) {
+		t.Errorf("unchanged watcher's pids changed: %v -> %v", same, got)
+	}
+	eventually(t, 5*time.Second, "scaled to 2", func() bool { return len(pids("scale")) == 2 })
+	if got := pids("scale"); !slices.Contains(got, scale[0]) {
+		t.Errorf("scaled watcher lost its first process: %v -> %v", scale, got)
+	}
+	if got := pids("change"); len(got) != 1 || got[0] == change[0] {
+		t.Errorf("changed watcher not restarted: %v -> %v", change, got)
+	}
+	if syscall.Kill(gone[0], 0) == nil {
+		t.Errorf("removed watcher's pid %d still alive", gone[0])
+	}
+	if _, err := s.PIDs("gone"); !errors.Is(err, ErrNoSuchWatcher) {
+		t.Errorf("removed watcher still known: %v", err)
+	}
+	if _, lastErr, _ := s.Status(nil); lastErr != "" {
+		t.Errorf("last reload error not cleared: %q", lastErr)
+	}
+}
+
+func TestCriticalWatcherExitCode(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		code int
+	}{{"/bin/sh -c 'sleep 0.2; exit 3'", 3}, {"/bin/sh -c 'sleep 0.2; kill -9 $$'", 137}} {
+		t.Run(strconv.Itoa(c.code), func(t *testing.T) { testCritical(t, c.cmd, c.code) })
+	}
+}
+
+func testCritical(t *testing.T, cmd string, code int) {
+	{
+		dir := t.TempDir()
+		path := writeConfig(t, dir, "[watcher:crit]\ncritical = true\nrespawn = false\ncmd = "+cmd+"\n[watcher:other]\ncmd = sleep 1000\n")
+		cfg, err := config.Load(path, config.Options{Environ: os.Environ()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := New(cfg, Options{Spawner: runReaper(t), Stdout: discardW{}, Stderr: discardW{}})
+		errc := make(chan error, 1)
+		go func() { errc <- s.Run(context.Background()) }()
+		select {
+		case err := <-errc:
+			var ee *ExitError
+			if !errors.As(err, &ee) || ee.Code != code {
+				t.Fatalf("%s: Run = %v, want exit code %d", cmd, err, code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: circled did not shut down", cmd)
+		}
+	}
+}
