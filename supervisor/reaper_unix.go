@@ -24,6 +24,8 @@ type Reaper struct {
 	log   *slog.Logger
 	sigch chan os.Signal
 
+	reapedCh chan struct{} // gets a token after each sweep that reaped something
+
 	mu      sync.Mutex
 	procs   map[int]reaperEntry
 	orphans int
@@ -38,7 +40,7 @@ type reaperEntry struct {
 // child's death between now and Run is missed. On Linux, when circled is
 // not PID 1, it also makes circled a child subreaper.
 func NewReaper(log *slog.Logger) *Reaper {
-	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}}
+	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, reapedCh: make(chan struct{}, 1)}
 	signal.Notify(r.sigch, syscall.SIGCHLD)
 	if os.Getpid() != 1 {
 		if err := setSubreaper(); err != nil {
@@ -85,6 +87,7 @@ type reaped struct {
 // Sweep reaps every child that has exited.
 func (r *Reaper) Sweep() {
 	var done []reaped
+	any := false
 	r.mu.Lock()
 	for {
 		var ws unix.WaitStatus
@@ -95,6 +98,7 @@ func (r *Reaper) Sweep() {
 		if pid <= 0 || err != nil {
 			break
 		}
+		any = true
 		now := time.Now()
 		st := watcher.ExitFromWaitStatus(syscall.WaitStatus(ws), now)
 		if e, ok := r.procs[pid]; ok {
@@ -110,7 +114,17 @@ func (r *Reaper) Sweep() {
 		d.e.cmd.Process.Release()
 		d.e.onExit(d.st)
 	}
+	if any {
+		select {
+		case r.reapedCh <- struct{}{}:
+		default:
+		}
+	}
 }
+
+// Reaped receives a token after a sweep reaped at least one child; a
+// waiter re-checks its condition on each token, so none is lost.
+func (r *Reaper) Reaped() <-chan struct{} { return r.reapedCh }
 
 // Orphans is how many unregistered children were reaped.
 func (r *Reaper) Orphans() int {

@@ -25,3 +25,6 @@ func (r *Reaper) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 // Sweep does nothing on Windows.
 func (r *Reaper) Sweep() {}
+
+// Reaped never fires on Windows.
+func (r *Reaper) Reaped() <-chan struct{} { return nil }

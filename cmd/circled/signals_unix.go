@@ -46,33 +46,39 @@ func handleSignals(ch chan os.Signal, sup *supervisor.Supervisor, stop context.C
 
 func setUmask(m int) { unix.Umask(m) }
 
-// afterStop runs once every watcher has stopped. As PID 1 it clears out
-// every remaining process (escaped setsid groups included): SIGTERM,
-// up to grace for them to go, then SIGKILL, reaping all along.
+// afterStop runs once every watcher has stopped, while the reaper still
+// runs. As PID 1 it clears out every remaining process (escaped setsid
+// groups included): SIGTERM, up to grace for them to go, then SIGKILL.
+// It waits on reaper events, not on a timer loop.
 func afterStop(log *slog.Logger, grace time.Duration, reaper *supervisor.Reaper) {
 	if os.Getpid() != 1 {
-		reaper.Sweep()
 		return
 	}
-	if err := unix.Kill(-1, unix.SIGTERM); err == unix.ESRCH {
-		reaper.Sweep()
+	if unix.Kill(-1, unix.SIGTERM) == unix.ESRCH {
 		return
 	}
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		reaper.Sweep()
-		if err := unix.Kill(-1, 0); err == unix.ESRCH {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if waitAllGone(reaper, grace) {
+		return
 	}
-	log.Warn("processes left after the grace period; killing them")
+	log.Warn("processes left after the grace period; killing them", "grace", grace)
 	unix.Kill(-1, unix.SIGKILL)
-	for i := 0; i < 100; i++ {
-		reaper.Sweep()
-		if err := unix.Kill(-1, 0); err == unix.ESRCH {
-			return
+	if !waitAllGone(reaper, 5*time.Second) {
+		log.Error("processes survived SIGKILL (uninterruptible sleep?)")
+	}
+}
+
+// waitAllGone waits until no process but us is left, or d passes.
+func waitAllGone(reaper *supervisor.Reaper, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		if unix.Kill(-1, 0) == unix.ESRCH {
+			return true
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-reaper.Reaped():
+		case <-deadline.C:
+			return unix.Kill(-1, 0) == unix.ESRCH
+		}
 	}
 }
