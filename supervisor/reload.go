@@ -40,16 +40,34 @@ func (r ReloadSummary) String() string {
 // restart that watcher, anything else updates in place. SIGHUP, ctl and
 // the directory watch all come here.
 func (s *Supervisor) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
+	sum, _, err := s.reload(ctx, false)
+	return sum, err
+}
+
+// reload is ReloadConfig; with onlyIfChanged (the directory watch) it
+// does nothing when every file it would read has the bytes the running
+// config was read from, and reports applied = false.
+func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum ReloadSummary, applied bool, err error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	old := s.Config()
 	cfg, err := config.Load(old.File, config.Options{Environ: s.opts.Environ})
+	if err == nil {
+		snap := snapshot(cfg.Files)
+		s.mu.Lock()
+		same := sameSnap(snap, s.snap)
+		s.snap = snap
+		s.mu.Unlock()
+		if same && onlyIfChanged {
+			return ReloadSummary{}, false, nil
+		}
+	}
 	if err != nil {
 		s.mu.Lock()
 		s.lastReloadErr = err.Error()
 		s.mu.Unlock()
 		s.log.Error("config reload failed; running config kept", "err", err)
-		return ReloadSummary{}, fmt.Errorf("%w: %w", ErrBadConfig, err)
+		return ReloadSummary{}, false, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	s.mu.Lock()
 	s.lastReloadErr = ""
@@ -57,9 +75,9 @@ func (s *Supervisor) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
 	for _, w := range cfg.Warnings {
 		s.log.Warn("config", "warning", w.String())
 	}
-	sum := s.apply(ctx, old, cfg)
+	sum = s.apply(ctx, old, cfg)
 	s.log.Info("config reloaded", "summary", sum.String())
-	return sum, nil
+	return sum, true, nil
 }
 
 // apply switches from old to cfg. Called with opMu held.

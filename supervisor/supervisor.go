@@ -64,6 +64,7 @@ type Supervisor struct {
 	watchers      map[string]*entry
 	lastReloadErr string
 	stopping      bool
+	snap          map[string][]byte // config files' bytes when last loaded
 
 	outMu, errMu sync.Mutex
 	sinks        *sinkCache
@@ -98,6 +99,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		crit:     make(chan *ExitError, 1),
 		sinks:    newSinkCache(),
 	}
+	s.snap = snapshot(cfg.Files)
 	s.applyDaemon(cfg.Daemon)
 	for _, wc := range cfg.Watchers {
 		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)

@@ -97,6 +97,11 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("CIRCLED_SOCKET", st.socket)
 	env.Setenv("SOCKDIR", sockDir)
 	env.Defer(func() {
+		// Deferred functions run before testscript interrupts background
+		// commands: ask a daemon still running to stop its watchers first.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st.client().Quit(ctx, true)
+		cancel()
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		for _, c := range st.conns {
@@ -105,7 +110,7 @@ func setupScript(env *testscript.Env) error {
 		// A failed script may leave children behind (a daemon killed or
 		// stuck): kill the process group of every child seen.
 		for pid := range st.pids {
-			if isAlive(pid) {
+			if ok, _ := poll(2*time.Second, func() (bool, string) { return !isAlive(pid), "" }); !ok {
 				env.T().Log("killing leftover process group ", pid)
 				syscall.Kill(-pid, syscall.SIGKILL)
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -318,7 +323,7 @@ func cmdWaitExit(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitexit NAME WID RESTARTS CODE|SIGNAL")
 	}
 	st := getState(ts)
-	wid, restarts := atoi(ts, args[1]), atoi(ts, args[2])
+	wid, restarts := atoi(ts, args[1]), natoi(ts, args[2])
 	want := args[3]
 	ok, desc := poll(defaultTimeout, func() (bool, string) {
 		w, err := st.watcher(args[0])
@@ -376,6 +381,16 @@ func cmdKillPid(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// natoi parses a number >= 0.
+func natoi(ts *testscript.TestScript, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		ts.Fatalf("bad number %q", s)
+	}
+	return n
+}
+
+// atoi parses a number > 0 (a pid, a wid).
 func atoi(ts *testscript.TestScript, s string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {

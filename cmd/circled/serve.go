@@ -95,8 +95,16 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	go handleSignals(sigs, sup, cancelRun, log)
+	watchDone := make(chan struct{})
+	if cfg.Daemon.WatchConfig {
+		go func() { sup.WatchConfig(runCtx); close(watchDone) }()
+	} else {
+		close(watchDone)
+		log.Info("config directory watch is off (watch_config = false)")
+	}
 	runErr := sup.Run(runCtx)
 	cancelRun()
+	<-watchDone
 	close(stopped)
 	afterStop(log, cfg.Daemon.GracefulTimeout, reaper)
 
