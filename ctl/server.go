@@ -56,14 +56,14 @@ var defaultTimeouts = timeouts{
 	readHeader: 5 * time.Second,
 	read:       30 * time.Second,
 	idle:       60 * time.Second,
-	shutdown:   5 * time.Second,
+	shutdown:   500 * time.Millisecond,
 }
 
 // maxHeaderBytes bounds request headers; ours are a few hundred bytes.
 const maxHeaderBytes = 64 << 10
 
 // Serve serves h on ln until ctx is cancelled, then shuts down gracefully
-// (requests in flight get up to 5 s to finish, then their connections are
+// (requests in flight get up to 500 ms to finish, then their connections are
 // closed) and returns nil. It closes ln. Any other end of serving is an
 // error.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {

@@ -24,12 +24,15 @@ type Flapping struct {
 // backoffBase is the first delay after a failed start.
 const backoffBase = 100 * time.Millisecond
 
-// History is what the policy remembers about one watcher between exits.
+// History is what the policy remembers between exits.
 type History struct {
-	// Exits are the times of recent unexpected exits, oldest first, at
-	// most Flapping.Attempts of them.
+	// Exits are the times of recent unexpected exits of one process slot,
+	// oldest first, at most Flapping.Attempts of them. Flapping is per
+	// slot: 20 different processes of a big watcher each dying once is
+	// not flapping; one slot dying 5 times in 10 s is.
 	Exits []time.Time
-	// Rounds is the number of flapping rounds in the current episode.
+	// Rounds is the watcher's number of flapping rounds in the current
+	// episode.
 	Rounds int
 }
 

@@ -55,7 +55,7 @@ type Watcher struct {
 	errMsg   string
 	slots    []*slot
 	draining []*proc // stopping processes that no longer own a slot
-	hist     History
+	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
 	changed  chan struct{} // closed and replaced on every change
 }
@@ -66,6 +66,7 @@ type slot struct {
 	failures  int // consecutive failed starts (quick exits)
 	spawnErrs int // consecutive spawn errors
 	spawns    int
+	exits     []time.Time // recent unexpected exits, for flapping
 	lastExit  ExitStatus
 	hasExit   bool
 	lastErr   string
@@ -150,10 +151,10 @@ func (w *Watcher) Start(ctx context.Context, wait bool) error {
 	if !w.want || w.fatal || w.flapping {
 		w.want = true
 		w.fatal, w.flapping, w.errMsg = false, false, ""
-		w.hist = History{}
+		w.rounds = 0
 		w.stopTimer(&w.flapT)
 		for _, s := range w.slots {
-			s.failures, s.spawnErrs, s.down = 0, 0, false
+			s.failures, s.spawnErrs, s.down, s.exits = 0, 0, false, nil
 		}
 		w.startSlotsLocked(nil)
 	}
@@ -551,8 +552,8 @@ func (w *Watcher) exited(p *proc, st ExitStatus) {
 		return
 	}
 	uptime := st.Time.Sub(p.startedAt)
-	d, delay, failures, hist := w.spec.Policy.OnExit(st.Time, uptime, s.failures, w.hist, rand.Float64())
-	s.failures, w.hist = failures, hist
+	d, delay, failures, hist := w.spec.Policy.OnExit(st.Time, uptime, s.failures, History{Exits: s.exits, Rounds: w.rounds}, rand.Float64())
+	s.failures, s.exits, w.rounds = failures, hist.Exits, hist.Rounds
 	w.log.Info("process exited", "wid", s.wid, "pid", p.pid, "code", st.Code, "signal", st.Signal, "uptime", uptime.Round(time.Millisecond), "then", d.String(), "delay", delay)
 	switch d {
 	case Restart:
@@ -576,7 +577,7 @@ func (w *Watcher) exited(p *proc, st ExitStatus) {
 func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 	fl := w.spec.Policy.Flapping
 	w.flapping = true
-	w.errMsg = fmt.Sprintf("%d exits within %s, retrying in %s (round %d of %d)", fl.Attempts, fl.Window, retryIn, w.hist.Rounds, fl.MaxRetry)
+	w.errMsg = fmt.Sprintf("%d exits within %s, retrying in %s (round %d of %d)", fl.Attempts, fl.Window, retryIn, w.rounds, fl.MaxRetry)
 	w.log.Warn("flapping", "detail", w.errMsg)
 	w.stopAllLocked()
 	w.onEvent(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
@@ -590,7 +591,7 @@ func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 		w.flapT = nil
 		w.flapping, w.errMsg = false, ""
 		for _, s := range w.slots {
-			s.failures = 0
+			s.failures, s.exits = 0, nil
 		}
 		if w.want {
 			w.startSlotsLocked(nil)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,4 +259,21 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// Flapping is per slot: each of many processes dying once is not flapping.
+func TestManyDifferentExitsDoNotFlap(t *testing.T) {
+	spec := testSpec(t, "many", "sleep", 6)
+	spec.Policy.MinUptime = 0
+	spec.Policy.Flapping = Flapping{Attempts: 3, Window: time.Minute, RetryIn: time.Hour, MaxRetry: 1}
+	w := startWatcher(t, spec)
+	for _, pid := range w.PIDs() {
+		syscall.Kill(pid, syscall.SIGKILL)
+		eventually(t, 5*time.Second, "replacement", func() bool {
+			return w.Status().State == StateActive && !slices.Contains(w.PIDs(), pid) && len(w.PIDs()) == 6
+		})
+	}
+	if st := w.Status(); st.State != StateActive {
+		t.Fatalf("state = %s (%s)", st.State, st.Error)
+	}
 }

@@ -53,7 +53,10 @@ func toExit(e watcher.ExitStatus, has bool) ctl.Exit {
 	if !has {
 		return ctl.Exit{}
 	}
-	return ctl.Exit{Code: e.Code, Signal: e.Signal}
+	if e.Signal != "" {
+		return ctl.Exit{Signal: e.Signal} // code is for normal exits only
+	}
+	return ctl.Exit{Code: e.Code}
 }
 
 func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error) {

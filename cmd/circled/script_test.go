@@ -96,6 +96,9 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
 	env.Setenv("CIRCLED_SOCKET", st.socket)
 	env.Setenv("SOCKDIR", sockDir)
+	// A -race binary sleeps 1s before exiting unless told otherwise; a
+	// data race still makes it exit 66, which fails `wait d`.
+	env.Setenv("GORACE", "atexit_sleep_ms=10")
 	env.Defer(func() {
 		// Deferred functions run before testscript interrupts background
 		// commands: ask a daemon still running to stop its watchers first.
@@ -153,6 +156,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"rawsock":    cmdRawSock,
 	"bigbody":    cmdBigBody,
 	"halfopen":   cmdHalfOpen,
+	"waitclosed": cmdWaitClosed,
 	"exitcode":   cmdExitCode,
 }
 
@@ -456,11 +460,11 @@ func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// procs returns the pids of live processes whose command line (arguments
-// joined by spaces) is cmdline.
-func procs(cmdline string) []int {
-	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
-		return psProcs(cmdline)
+// procs returns the live processes of process group pgid whose command
+// line (arguments joined by spaces) is cmdline.
+func procs(pgid int, cmdline string) []int {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return psProcs(pgid, cmdline)
 	}
 	ents, _ := os.ReadDir("/proc")
 	var out []int
@@ -473,50 +477,76 @@ func procs(cmdline string) []int {
 		if err != nil || len(b) == 0 {
 			continue
 		}
-		if strings.Join(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), " ") == cmdline && isAlive(pid) {
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if strings.Join(args, " ") == cmdline && procGroup(pid) == pgid && isAlive(pid) {
 			out = append(out, pid)
 		}
 	}
 	return out
 }
 
+// procGroup is pid's process group from /proc/PID/stat, or -1.
+func procGroup(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return -1
+	}
+	// After "(comm)": state ppid pgrp ...
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 {
+		return -1
+	}
+	g, err := strconv.Atoi(f[2])
+	if err != nil {
+		return -1
+	}
+	return g
+}
+
 // psProcs is procs where there is no /proc (macOS).
-func psProcs(cmdline string) []int {
-	out, _ := exec.Command("ps", "-axo", "pid=,args=").Output()
+func psProcs(pgid int, cmdline string) []int {
+	out, _ := exec.Command("ps", "-axo", "pid=,pgid=,args=").Output()
 	var pids []int
 	for _, line := range strings.Split(string(out), "\n") {
-		pidStr, args, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || strings.TrimSpace(args) != cmdline {
+		f := strings.Fields(line)
+		if len(f) < 3 || strings.Join(f[2:], " ") != cmdline || f[1] != strconv.Itoa(pgid) {
 			continue
 		}
-		if pid, err := strconv.Atoi(pidStr); err == nil && isAlive(pid) {
+		if pid, err := strconv.Atoi(f[0]); err == nil && isAlive(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// findprocs CMDLINE VAR...: wait until exactly len(VAR) processes run
-// CMDLINE (e.g. 'sleep 1234') and store their pids in the VARs.
-// ! findprocs CMDLINE: no process runs CMDLINE.
+// findprocs PGID CMDLINE VAR...: wait until exactly len(VAR) processes of
+// process group PGID (a watcher's pid: each child leads its own group)
+// run CMDLINE (e.g. 'sleep 1234'); store their pids in the VARs.
+// ! findprocs PGID CMDLINE: no process of group PGID runs CMDLINE.
 func cmdFindProcs(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) < 1 || (neg && len(args) != 1) || (!neg && len(args) < 2) {
-		ts.Fatalf("usage: findprocs CMDLINE VAR... | ! findprocs CMDLINE")
+	if len(args) < 2 || (neg && len(args) != 2) || (!neg && len(args) < 3) {
+		ts.Fatalf("usage: findprocs PGID CMDLINE VAR... | ! findprocs PGID CMDLINE")
 	}
+	pgid, cmdline := atoi(ts, args[0]), args[1]
 	if neg {
-		if p := procs(args[0]); len(p) > 0 {
-			ts.Fatalf("processes still run %q: %v", args[0], p)
+		if p := procs(pgid, cmdline); len(p) > 0 {
+			ts.Fatalf("processes of group %d still run %q: %v", pgid, cmdline, p)
 		}
 		return
 	}
-	vars := args[1:]
+	vars := args[2:]
 	var found []int
 	ok, _ := poll(defaultTimeout, func() (bool, string) {
-		found = procs(args[0])
+		found = procs(pgid, cmdline)
 		return len(found) == len(vars), ""
 	})
 	if !ok {
-		ts.Fatalf("want %d processes running %q, found %v", len(vars), args[0], found)
+		ts.Fatalf("want %d processes of group %d running %q, found %v", len(vars), pgid, cmdline, found)
 	}
 	getState(ts).remember(found...)
 	for i, v := range vars {
@@ -627,7 +657,7 @@ func cmdBigBody(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // halfopen: open a connection, write half a request, and leave it open
-// until the end of the script.
+// (until waitclosed or the end of the script).
 func cmdHalfOpen(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: halfopen")
@@ -662,5 +692,28 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// waitclosed [TIMEOUT]: wait until the daemon has closed every connection
+// halfopen opened, and print what it sent on them.
+func cmdWaitClosed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: waitclosed [TIMEOUT]")
+	}
+	timeout := timeoutArg(ts, args, 0)
+	st := getState(ts)
+	st.mu.Lock()
+	conns := st.conns
+	st.conns = nil
+	st.mu.Unlock()
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(timeout))
+		reply, err := io.ReadAll(c)
+		c.Close()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			ts.Fatalf("half-open connection still open after %v", timeout)
+		}
+		fmt.Fprintf(ts.Stdout(), "%s", reply)
 	}
 }
