@@ -126,14 +126,19 @@ func state(s *Supervisor, name string) string {
 func TestStopOrderIsReversePriority(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "order")
+	ready := filepath.Join(dir, "ready")
 	var b strings.Builder
 	b.WriteString("[circled]\nsocket = " + filepath.Join(dir, "s.sock") + "\n")
 	for _, w := range []struct{ name, prio string }{{"low", "0"}, {"mid", "5"}, {"mid2", "5"}, {"high", "10"}} {
 		b.WriteString("[watcher:" + w.name + "]\npriority = " + w.prio + "\n")
-		b.WriteString("cmd = /bin/sh -c 'trap \"echo " + w.name + " >> " + log + "; exit 0\" TERM; while :; do sleep 0.05; done'\n")
+		b.WriteString("cmd = /bin/sh -c 'trap \"echo " + w.name + " >> " + log + "; exit 0\" TERM; echo " + w.name + " >> " + ready + "; while :; do sleep 0.05; done'\n")
 	}
-	s, stop := newSup(t, writeConfig(t, dir, b.String()))
-	eventually(t, 5*time.Second, "all active", s.AllActive)
+	_, stop := newSup(t, writeConfig(t, dir, b.String()))
+	// Wait until every trap is installed, or TERM would kill a shell first.
+	eventually(t, 5*time.Second, "all traps set", func() bool {
+		b, _ := os.ReadFile(ready)
+		return len(strings.Fields(string(b))) == 4
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
