@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/buildinfo.Commit=$(COMMIT)
 export CGO_ENABLED := 0
 
-.PHONY: help build run test check fmt vet tidy-check cross clean
+.PHONY: help build run test test-docker check fmt vet tidy-check cross clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ run: build ## run circled in the foreground on conf.d/ (socket: see README)
 test: ## run every test with -race (installs gcc when missing: -race needs cgo)
 	@command -v gcc >/dev/null || { echo "installing gcc (go test -race needs cgo)"; apt-get install -y gcc >/dev/null; }
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test-docker: ## PID 1 in a real container: images FROM scratch, docker stop/kill/wait/logs (needs a Docker Engine)
+	bash packaging/docker/test.sh
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')

@@ -30,6 +30,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func main() {
 	// Must come first: a child started for umask/rlimits is circled itself.
 	watcher.RunTrampolineIfRequested()
+	clearInheritedSignalMask()
 	os.Exit(run(os.Args[1:]))
 }
 

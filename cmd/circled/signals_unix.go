@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -20,9 +21,39 @@ import (
 // dispositions.
 func notifySignals() chan os.Signal {
 	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGPIPE)
+	signal.Notify(ch, handled...)
+	dropIgnored()
 	return ch
+}
+
+// handled are the signals circled acts on (SIGCHLD belongs to the reaper).
+var handled = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGPIPE}
+
+// dropIgnored catches and drops every other signal circled inherited as
+// ignored (nohup, a shell's background job, docker's init...). An ignored
+// disposition survives exec, a caught one does not: this way children
+// start with default dispositions.
+func dropIgnored() {
+	drop := make(chan os.Signal, 8)
+	n := 0
+	for s := syscall.Signal(1); s < 32; s++ {
+		switch s {
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG:
+			continue
+		}
+		if slices.Contains(handled, os.Signal(s)) || !(signal.Ignored(s) || inheritedIgnored(s)) {
+			continue
+		}
+		signal.Notify(drop, s)
+		n++
+	}
+	if n > 0 {
+		go func() {
+			for range drop {
+			}
+		}()
+	}
 }
 
 func handleSignals(ch chan os.Signal, sup *supervisor.Supervisor, stop context.CancelFunc, log *slog.Logger) {
@@ -48,37 +79,62 @@ func setUmask(m int) { unix.Umask(m) }
 
 // afterStop runs once every watcher has stopped, while the reaper still
 // runs. As PID 1 it clears out every remaining process (escaped setsid
-// groups included): SIGTERM, up to grace for them to go, then SIGKILL.
-// It waits on reaper events, not on a timer loop.
+// groups included); as a subreaper, every descendant that re-parented to
+// us: SIGTERM, up to grace for them to go, then SIGKILL. It waits on
+// reaper events, not on a timer loop.
 func afterStop(log *slog.Logger, grace time.Duration, reaper *supervisor.Reaper) {
-	if os.Getpid() != 1 {
+	if os.Getpid() == 1 {
+		if unix.Kill(-1, unix.SIGTERM) == unix.ESRCH {
+			return
+		}
+		if waitGone(reaper, grace, pid1Left) {
+			return
+		}
+		log.Warn("processes left after the grace period; killing them", "grace", grace)
+		unix.Kill(-1, unix.SIGKILL)
+		if !waitGone(reaper, 5*time.Second, pid1Left) {
+			log.Error("processes survived SIGKILL (uninterruptible sleep?)")
+		}
 		return
 	}
-	if unix.Kill(-1, unix.SIGTERM) == unix.ESRCH {
+	kids := leftChildren()
+	if len(kids) == 0 {
 		return
 	}
-	if waitAllGone(reaper, grace) {
+	log.Info("stopping descendants that re-parented to circled", "pids", kids)
+	signalAll := func(sig unix.Signal) {
+		for _, pid := range leftChildren() {
+			unix.Kill(pid, sig)
+		}
+	}
+	signalAll(unix.SIGTERM)
+	if waitGone(reaper, grace, func() bool { return len(leftChildren()) > 0 }) {
 		return
 	}
-	log.Warn("processes left after the grace period; killing them", "grace", grace)
-	unix.Kill(-1, unix.SIGKILL)
-	if !waitAllGone(reaper, 5*time.Second) {
-		log.Error("processes survived SIGKILL (uninterruptible sleep?)")
+	log.Warn("descendants left after the grace period; killing them", "grace", grace)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(leftChildren()) > 0 && time.Now().Before(deadline) {
+		// Killing one may re-parent its own children to us: repeat.
+		signalAll(unix.SIGKILL)
+		waitGone(reaper, 100*time.Millisecond, func() bool { return len(leftChildren()) > 0 })
 	}
 }
 
-// waitAllGone waits until no process but us is left, or d passes.
-func waitAllGone(reaper *supervisor.Reaper, d time.Duration) bool {
+func pid1Left() bool { return unix.Kill(-1, 0) != unix.ESRCH }
+
+// waitGone waits until left() is false, re-checking after each reap, or
+// until d passes; it reports whether nothing is left.
+func waitGone(reaper *supervisor.Reaper, d time.Duration, left func() bool) bool {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
-		if unix.Kill(-1, 0) == unix.ESRCH {
+		if !left() {
 			return true
 		}
 		select {
 		case <-reaper.Reaped():
 		case <-deadline.C:
-			return unix.Kill(-1, 0) == unix.ESRCH
+			return !left()
 		}
 	}
 }
