@@ -119,6 +119,9 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	}
 	s.cfg = cfg
 	s.mu.Unlock()
+	for _, e := range removed {
+		s.closeRing(e.cfg.Name) // ends `logs -f` of removed watchers
+	}
 
 	var toStart, toRestart []*entry
 	for _, wc := range cfg.Watchers { // already in priority order

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
 )
 
@@ -53,11 +54,11 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 	for _, r := range wc.Rlimits {
 		sp.Rlimits = append(sp.Rlimits, watcher.Rlimit{Name: r.Name, Value: r.Value})
 	}
-	sp.Stdout = s.sinks.sink(wc.Name, wc.Stdout, s.opts.Stdout, &s.outMu)
+	sp.Stdout = s.sink(wc, wc.Stdout, logs.Stdout)
 	if wc.RedirectStderr {
 		sp.Stderr = sp.Stdout
 	} else {
-		sp.Stderr = s.sinks.sink(wc.Name, wc.Stderr, s.opts.Stderr, &s.errMu)
+		sp.Stderr = s.sink(wc, wc.Stderr, logs.Stderr)
 	}
 	return sp
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
 )
 
@@ -50,6 +51,8 @@ type Options struct {
 	Environ []string
 	// Stdout and Stderr receive StdoutStream output (default os.Stdout/Stderr).
 	Stdout, Stderr io.Writer
+	// Reopen reopens circled's own log file (SIGUSR1, circlectl reopen).
+	Reopen func() error
 }
 
 // Supervisor owns the watchers.
@@ -67,7 +70,9 @@ type Supervisor struct {
 	snap          map[string][]byte // config files' bytes when last loaded
 
 	outMu, errMu sync.Mutex
-	sinks        *sinkCache
+	rings        map[string]*logs.Ring
+	files        *logs.Files
+	drops        *logs.Drops
 
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -97,7 +102,9 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		watchers: map[string]*entry{},
 		quit:     make(chan struct{}),
 		crit:     make(chan *ExitError, 1),
-		sinks:    newSinkCache(),
+		rings:    map[string]*logs.Ring{},
+		files:    logs.NewFiles(),
+		drops:    logs.NewDrops(),
 	}
 	s.snap = snapshot(cfg.Files)
 	s.applyDaemon(cfg.Daemon)
@@ -182,6 +189,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.stopping = true
 	s.mu.Unlock()
 	s.StopAll()
+	for _, n := range s.allNames() {
+		s.closeRing(n) // ends every `logs -f`
+	}
+	s.files.Close()
 	return result
 }
 
@@ -463,7 +474,13 @@ func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, WatcherStatus{Status: e.w.Status(), Priority: e.cfg.Priority})
+		ws := WatcherStatus{Status: e.w.Status(), Priority: e.cfg.Priority}
+		for i := range ws.Processes {
+			if pid := ws.Processes[i].PID; pid != 0 {
+				ws.Processes[i].DroppedBytes = s.drops.Dropped(pid)
+			}
+		}
+		out = append(out, ws)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

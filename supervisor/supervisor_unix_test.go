@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -227,5 +228,50 @@ func testCritical(t *testing.T, cmd string, code int) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: circled did not shut down", cmd)
 		}
+	}
+}
+
+// 50 MB of numbered lines through max_bytes = 1MB, backup_count = 100:
+// every number exactly once, in order, across the rotated files.
+func TestFileStreamRotationLosesNothing(t *testing.T) {
+	if _, err := exec.LookPath("seq"); err != nil {
+		t.Skip("seq not installed")
+	}
+	dir := t.TempDir()
+	const n = 6500000 // about 50 MB of lines
+	out := filepath.Join(dir, "out.log")
+	path := writeConfig(t, dir, "[watcher:gen]\nrespawn = false\ncmd = seq 1 "+strconv.Itoa(n)+"\n"+
+		"stdout_stream.class = FileStream\nstdout_stream.filename = "+out+"\n"+
+		"stdout_stream.max_bytes = 1MB\nstdout_stream.backup_count = 100\n")
+	s, _ := newSup(t, path)
+	last := []byte("\n" + strconv.Itoa(n) + "\n")
+	eventually(t, 60*time.Second, "the last line written", func() bool {
+		b, _ := os.ReadFile(out)
+		return state(s, "gen") == "stopped" && bytes.HasSuffix(b, last)
+	})
+	files, _ := filepath.Glob(filepath.Join(dir, "out-*.log"))
+	slices.Sort(files) // lumberjack's timestamped names sort in time order
+	files = append(files, out)
+	if len(files) < 40 {
+		t.Fatalf("only %d files: rotation did not happen", len(files))
+	}
+	next := 1
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 1<<20 {
+			t.Errorf("%s is %d bytes > max_bytes", f, len(b))
+		}
+		for _, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+			if string(line) != strconv.Itoa(next) {
+				t.Fatalf("%s: got line %q, want %d", f, line, next)
+			}
+			next++
+		}
+	}
+	if next != n+1 {
+		t.Fatalf("read %d lines, want %d", next-1, n)
 	}
 }

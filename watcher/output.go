@@ -1,11 +1,9 @@
 package watcher
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 )
 
@@ -51,66 +49,3 @@ func startPumps(readers []*os.File, spec Spec, wid, pid int) {
 // bufPool holds read buffers; a pump takes one only while data is ready,
 // so thousands of idle children cost no buffer memory.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-
-// PrefixSink writes each line to Out as "NAME.WID | line". Writers of
-// every process share Mu so lines never interleave.
-type PrefixSink struct {
-	Name string
-	Out  io.Writer
-	Mu   *sync.Mutex
-	// NoPrefix writes whole lines without the prefix (file streams).
-	NoPrefix bool
-}
-
-// Open implements Sink.
-func (s PrefixSink) Open(wid, pid int) io.WriteCloser {
-	lw := &lineWriter{out: s.Out, mu: s.Mu}
-	if !s.NoPrefix {
-		lw.prefix = []byte(s.Name + "." + strconv.Itoa(wid) + " | ")
-	}
-	return lw
-}
-
-type lineWriter struct {
-	prefix  []byte
-	out     io.Writer
-	mu      *sync.Mutex
-	partial []byte
-	buf     []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	l.buf = l.buf[:0]
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			l.partial = append(l.partial, p...)
-			break
-		}
-		l.buf = append(l.buf, l.prefix...)
-		l.buf = append(l.buf, l.partial...)
-		l.buf = append(l.buf, p[:i+1]...)
-		l.partial = l.partial[:0]
-		p = p[i+1:]
-	}
-	if len(l.buf) > 0 {
-		l.mu.Lock()
-		_, err := l.out.Write(l.buf)
-		l.mu.Unlock()
-		if cap(l.buf) > 256<<10 {
-			l.buf = nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-func (l *lineWriter) Close() error {
-	if len(l.partial) > 0 {
-		l.Write([]byte{'\n'})
-	}
-	return nil
-}

@@ -627,6 +627,8 @@ type ProcStatus struct {
 	LastExit  ExitStatus
 	HasExit   bool
 	Error     string
+	// DroppedBytes is filled in by the supervisor (output it could not write).
+	DroppedBytes int64
 }
 
 // Status returns a snapshot.

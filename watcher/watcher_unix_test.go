@@ -5,6 +5,7 @@ package watcher
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -229,36 +230,41 @@ func TestReloadAndRestartGiveNewPids(t *testing.T) {
 	}
 }
 
-func TestPrefixSinkJoinsLines(t *testing.T) {
-	var mu sync.Mutex
-	var out bytes.Buffer
+func TestOutputReachesSink(t *testing.T) {
+	sink := &bufSink{}
 	spec := testSpec(t, "pr", "print", 1)
-	spec.Stdout = PrefixSink{Name: "pr", Out: &syncWriter{mu: &mu, w: &out}, Mu: new(sync.Mutex)}
+	spec.Stdout = sink
 	spec.Policy.Respawn = false
 	w := startWatcher(t, spec)
-	eventually(t, 5*time.Second, "output", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Contains(out.String(), "pr.1 | partial\n")
+	eventually(t, 5*time.Second, "output and EOF", func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return sink.closed
 	})
-	mu.Lock()
-	got := out.String()
-	mu.Unlock()
-	if got != "pr.1 | hello from 1\npr.1 | partial\n" {
+	if got := sink.String(); got != "hello from 1\npartial" {
 		t.Fatalf("output = %q", got)
 	}
 	eventually(t, 5*time.Second, "stopped", func() bool { return w.Status().State == StateStopped })
 }
 
-type syncWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
+// bufSink collects raw output, as a test double for the supervisor's sinks.
+type bufSink struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	closed bool
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func (b *bufSink) Open(wid, pid int) io.WriteCloser { return b }
+func (b *bufSink) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *bufSink) Close() error { b.mu.Lock(); b.closed = true; b.mu.Unlock(); return nil }
+func (b *bufSink) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Flapping is per slot: each of many processes dying once is not flapping.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/circle-supervisor/circle/ctl"
@@ -189,4 +190,16 @@ func (b backend) Quit(ctx context.Context, wait bool) error {
 
 func (b backend) Version(ctx context.Context) (ctl.Version, error) {
 	return ctl.Version{Version: buildinfo.Version, Commit: buildinfo.Commit, GoVersion: buildinfo.GoVersion(), PID: os.Getpid()}, nil
+}
+
+func (b backend) Logs(ctx context.Context, name string, req ctl.LogsRequest, w io.Writer) error {
+	err := b.sup.Logs(ctx, name, req.Lines, req.Follow, req.Stream, w)
+	if err != nil && !errors.Is(err, supervisor.ErrNoSuchWatcher) {
+		return fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)
+	}
+	return mapErr(err)
+}
+
+func (b backend) Reopen(ctx context.Context) error {
+	return b.sup.Reopen()
 }

@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/supervisor"
 	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/spf13/cobra"
 )
 
@@ -36,13 +38,26 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		return &exitError{code: 1, err: fmt.Errorf("invalid config:\n%w", err)}
 	}
 	logw := io.Writer(cmd.ErrOrStderr())
-	if cfg.Daemon.Logfile != "" && cfg.Daemon.Logfile != "-" {
-		lf, err := os.OpenFile(cfg.Daemon.Logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	reopen := func() error { return nil }
+	if cfg.Daemon.Logfile != "" {
+		// Rotated by lumberjack; watchers' StdoutStream output goes there too,
+		// so nothing writes to a file that rotation renamed away.
+		maxBytes, backups := cfg.Daemon.LogfileMaxBytes, cfg.Daemon.LogfileBackups
+		if maxBytes == 0 {
+			maxBytes = 100 << 20
+		}
+		if backups == 0 {
+			backups = 5
+		}
+		lj := logs.NewRotating(cfg.Daemon.Logfile, maxBytes, backups, 0, false)
+		if _, err := lj.Write(nil); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
 		}
-		defer lf.Close()
-		logw = lf
+		defer lj.Close()
+		lw := &logs.LockedWriter{Mu: new(sync.Mutex), W: lj}
+		logw, stdout, stderr = lw, lw, lw
+		reopen = lj.Close // the next write reopens the path
 	}
 	log := newLogger(logw, cfg.Daemon.LogFormat, level)
 	for _, w := range cfg.Warnings {
@@ -75,7 +90,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 
 	sup := supervisor.New(cfg, supervisor.Options{
 		Log: log, LogLevel: level, Spawner: reaper, Environ: os.Environ(),
-		Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
+		Stdout: stdout, Stderr: stderr, Reopen: reopen,
 	})
 	if f.logLevel != "" {
 		level.Set(supervisor.ParseLevel(f.logLevel))

@@ -66,7 +66,9 @@ func handleSignals(ch chan os.Signal, sup *supervisor.Supervisor, stop context.C
 			log.Info("SIGHUP: reloading config")
 			go sup.ReloadConfig(context.Background())
 		case syscall.SIGUSR1:
-			log.Info("SIGUSR1: reopening log files")
+			if err := sup.Reopen(); err != nil {
+				log.Error("SIGUSR1: reopening log files", "err", err)
+			}
 		case syscall.SIGUSR2:
 			sup.SignalAll("USR2")
 		case syscall.SIGWINCH:

@@ -163,7 +163,7 @@ func (l *loader) readMain() *srcFile {
 var daemonKeys = []string{
 	"include", "include_dir", "socket", "socket_mode", "pidfile", "loglevel",
 	"log_format", "logfile", "logoutput", "umask", "graceful_timeout",
-	"warmup_delay", "watch_config",
+	"warmup_delay", "watch_config", "logfile_max_bytes", "logfile_backups",
 }
 
 // ignoredDaemonKeys are circus [circus] keys circled does not implement.
@@ -296,6 +296,10 @@ func (l *loader) daemonValue(key, v string) error {
 		d.WarmupDelay, err = parseDuration(v)
 	case "watch_config":
 		d.WatchConfig, err = parseBool(v)
+	case "logfile_max_bytes":
+		d.LogfileMaxBytes, err = parseSize(v)
+	case "logfile_backups":
+		d.LogfileBackups, err = parseIntMin(v, 0)
 	}
 	return err
 }

@@ -36,6 +36,8 @@ type Daemon struct {
 	LogLevel        string      // debug|info|warn|error; default info
 	LogFormat       string      // text|json; default text
 	Logfile         string      // absolute or ""; "" = stderr
+	LogfileMaxBytes int64       // rotate the logfile at this size (0 = default 100 MiB)
+	LogfileBackups  int         // rotated logfiles kept (0 = default 5)
 	Umask           int         // -1 = unset
 	GracefulTimeout time.Duration
 	WarmupDelay     time.Duration // delay between starting watchers
