@@ -9,6 +9,7 @@ package ctl
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -134,6 +135,23 @@ type Backend interface {
 	// once every watcher has stopped (the daemon exits right after).
 	Quit(ctx context.Context, wait bool) error
 	Version(ctx context.Context) (Version, error)
+	// Logs writes the last req.Lines lines of a watcher's captured output
+	// (from the daemon's in-memory ring, whatever the stream class) to w,
+	// then, with req.Follow, new lines as they arrive, until ctx ends, the
+	// watcher is removed or the daemon stops (all three return nil). Each
+	// line is "NAME.WID | text\n". w is flushed to the client after every
+	// Write. A Write of no bytes sends the reply's headers without data:
+	// call it once name is resolved, before waiting for lines to follow.
+	Logs(ctx context.Context, name string, req LogsRequest, w io.Writer) error
+	// Reopen reopens every log file (after an external logrotate).
+	Reopen(ctx context.Context) error
+}
+
+// LogsRequest selects what Backend.Logs sends.
+type LogsRequest struct {
+	Lines  int    `json:"lines"`  // last lines to send first; 0 = none
+	Follow bool   `json:"follow"` // then keep sending new lines
+	Stream string `json:"stream"` // "stdout", "stderr", or "" for both
 }
 
 // Errors a Backend returns (wrapped) and the client returns (wrapped) so

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -64,11 +66,34 @@ func (e *dialError) Unwrap() error { return e.err }
 // A non-2xx reply becomes an *Error; a failure to connect wraps
 // ErrUnreachable and names the socket.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	resp, err := c.send(ctx, method, path, query, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	// Replies are small; the cap only guards against a wrong server.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
+	}
+	return nil
+}
+
+// send sends a request and returns a 2xx reply with its body unread (the
+// caller closes it). A non-2xx reply is read and returned as an *Error; a
+// failure to connect wraps ErrUnreachable and names the socket.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
@@ -78,7 +103,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -92,37 +117,30 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			if errors.As(cause, &oe) && oe.Err != nil {
 				cause = oe.Err // the OpError would repeat the path
 			}
-			return fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, cause)
+			return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, cause)
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return fmt.Errorf("%s %s on %s: %w", method, path, c.socket, err)
+		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.socket, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	// Replies are small; the cap only guards against a wrong server.
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %s: read reply: %w", method, path, resp.Status, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		var er ErrorReply
-		if json.Unmarshal(data, &er) == nil && er.Error != "" {
-			return &Error{Status: resp.StatusCode, Kind: er.Kind, Message: er.Error}
-		}
-		msg := strings.TrimSpace(string(data))
-		if len(msg) > 200 {
-			msg = msg[:200] + "..."
-		}
-		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, msg)}
+	var er ErrorReply
+	if json.Unmarshal(data, &er) == nil && er.Error != "" {
+		return nil, &Error{Status: resp.StatusCode, Kind: er.Kind, Message: er.Error}
 	}
-	if out == nil {
-		return nil
+	msg := strings.TrimSpace(string(data))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
-	}
-	return nil
+	return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, msg)}
 }
 
 func nameQuery(names []string) url.Values {
@@ -236,4 +254,67 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 	var v Version
 	err := c.do(ctx, http.MethodGet, "/v1/version", nil, nil, &v)
 	return v, err
+}
+
+// Logs implements Backend: GET /v1/watchers/{name}/logs. It copies the
+// stream to w as it arrives. It returns nil when the stream ends: the
+// daemon finished it, ctx ended, or (with req.Follow) the daemon went
+// away (the connection closed or was reset), so `logs -f` ends cleanly
+// when circled stops. An unknown watcher is an error wrapping
+// ErrNoSuchWatcher; a failed Write to w is returned as is.
+func (c *Client) Logs(ctx context.Context, name string, req LogsRequest, w io.Writer) error {
+	q := url.Values{"lines": {strconv.Itoa(req.Lines)}}
+	if req.Follow {
+		q.Set("follow", "1")
+	}
+	if req.Stream != "" {
+		q.Set("stream", req.Stream)
+	}
+	path := watcherPath(name, "logs")
+	resp, err := c.send(ctx, http.MethodGet, path, q, nil)
+	if err != nil {
+		var ce *Error
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.As(err, &ce), errors.Is(err, ErrUnreachable):
+			return err
+		case req.Follow && connLost(err):
+			// The daemon took the request, had nothing to send yet and
+			// went away (the headers of a follow wait for the first line
+			// unless the daemon sends them at once).
+			return nil
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF || ctx.Err() != nil || connLost(rerr) {
+				return nil
+			}
+			return fmt.Errorf("GET %s: read stream: %w", path, rerr)
+		}
+	}
+}
+
+// connLost reports whether err is the daemon going away mid-reply: the
+// connection closed early (EOF, a truncated chunked body) or was reset.
+func connLost(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) ||
+		(errors.As(err, &oe) && oe.Op == "read") // WSAECONNRESET on Windows
+}
+
+// Reopen implements Backend: POST /v1/reopen.
+func (c *Client) Reopen(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/reopen", nil, nil, nil)
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -38,6 +39,8 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	m.HandleFunc("GET /v1/stats", h.stats)
 	m.HandleFunc("POST /v1/quit", h.quit)
 	m.HandleFunc("GET /v1/version", h.version)
+	m.HandleFunc("GET /v1/watchers/{name}/logs", h.logs)
+	m.HandleFunc("POST /v1/reopen", h.reopen)
 	return h
 }
 
@@ -293,6 +296,150 @@ func (h *handler) quit(w http.ResponseWriter, r *http.Request) {
 func (h *handler) version(w http.ResponseWriter, r *http.Request) {
 	v, err := h.b.Version(r.Context())
 	h.reply(w, r, v, err)
+}
+
+func (h *handler) reopen(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var req struct{}
+	if err := decode(r, &req); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	err := h.b.Reopen(r.Context())
+	h.reply(w, r, ReopenReply{Reopened: true}, err)
+}
+
+// logsQuery parses ?lines=N&follow=BOOL&stream=stdout|stderr, each at
+// most once; anything else is a bad request.
+func logsQuery(r *http.Request) (LogsRequest, error) {
+	req := LogsRequest{Lines: DefaultLogLines}
+	q, err := parseQuery(r)
+	if err != nil {
+		return req, err
+	}
+	for k, v := range q {
+		if len(v) != 1 {
+			return req, badRequest("query parameter %q given %d times", k, len(v))
+		}
+		switch val := v[0]; k {
+		case "lines":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return req, badRequest("lines must be a number >= 0, got %q", val)
+			}
+			req.Lines = n
+		case "follow":
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return req, badRequest("follow must be 1 or 0 (true or false), got %q", val)
+			}
+			req.Follow = b
+		case "stream":
+			if val != "stdout" && val != "stderr" {
+				return req, badRequest("stream must be stdout or stderr, got %q", val)
+			}
+			req.Stream = val
+		default:
+			return req, badRequest("unknown query parameter %q (want lines, follow, stream)", k)
+		}
+	}
+	return req, nil
+}
+
+// logs streams a watcher's output as text/plain. The status is not known
+// until the backend either writes (200, then the stream) or returns an
+// error first (a JSON error reply), so the 200 is only committed by the
+// first Write; see streamWriter.
+func (h *handler) logs(w http.ResponseWriter, r *http.Request) {
+	req, err := logsQuery(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		req.Follow = false // a HEAD reply has no body to follow
+	}
+	// r.Context() ends when the client goes away. (The server's
+	// ReadTimeout does not end it: net/http clears the read deadline once
+	// the request is read; TestLogsFollowOutlivesReadTimeout checks.)
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w)}
+	defer sw.close() // also on a backend panic: later Writes fail
+	err = h.b.Logs(r.Context(), r.PathValue("name"), req, sw)
+	if !sw.close() {
+		// Nothing was written: the reply is still ours to choose.
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		sw.writeHeader()
+		return
+	}
+	// After the 200, an error can only end the stream.
+	if err != nil && r.Context().Err() == nil {
+		h.log.Warn("ctl: logs stream ended by an error", "watcher", r.PathValue("name"), "err", err)
+	}
+}
+
+// streamWriter is the io.Writer Backend.Logs writes to. Its first Write
+// commits the reply (200, text/plain); a Write of no bytes commits it
+// without data, so a backend can send the headers as soon as the name is
+// resolved, before waiting for a line to follow. Every Write is flushed to
+// the client. Writes after the handler returned fail. Safe for concurrent
+// use.
+type streamWriter struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+	closed  bool
+}
+
+// errStreamClosed is what Write returns once the request is over.
+var errStreamClosed = errors.New("ctl: logs stream closed")
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errStreamClosed
+	}
+	if !s.started {
+		s.writeHeader()
+	}
+	var n int
+	if len(p) > 0 {
+		var err error
+		if n, err = s.w.Write(p); err != nil {
+			return n, err
+		}
+	}
+	if err := s.rc.Flush(); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// writeHeader commits a 200 text/plain reply (whose body, without a
+// Content-Length, is chunked).
+func (s *streamWriter) writeHeader() {
+	s.started = true
+	h := s.w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	s.w.WriteHeader(http.StatusOK)
+}
+
+// close makes later Writes fail and reports whether the reply was
+// committed.
+func (s *streamWriter) close() (started bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.started
 }
 
 // reply writes v as a 200, or err as a JSON error.

@@ -34,6 +34,10 @@ type QuitRequest struct {
 	Wait bool `json:"wait"`
 }
 
+// DefaultLogLines is how many lines GET /v1/watchers/{name}/logs sends
+// first when ?lines= is absent (and circlectl logs's default -n).
+const DefaultLogLines = 10
+
 // WatcherList is the reply of GET /v1/list.
 type WatcherList struct {
 	Watchers []string `json:"watchers"`
@@ -42,6 +46,11 @@ type WatcherList struct {
 // QuitReply is the reply of POST /v1/quit.
 type QuitReply struct {
 	Quitting bool `json:"quitting"`
+}
+
+// ReopenReply is the reply of POST /v1/reopen.
+type ReopenReply struct {
+	Reopened bool `json:"reopened"`
 }
 
 // ErrorReply is the body of every non-2xx reply.

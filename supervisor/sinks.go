@@ -87,10 +87,8 @@ func (s *Supervisor) Logs(ctx context.Context, name string, lines int, follow bo
 	}
 	r := s.ring(name)
 	data, cursor := r.Tail(lines, sel)
-	if len(data) > 0 || follow {
-		if _, err := w.Write(data); err != nil {
-			return nil
-		}
+	if _, err := w.Write(data); err != nil { // even empty: sends the headers now
+		return nil
 	}
 	for follow {
 		data, next, lost, more, closed := r.Since(cursor, sel)

@@ -153,6 +153,8 @@ Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 		newNumProcessesCmd(g),
 		newStatsCmd(g),
 		newQuitCmd(g),
+		newLogsCmd(g),
+		newReopenCmd(g),
 		newVersionCmd(g),
 		newCheckCmd(g),
 	)

@@ -100,6 +100,17 @@ func TestCommands(t *testing.T) {
 		{[]string{"quit", "--no-wait"}, 0, "Quit false", "quitting", ""},
 		{[]string{"quit", "--json"}, 0, "Quit true", `{"quitting":true}` + "\n", ""},
 		{[]string{"version"}, 0, "Version", "circled 1.2.3 (commit abc, go1.x, pid 42)", ""},
+		{[]string{"logs", "web"}, 0, "Logs web 10 false ", "web.1 | line 5\nweb.1 | line 6\n", ""},
+		{[]string{"logs", "web", "-n", "2", "--stream", "stdout"}, 0, "Logs web 2 false stdout", "web.1 | line 11\nweb.1 | line 12\n", ""},
+		{[]string{"logs", "web", "--stream=stderr", "--lines", "1"}, 0, "Logs web 1 false stderr", "web.1 | oops 2\n", ""},
+		{[]string{"logs", "nope"}, 3, "", "", "no such watcher: nope"},
+		{[]string{"logs", "nope", "-f"}, 3, "", "", "no such watcher: nope"},
+		{[]string{"logs", "web", "--stream", "both"}, 2, "", "", "--stream must be stdout or stderr"},
+		{[]string{"logs", "web", "-n", "-1"}, 2, "", "", "-n must be 0 or more"},
+		{[]string{"logs", "web", "-n", "x"}, 2, "", "", "invalid argument"},
+		{[]string{"logs"}, 2, "", "", "accepts 1 arg(s)"},
+		{[]string{"reopen"}, 0, "Reopen", "log files reopened\n", ""},
+		{[]string{"reopen", "--json"}, 0, "Reopen", `{"reopened":true}` + "\n", ""},
 		{[]string{"frobnicate"}, 2, "", "", "unknown command"},
 		{[]string{"status", "--bogus"}, 2, "", "", "unknown flag"},
 	}
@@ -203,7 +214,7 @@ func TestStatusTable(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	sock := filepath.Join(shortDir(t), "none.sock")
-	for _, args := range [][]string{{"status"}, {"restart", "web"}, {"version"}} {
+	for _, args := range [][]string{{"status"}, {"restart", "web"}, {"version"}, {"logs", "web", "-f"}, {"reopen"}} {
 		code, stdout, stderr := circlectl(append([]string{"--socket", sock}, args...)...)
 		if code != 4 || !strings.Contains(stderr, sock) {
 			t.Errorf("%v: exit %d, stderr %q; want 4 naming %s", args, code, stderr, sock)

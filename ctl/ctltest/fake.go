@@ -5,6 +5,7 @@ package ctltest
 import (
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"strings"
@@ -17,10 +18,17 @@ import (
 // Fake is a ctl.Backend over a fixed set of watchers. Names match as shell
 // globs; a name matching nothing is ErrNoSuchWatcher. A watcher or signal
 // named "panic" panics, to test recovery; signal "BOGUS" is ErrBadRequest.
+//
+// Logs serves each watcher's captured lines: NewFake gives every watcher
+// CannedStdout lines "line 1".."line 12" on stdout then CannedStderr
+// "oops 1", "oops 2" on stderr; Log adds more (and feeds every follow);
+// RemoveWatcher ends the follows of a watcher.
 type Fake struct {
-	mu       sync.Mutex
-	watchers []ctl.WatcherStatus
-	calls    []string
+	mu        sync.Mutex
+	watchers  []ctl.WatcherStatus
+	calls     []string
+	logs      []logLine
+	followers map[*follower]struct{}
 
 	// ReloadErr, when set, is what ReloadConfig returns.
 	ReloadErr error
@@ -28,6 +36,30 @@ type Fake struct {
 	Summary ctl.ReloadSummary
 	// Quitting makes every mutating call fail with ErrShuttingDown.
 	Quitting bool
+	// ReopenErr, when set, is what Reopen returns.
+	ReopenErr error
+}
+
+// Canned output of every watcher of NewFake, in this order.
+const (
+	CannedStdout = 12
+	CannedStderr = 2
+)
+
+// logLine is one captured line of a watcher.
+type logLine struct {
+	watcher, stream string
+	line            []byte // "NAME.WID | text\n"
+}
+
+// follower is a Logs call with Follow, waiting for lines.
+type follower struct {
+	watchers map[string]bool // still present; the follow ends when none is
+	stream   string
+	pending  [][]byte
+	notify   chan struct{} // cap 1: pending grew
+	removed  chan struct{} // closed when every watcher followed is gone
+	waiting  bool          // the last lines and the commit are written
 }
 
 // Started is the start time of every fake process.
@@ -53,6 +85,12 @@ func NewFake(watchers ...string) *Fake {
 			}
 		}
 		f.watchers = append(f.watchers, ws)
+		for i := 1; i <= CannedStdout; i++ {
+			f.addLog(name, "stdout", fmt.Sprintf("line %d", i))
+		}
+		for i := 1; i <= CannedStderr; i++ {
+			f.addLog(name, "stderr", fmt.Sprintf("oops %d", i))
+		}
 	}
 	return f
 }
@@ -258,6 +296,166 @@ func (f *Fake) Version(context.Context) (ctl.Version, error) {
 	defer f.mu.Unlock()
 	f.record("Version")
 	return ctl.Version{Version: "1.2.3", Commit: "abc", GoVersion: "go1.x", PID: 42}, nil
+}
+
+// Log appends lines to watcher name's output on stream ("stdout" or
+// "stderr") and sends them to every follow of it.
+func (f *Fake) Log(name, stream string, lines ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, l := range lines {
+		f.addLog(name, stream, l)
+	}
+}
+
+func (f *Fake) addLog(name, stream, text string) {
+	ll := logLine{watcher: name, stream: stream, line: fmt.Appendf(nil, "%s.1 | %s\n", name, text)}
+	f.logs = append(f.logs, ll)
+	for fl := range f.followers {
+		if fl.watchers[name] && (fl.stream == "" || fl.stream == stream) {
+			fl.pending = append(fl.pending, ll.line)
+			select {
+			case fl.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// RemoveWatcher removes watcher name, as a config reload would: follows
+// of it send what is pending and end (Logs returns nil).
+func (f *Fake) RemoveWatcher(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("RemoveWatcher %s", name)
+	f.watchers = slices.DeleteFunc(f.watchers, func(w ctl.WatcherStatus) bool { return w.Name == name })
+	for fl := range f.followers {
+		if fl.watchers[name] {
+			delete(fl.watchers, name)
+			if len(fl.watchers) == 0 {
+				close(fl.removed)
+			}
+		}
+	}
+}
+
+// Followers is the number of Logs calls following right now that have
+// written the last lines and committed the reply, and wait for new lines.
+func (f *Fake) Followers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for fl := range f.followers {
+		if fl.waiting {
+			n++
+		}
+	}
+	return n
+}
+
+// Logs records "Logs NAME LINES FOLLOW STREAM", writes the last lines, and
+// with Follow commits the reply (a Write of no bytes) then writes what Log
+// adds until ctx ends or RemoveWatcher removes the watcher; it then records
+// "Logs NAME end: REASON" (the ctx error, or "removed").
+func (f *Fake) Logs(ctx context.Context, name string, req ctl.LogsRequest, w io.Writer) error {
+	last, fl, err := f.logsStart(name, req)
+	if err != nil {
+		return err
+	}
+	for _, l := range last {
+		if _, err := w.Write(l); err != nil {
+			if fl != nil {
+				f.unfollow(fl, name, err.Error())
+			}
+			return err
+		}
+	}
+	if fl == nil {
+		return nil
+	}
+	reason := "removed"
+	defer func() { f.unfollow(fl, name, reason) }()
+	if _, err := w.Write(nil); err != nil {
+		reason = err.Error()
+		return err
+	}
+	f.mu.Lock()
+	fl.waiting = true
+	f.mu.Unlock()
+	for {
+		var gone bool
+		select {
+		case <-ctx.Done():
+			reason = ctx.Err().Error()
+			return nil
+		case <-fl.notify:
+		case <-fl.removed:
+			gone = true
+		}
+		f.mu.Lock()
+		lines := fl.pending
+		fl.pending = nil
+		f.mu.Unlock()
+		for _, l := range lines {
+			if _, err := w.Write(l); err != nil {
+				reason = err.Error()
+				return err
+			}
+		}
+		if gone {
+			return nil
+		}
+	}
+}
+
+// logsStart resolves name and returns the last lines to send and, with
+// Follow, a follower registered in the same critical section, so no line
+// is lost or sent twice between the two.
+func (f *Fake) logsStart(name string, req ctl.LogsRequest) ([][]byte, *follower, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Logs %s %d %v %s", name, req.Lines, req.Follow, req.Stream)
+	idx, err := f.match([]string{name})
+	if err != nil {
+		return nil, nil, err
+	}
+	selected := map[string]bool{}
+	for _, i := range idx {
+		selected[f.watchers[i].Name] = true
+	}
+	var last [][]byte
+	for i := len(f.logs) - 1; i >= 0 && len(last) < req.Lines; i-- {
+		l := f.logs[i]
+		if selected[l.watcher] && (req.Stream == "" || req.Stream == l.stream) {
+			last = append(last, l.line)
+		}
+	}
+	slices.Reverse(last)
+	if !req.Follow {
+		return last, nil, nil
+	}
+	fl := &follower{watchers: selected, stream: req.Stream,
+		notify: make(chan struct{}, 1), removed: make(chan struct{})}
+	if f.followers == nil {
+		f.followers = make(map[*follower]struct{})
+	}
+	f.followers[fl] = struct{}{}
+	return last, fl, nil
+}
+
+func (f *Fake) unfollow(fl *follower, name, reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.followers, fl)
+	f.record("Logs %s end: %s", name, reason)
+}
+
+// Reopen records "Reopen" and returns ReopenErr.
+func (f *Fake) Reopen(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Reopen")
+	return f.ReopenErr
 }
 
 var _ ctl.Backend = (*Fake)(nil)

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/ctl/ctltest"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while circlectl writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond every millisecond until it holds, failing after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// logsF runs circlectl logs -f in the background until ctx ends and
+// waits until the daemon follows.
+func logsF(t *testing.T, ctx context.Context, f *ctltest.Fake, sock string, args ...string) (*syncBuffer, <-chan result) {
+	t.Helper()
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan result, 1)
+	go func() {
+		code := run(ctx, append([]string{"--socket", sock, "logs", "-f"}, args...), out, errb)
+		done <- result{code, out.String(), errb.String()}
+	}()
+	waitFor(t, 5*time.Second, "the daemon to follow", func() bool { return f.Followers() == 1 })
+	return out, done
+}
+
+func waitExit(t *testing.T, done <-chan result, what string) result {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatalf("circlectl logs -f did not exit after %s", what)
+		return result{}
+	}
+}
+
+// A new line shows within 100 ms; Ctrl-C exits 0.
+func TestLogsFollowInterrupt(t *testing.T) {
+	f := ctltest.NewFake("web")
+	sock := startDaemon(t, f)
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	out, done := logsF(t, ctx, f, sock, "-n", "1", "web")
+	start := time.Now()
+	f.Log("web", "stdout", "hello")
+	waitFor(t, 5*time.Second, "the new line", func() bool { return strings.HasSuffix(out.String(), "web.1 | hello\n") })
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("the new line took %v, want <= 100ms", d)
+	}
+	interrupt() // what Ctrl-C does to run's ctx
+	r := waitExit(t, done, "Ctrl-C")
+	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | oops 2\nweb.1 | hello\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// -f exits 0 when the watcher is removed.
+func TestLogsFollowWatcherRemoved(t *testing.T) {
+	f := ctltest.NewFake("web")
+	sock := startDaemon(t, f)
+	_, done := logsF(t, context.Background(), f, sock, "-n", "0", "--stream", "stderr", "web")
+	f.Log("web", "stdout", "not shown")
+	f.Log("web", "stderr", "bye")
+	f.RemoveWatcher("web")
+	r := waitExit(t, done, "the watcher was removed")
+	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | bye\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// -f exits 0 when the daemon stops.
+func TestLogsFollowDaemonStops(t *testing.T) {
+	f := ctltest.NewFake("web")
+	sock := filepath.Join(shortDir(t), "c.sock")
+	ln, err := ctl.Listen(sock, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- ctl.Serve(sctx, ln, ctl.NewHandler(f, nil)) }()
+
+	out, done := logsF(t, context.Background(), f, sock, "-n", "0", "web")
+	f.Log("web", "stdout", "last")
+	waitFor(t, 5*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
+	stop()
+	r := waitExit(t, done, "the daemon stopped")
+	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | last\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
