@@ -189,6 +189,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.stopping = true
 	s.mu.Unlock()
 	s.StopAll()
+	s.drainOutput(2 * time.Second)
 	for _, n := range s.allNames() {
 		s.closeRing(n) // ends every `logs -f`
 	}
@@ -202,6 +203,24 @@ func (s *Supervisor) StopAll() {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.stopGroups(context.Background(), s.allNames())
+}
+
+// drainOutput waits, up to d, until the stopped processes' output has
+// been written out.
+func (s *Supervisor) drainOutput(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	s.mu.Lock()
+	es := make([]*entry, 0, len(s.watchers))
+	for _, e := range s.watchers {
+		es = append(es, e)
+	}
+	s.mu.Unlock()
+	for _, e := range es {
+		if e.w.WaitOutput(ctx) != nil {
+			s.log.Warn("output still open after the watchers stopped (a descendant escaped its group?)", "watcher", e.cfg.Name)
+		}
+	}
 }
 
 // Quit asks Run to stop everything and return.

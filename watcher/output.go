@@ -32,8 +32,8 @@ func attachOutput(cmd *exec.Cmd, spec Spec) (readers, writers []*os.File, err er
 	return readers, writers, nil
 }
 
-// startPumps copies each read end to its sink until EOF.
-func startPumps(readers []*os.File, spec Spec, wid, pid int) {
+// startPumps copies each read end to its sink until EOF; wg tracks them.
+func startPumps(wg *sync.WaitGroup, readers []*os.File, spec Spec, wid, pid int) {
 	sinks := []Sink{}
 	if spec.Stdout != nil {
 		sinks = append(sinks, spec.Stdout)
@@ -42,10 +42,14 @@ func startPumps(readers []*os.File, spec Spec, wid, pid int) {
 		sinks = append(sinks, spec.Stderr)
 	}
 	for i, r := range readers {
-		go pump(r, sinks[i].Open(wid, pid))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pump(r, sinks[i].Open(wid, pid))
+		}()
 	}
 }
 
 // bufPool holds read buffers; a pump takes one only while data is ready,
 // so thousands of idle children cost no buffer memory.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}

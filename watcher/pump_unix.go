@@ -9,8 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// floodChunk is a read big enough to call the child a flood: its pipe is
+// then enlarged.
+const floodChunk = 64 << 10
+
 // pump copies r to w. It waits for readability through the runtime
-// poller and borrows a buffer only for the read itself.
+// poller and borrows a buffer only for the reads themselves, so idle
+// children cost no buffer memory. Each wakeup drains the pipe.
 func pump(r *os.File, w io.WriteCloser) {
 	defer r.Close()
 	defer w.Close()
@@ -18,32 +23,38 @@ func pump(r *os.File, w io.WriteCloser) {
 	if err != nil {
 		return
 	}
+	enlarged := false
 	for {
-		var n int
-		var rerr error
-		var bp *[]byte
+		var got int
+		eof := false
 		err := rc.Read(func(fd uintptr) bool {
-			bp = bufPool.Get().(*[]byte)
+			bp := bufPool.Get().(*[]byte)
+			defer bufPool.Put(bp)
 			for {
-				n, rerr = unix.Read(int(fd), *bp)
-				if rerr != unix.EINTR {
-					break
+				n, rerr := unix.Read(int(fd), *bp)
+				if rerr == unix.EINTR {
+					continue
+				}
+				if rerr == unix.EAGAIN {
+					return got > 0 // nothing at all yet: wait for the poller
+				}
+				if rerr != nil || n <= 0 {
+					eof = true
+					return true
+				}
+				got += n
+				if n >= floodChunk && !enlarged {
+					// A flooding child: a bigger pipe means fewer, larger reads.
+					enlarged = true
+					enlargePipe(int(fd))
+				}
+				w.Write((*bp)[:n]) // on a write error keep draining: the child must never block
+				if n < len(*bp) {
+					return true // drained
 				}
 			}
-			if rerr == unix.EAGAIN {
-				bufPool.Put(bp)
-				bp = nil
-				return false
-			}
-			return true
 		})
-		if bp != nil && n > 0 {
-			w.Write((*bp)[:n]) // on a write error keep draining: the child must never block
-		}
-		if bp != nil {
-			bufPool.Put(bp)
-		}
-		if err != nil || rerr != nil || n <= 0 {
+		if err != nil || eof {
 			return
 		}
 	}

@@ -58,6 +58,7 @@ type Watcher struct {
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
 	changed  chan struct{} // closed and replaced on every change
+	pumps    sync.WaitGroup // output copiers still draining pipes
 }
 
 type slot struct {
@@ -263,6 +264,20 @@ func (w *Watcher) allDownLocked() bool {
 	return true
 }
 
+// WaitOutput waits until every output pipe has been drained to EOF (so
+// nothing a stopped process wrote is lost), or ctx ends: a descendant
+// that escaped the process group may hold a pipe open.
+func (w *Watcher) WaitOutput(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { w.pumps.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Restart stops every process, then starts new ones. With wait it
 // returns once every slot runs a new process.
 func (w *Watcher) Restart(ctx context.Context, wait bool) error {
@@ -451,7 +466,7 @@ func (w *Watcher) spawnLocked(s *slot) {
 	s.proc = p
 	s.spawnErrs, s.lastErr = 0, ""
 	s.spawns++
-	startPumps(readers, spec, s.wid, p.pid)
+	startPumps(&w.pumps, readers, spec, s.wid, p.pid)
 	w.log.Debug("spawned", "wid", s.wid, "pid", p.pid)
 	w.notify()
 }

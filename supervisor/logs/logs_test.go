@@ -88,23 +88,28 @@ func TestDropsCountedWhenDestFails(t *testing.T) {
 func TestRingOverwriteAndFollow(t *testing.T) {
 	r := NewRing()
 	_, cur := r.Tail(0, -1)
-	var all bytes.Buffer
-	for i := 0; i < 20000; i++ {
-		fmt.Fprintf(&all, "line %06d\n", i)
+	for c := 0; c < 400; c++ {
+		var chunk bytes.Buffer
+		for i := c * 100; i < (c+1)*100; i++ {
+			fmt.Fprintf(&chunk, "line %06d\n", i)
+		}
+		r.appendLines(Stdout, []byte("p | "), chunk.Bytes())
 	}
-	r.appendLines(Stdout, []byte("p | "), all.Bytes())
 	data, next, lost, _, _ := r.Since(cur, -1)
 	if lost == 0 || next != r.end {
 		t.Fatalf("lost = %d next = %d", lost, next)
 	}
-	if !strings.HasSuffix(string(data), "p | line 019999\n") || !strings.HasPrefix(string(data), "p | line ") {
+	if !strings.HasSuffix(string(data), "p | line 039999\n") || !strings.HasPrefix(string(data), "p | line ") {
 		t.Fatalf("since = ...%q", data[len(data)-30:])
 	}
-	if len(data) > RingSize {
-		t.Fatalf("ring returned %d bytes > size", len(data))
+	if n := bytes.Count(data, []byte("\n")); n > RingSize/len("line 000000\n") || strings.HasPrefix(string(data), "p | line 000000\n") {
+		t.Fatalf("ring kept %d lines from the start: nothing was overwritten", n)
 	}
 	r.appendLines(Stderr, []byte("p | "), []byte("err1\n"))
 	r.appendLines(Stdout, []byte("p | "), []byte("out1\n"))
+	if tail, _ := r.Tail(3, -1); string(tail) != "p | line 039999\np | err1\np | out1\n" {
+		t.Fatalf("mixed tail = %q", tail)
+	}
 	if tail, _ := r.Tail(1, Stderr); string(tail) != "p | err1\n" {
 		t.Fatalf("stderr tail = %q", tail)
 	}

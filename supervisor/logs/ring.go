@@ -1,13 +1,14 @@
 // Package logs captures watchers' output: it splits each process's
 // stream into whole lines, writes them to the stream's destination
 // (circled's stdout/stderr with a "NAME.WID | " prefix, a rotated file,
-// or nowhere), keeps the last lines of every watcher in a fixed-size
+// or nowhere), keeps the last output of every watcher in a fixed-size
 // in-memory ring for `circlectl logs`, and counts what a failing
 // destination dropped. Nothing here blocks a child on a slow reader of
-// the ring, and nothing allocates per line.
+// the ring, and the hot path does per-chunk, not per-line, work.
 package logs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 )
@@ -21,14 +22,17 @@ const (
 // RingSize is the bytes of output kept per watcher.
 const RingSize = 256 << 10
 
+// A record is one block of whole lines from one process stream:
+// [u32 total length | stream bit][u16 prefix length][prefix][lines].
 const (
-	hdrSize    = 4
-	streamBit  = 1 << 31
-	maxPayload = RingSize / 8
+	hdrSize   = 6
+	streamBit = 1 << 31
+	// maxBlock bounds a record: a bigger block keeps only its last lines.
+	maxBlock = RingSize / 4
 )
 
-// Ring is a fixed-size circular log of records (one line each). Offsets
-// are monotonic byte counts; the buffer holds [start, end).
+// Ring is a fixed-size circular log of records. Offsets are monotonic
+// byte counts; the buffer holds the records in [start, end).
 type Ring struct {
 	mu     sync.Mutex
 	buf    []byte
@@ -53,105 +57,134 @@ func (r *Ring) get(off uint64, p []byte) {
 	copy(p[n:], r.buf)
 }
 
-func (r *Ring) header(off uint64) (stream int, n int) {
-	var h [hdrSize]byte
-	r.get(off, h[:])
-	v := binary.LittleEndian.Uint32(h[:])
-	if v&streamBit != 0 {
-		stream = Stderr
-	}
-	return stream, int(v &^ streamBit)
+type recHdr struct {
+	stream  int
+	total   int // payload bytes after the header: prefix + lines
+	prefixN int
 }
 
-// appendLines adds one record per line of lines (complete lines, each
-// ending in '\n'), each prefixed with prefix. Called with whole chunks so
-// the lock is taken once per read from the child, not once per line.
+func (r *Ring) header(off uint64) recHdr {
+	var h [hdrSize]byte
+	r.get(off, h[:])
+	v := binary.LittleEndian.Uint32(h[:4])
+	rh := recHdr{total: int(v &^ streamBit), prefixN: int(binary.LittleEndian.Uint16(h[4:]))}
+	if v&streamBit != 0 {
+		rh.stream = Stderr
+	}
+	return rh
+}
+
+// appendLines adds lines (complete lines, each ending in '\n') of one
+// process stream as one record.
 func (r *Ring) appendLines(stream int, prefix, lines []byte) {
+	if len(lines)+len(prefix) > maxBlock {
+		cut := len(lines) - (maxBlock - len(prefix))
+		if i := bytes.IndexByte(lines[cut:], '\n'); i >= 0 && cut+i+1 < len(lines) {
+			lines = lines[cut+i+1:]
+		} else {
+			lines = lines[cut:]
+		}
+	}
+	total := len(prefix) + len(lines)
+	need := uint64(hdrSize + total)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
-	for len(lines) > 0 {
-		i := indexNL(lines)
-		line := lines[:i+1]
-		lines = lines[i+1:]
-		r.appendRecord(stream, prefix, line)
+	for r.end+need-r.start > RingSize {
+		r.start += uint64(hdrSize + r.header(r.start).total)
 	}
+	v := uint32(total)
+	if stream == Stderr {
+		v |= streamBit
+	}
+	var h [hdrSize]byte
+	binary.LittleEndian.PutUint32(h[:4], v)
+	binary.LittleEndian.PutUint16(h[4:], uint16(len(prefix)))
+	r.put(r.end, h[:])
+	r.put(r.end+hdrSize, prefix)
+	r.put(r.end+hdrSize+uint64(len(prefix)), lines)
+	r.end += need
 	if r.wake != nil {
 		close(r.wake)
 		r.wake = nil
 	}
 }
 
-func (r *Ring) appendRecord(stream int, prefix, line []byte) {
-	n := len(prefix) + len(line)
-	if n > maxPayload { // keep the start of an enormous line and its newline
-		line = append(line[:maxPayload-len(prefix)-1:maxPayload-len(prefix)-1], '\n')
-		n = maxPayload
-	}
-	need := uint64(hdrSize + n)
-	for r.end+need-r.start > RingSize {
-		_, m := r.header(r.start)
-		r.start += uint64(hdrSize + m)
-	}
-	v := uint32(n)
-	if stream == Stderr {
-		v |= streamBit
-	}
-	var h [hdrSize]byte
-	binary.LittleEndian.PutUint32(h[:], v)
-	r.put(r.end, h[:])
-	r.put(r.end+hdrSize, prefix)
-	r.put(r.end+hdrSize+uint64(len(prefix)), line)
-	r.end += need
-}
-
-func indexNL(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
+// records lists the offsets of the records of stream (-1 = both) in
+// [from, end).
+func (r *Ring) records(from uint64, stream int) []uint64 {
+	var offs []uint64
+	for off := from; off < r.end; {
+		h := r.header(off)
+		if stream < 0 || h.stream == stream {
+			offs = append(offs, off)
 		}
+		off += uint64(hdrSize + h.total)
 	}
-	return len(b) - 1
+	return offs
 }
 
-// Tail returns the last n records of stream (-1 = both) and the cursor
-// to follow from.
+// render appends the lines of the record at off, each with its prefix,
+// skipping the first skip lines.
+func (r *Ring) render(out []byte, off uint64, skip int) []byte {
+	h := r.header(off)
+	payload := make([]byte, h.total)
+	r.get(off+hdrSize, payload)
+	prefix, lines := payload[:h.prefixN], payload[h.prefixN:]
+	for len(lines) > 0 {
+		i := bytes.IndexByte(lines, '\n')
+		if skip > 0 {
+			skip--
+		} else {
+			out = append(out, prefix...)
+			out = append(out, lines[:i+1]...)
+		}
+		lines = lines[i+1:]
+	}
+	return out
+}
+
+func (r *Ring) lineCount(off uint64) int {
+	h := r.header(off)
+	payload := make([]byte, h.total-h.prefixN)
+	r.get(off+hdrSize+uint64(h.prefixN), payload)
+	return bytes.Count(payload, []byte{'\n'})
+}
+
+// Tail returns the last n lines of stream (-1 = both), each with its
+// "NAME.WID | " prefix, and the cursor to follow from.
 func (r *Ring) Tail(n, stream int) ([]byte, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n <= 0 {
 		return nil, r.end
 	}
-	var offs []uint64
-	for off := r.start; off < r.end; {
-		s, m := r.header(off)
-		if stream < 0 || s == stream {
-			offs = append(offs, off)
+	offs := r.records(r.start, stream)
+	first, skip := len(offs), 0
+	for have := 0; first > 0 && have < n; {
+		first--
+		c := r.lineCount(offs[first])
+		if have+c > n {
+			skip = have + c - n
 		}
-		off += uint64(hdrSize + m)
+		have += c
 	}
-	if len(offs) > n {
-		offs = offs[len(offs)-n:]
-	}
-	return r.copyRecords(offs), r.end
-}
-
-func (r *Ring) copyRecords(offs []uint64) []byte {
 	var out []byte
-	for _, off := range offs {
-		_, m := r.header(off)
-		l := len(out)
-		out = append(out, make([]byte, m)...)
-		r.get(off+hdrSize, out[l:])
+	for i, off := range offs[first:] {
+		if i == 0 {
+			out = r.render(out, off, skip)
+		} else {
+			out = r.render(out, off, 0)
+		}
 	}
-	return out
+	return out, r.end
 }
 
-// Since returns the records of stream (-1 = both) after cursor, the new
-// cursor, how many bytes were overwritten before they could be read,
-// a channel closed when more arrives, and whether the ring is closed.
+// Since returns the lines of stream (-1 = both) after cursor, the new
+// cursor, how many bytes were overwritten before they could be read, a
+// channel closed when more arrives, and whether the ring is closed.
 func (r *Ring) Since(cursor uint64, stream int) (data []byte, next uint64, lost uint64, more <-chan struct{}, closed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -159,18 +192,13 @@ func (r *Ring) Since(cursor uint64, stream int) (data []byte, next uint64, lost 
 		lost = r.start - cursor
 		cursor = r.start
 	}
-	var offs []uint64
-	for off := cursor; off < r.end; {
-		s, m := r.header(off)
-		if stream < 0 || s == stream {
-			offs = append(offs, off)
-		}
-		off += uint64(hdrSize + m)
+	for _, off := range r.records(cursor, stream) {
+		data = r.render(data, off, 0)
 	}
 	if r.wake == nil && !r.closed {
 		r.wake = make(chan struct{})
 	}
-	return r.copyRecords(offs), r.end, lost, r.wake, r.closed
+	return data, r.end, lost, r.wake, r.closed
 }
 
 // Close ends every follower (the watcher was removed or circled stops).

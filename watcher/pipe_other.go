@@ -1,0 +1,6 @@
+//go:build unix && !linux
+
+package watcher
+
+// enlargePipe: pipe capacity is fixed outside Linux.
+func enlargePipe(int) {}
