@@ -59,6 +59,11 @@ func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum Reload
 		s.snap = snap
 		s.mu.Unlock()
 		if same && onlyIfChanged {
+			// The files are the running config again (a typo undone):
+			// nothing to apply, and no error stands.
+			s.mu.Lock()
+			s.lastReloadErr = ""
+			s.mu.Unlock()
 			return ReloadSummary{}, false, nil
 		}
 	}
@@ -139,18 +144,18 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 				toStart = append(toStart, e)
 			}
 		case e.cfg.Equal(wc) && old.Daemon.Umask == cfg.Daemon.Umask:
-			e.cfg = wc
+			s.setCfg(e, wc)
 			sum.Unchanged = append(sum.Unchanged, wc.Name)
 		case e.cfg.EqualExceptNumProcesses(wc) && old.Daemon.Umask == cfg.Daemon.Umask:
-			e.cfg = wc
+			s.setCfg(e, wc)
 			e.w.Update(s.spec(wc, cfg.Daemon))
 			sum.Scaled = append(sum.Scaled, wc.Name)
 		case sameProcess(e.cfg, wc) && old.Daemon.Umask == cfg.Daemon.Umask:
-			e.cfg = wc
+			s.setCfg(e, wc)
 			e.w.Update(s.spec(wc, cfg.Daemon))
 			sum.Updated = append(sum.Updated, wc.Name)
 		default:
-			e.cfg = wc
+			s.setCfg(e, wc)
 			e.w.Update(s.spec(wc, cfg.Daemon))
 			sum.Restarted = append(sum.Restarted, wc.Name)
 			toRestart = append(toRestart, e)
@@ -166,6 +171,13 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	}
 	s.startGroups(ctx, names, true)
 	return sum
+}
+
+// setCfg replaces an entry's config; readers outside opMu hold s.mu.
+func (s *Supervisor) setCfg(e *entry, wc *config.Watcher) {
+	s.mu.Lock()
+	e.cfg = wc
+	s.mu.Unlock()
 }
 
 func contains(l []*entry, e *entry) bool {

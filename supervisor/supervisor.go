@@ -144,9 +144,10 @@ func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
 func (s *Supervisor) onEvent(ev watcher.Event) {
 	s.mu.Lock()
 	e := s.watchers[ev.Watcher]
+	critical := e != nil && e.cfg.Critical
 	stopping := s.stopping
 	s.mu.Unlock()
-	if e == nil || !e.cfg.Critical || stopping {
+	if !critical || stopping {
 		return
 	}
 	if ev.Kind != "fatal" && ev.Kind != "exited" {
@@ -189,12 +190,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.stopping = true
 	s.mu.Unlock()
 	s.StopAll()
+	return result
+}
+
+// Close finishes a shutdown after Run returned and any final sweep of
+// stray processes is done: it waits (up to 2 s) for the stopped
+// processes' output to be written out, ends every `logs -f` and closes
+// the log files.
+func (s *Supervisor) Close() {
 	s.drainOutput(2 * time.Second)
 	for _, n := range s.allNames() {
-		s.closeRing(n) // ends every `logs -f`
+		s.closeRing(n)
 	}
 	s.files.Close()
-	return result
 }
 
 // StopAll stops every watcher gracefully, in reverse priority order,
@@ -211,14 +219,14 @@ func (s *Supervisor) drainOutput(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	s.mu.Lock()
-	es := make([]*entry, 0, len(s.watchers))
-	for _, e := range s.watchers {
-		es = append(es, e)
+	es := make(map[string]*entry, len(s.watchers))
+	for n, e := range s.watchers {
+		es[n] = e
 	}
 	s.mu.Unlock()
-	for _, e := range es {
+	for n, e := range es {
 		if e.w.WaitOutput(ctx) != nil {
-			s.log.Warn("output still open after the watchers stopped (a descendant escaped its group?)", "watcher", e.cfg.Name)
+			s.log.Warn("output still open after the watchers stopped (a descendant escaped its group?)", "watcher", n)
 		}
 	}
 }
@@ -260,13 +268,13 @@ func (s *Supervisor) allNames() []string {
 // groups returns the entries of names grouped by priority, highest first.
 func (s *Supervisor) groups(names []string) [][]*entry {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	byPrio := map[int][]*entry{}
 	for _, n := range names {
 		if e := s.watchers[n]; e != nil {
 			byPrio[e.cfg.Priority] = append(byPrio[e.cfg.Priority], e)
 		}
 	}
-	s.mu.Unlock()
 	prios := make([]int, 0, len(byPrio))
 	for p := range byPrio {
 		prios = append(prios, p)
@@ -362,13 +370,20 @@ func (s *Supervisor) Match(names []string) ([]string, error) {
 }
 
 func (s *Supervisor) get(name string) (*entry, error) {
+	e, _, err := s.getCfg(name)
+	return e, err
+}
+
+// getCfg returns the entry and its config as of now (a reload may swap
+// e.cfg: read it only through here or with s.mu held).
+func (s *Supervisor) getCfg(name string) (*entry, *config.Watcher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.watchers[name]
 	if e == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNoSuchWatcher, name)
+		return nil, nil, fmt.Errorf("%w: %s", ErrNoSuchWatcher, name)
 	}
-	return e, nil
+	return e, e.cfg, nil
 }
 
 // Start starts the named watchers in priority order.
@@ -455,11 +470,11 @@ func (s *Supervisor) SignalAll(sig string) {
 
 // Incr changes a watcher's process count by n and returns the new count.
 func (s *Supervisor) Incr(name string, n int) (int, error) {
-	e, err := s.get(name)
+	e, wc, err := s.getCfg(name)
 	if err != nil {
 		return 0, err
 	}
-	if e.cfg.Singleton && e.w.Spec().NumProcesses+n > 1 {
+	if wc.Singleton && e.w.Spec().NumProcesses+n > 1 {
 		return 0, fmt.Errorf("%s is a singleton: it runs at most one process", name)
 	}
 	return e.w.Incr(n), nil
@@ -489,11 +504,11 @@ func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
 	}
 	out := make([]WatcherStatus, 0, len(ns))
 	for _, n := range ns {
-		e, err := s.get(n)
+		e, wc, err := s.getCfg(n)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		ws := WatcherStatus{Status: e.w.Status(), Priority: e.cfg.Priority}
+		ws := WatcherStatus{Status: e.w.Status(), Priority: wc.Priority}
 		for i := range ws.Processes {
 			if pid := ws.Processes[i].PID; pid != 0 {
 				ws.Processes[i].DroppedBytes = s.drops.Dropped(pid)

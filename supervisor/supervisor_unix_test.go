@@ -105,7 +105,7 @@ func newSup(t *testing.T, path string) (*Supervisor, func() error) {
 	var once sync.Once
 	var runErr error
 	stop := func() error {
-		once.Do(func() { cancel(); runErr = <-errc })
+		once.Do(func() { cancel(); runErr = <-errc; s.Close() })
 		return runErr
 	}
 	t.Cleanup(func() { stop() })

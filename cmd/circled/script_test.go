@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +160,12 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"halfopen":   cmdHalfOpen,
 	"waitclosed": cmdWaitClosed,
 	"exitcode":   cmdExitCode,
+	// For the config-directory watch (watch_*.txtar).
+	"waitlog":       cmdWaitLog,
+	"countlog":      cmdCountLog,
+	"waitreloaderr": cmdWaitReloadErr,
+	"nowatcher":     cmdNoWatcher,
+	"burst":         cmdBurst,
 }
 
 const defaultTimeout = 10 * time.Second
@@ -715,5 +723,138 @@ func cmdWaitClosed(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("half-open connection still open after %v", timeout)
 		}
 		fmt.Fprintf(ts.Stdout(), "%s", reply)
+	}
+}
+
+// countLines is the number of lines of FILE (missing: none) matching re.
+func countLines(path string, re *regexp.Regexp) int {
+	b, _ := os.ReadFile(path)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if re.MatchString(line) {
+			n++
+		}
+	}
+	return n
+}
+
+func compile(ts *testscript.TestScript, expr string) *regexp.Regexp {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		ts.Fatalf("bad regexp %q: %v", expr, err)
+	}
+	return re
+}
+
+// waitlog FILE N REGEXP [TIMEOUT]: wait until at least N lines of FILE
+// (a daemon's logfile) match REGEXP.
+// ! waitlog FILE N REGEXP TIMEOUT: fail as soon as N lines match; pass if
+// fewer than N do for all of TIMEOUT (only where no later event can show
+// that nothing happened, e.g. with the watch off).
+func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 || len(args) > 4 || (neg && len(args) != 4) {
+		ts.Fatalf("usage: waitlog FILE N REGEXP [TIMEOUT] | ! waitlog FILE N REGEXP TIMEOUT")
+	}
+	path, n, re := ts.MkAbs(args[0]), natoi(ts, args[1]), compile(ts, args[2])
+	timeout := timeoutArg(ts, args, 3)
+	got := 0
+	ok, _ := poll(timeout, func() (bool, string) {
+		got = countLines(path, re)
+		return got >= n, ""
+	})
+	switch {
+	case neg && ok:
+		ts.Fatalf("%s: %d lines match %q, want fewer than %d", args[0], got, args[2], n)
+	case !neg && !ok:
+		ts.Fatalf("%s: %d lines match %q after %v, want %d", args[0], got, args[2], timeout, n)
+	}
+}
+
+// countlog FILE REGEXP MIN MAX: between MIN and MAX lines (inclusive) of
+// FILE match REGEXP.
+func cmdCountLog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: countlog FILE REGEXP MIN MAX")
+	}
+	n := countLines(ts.MkAbs(args[0]), compile(ts, args[1]))
+	lo, hi := natoi(ts, args[2]), natoi(ts, args[3])
+	ts.Logf("%s: %d lines match %q", args[0], n, args[1])
+	if n < lo || n > hi {
+		ts.Fatalf("%s: %d lines match %q, want %d to %d", args[0], n, args[1], lo, hi)
+	}
+}
+
+// waitreloaderr REGEXP [TIMEOUT]: wait until the daemon's last config
+// reload error (status) matches REGEXP; '^$' waits until there is none.
+func cmdWaitReloadErr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitreloaderr REGEXP [TIMEOUT]")
+	}
+	re := compile(ts, args[0])
+	st := getState(ts)
+	ok, desc := poll(timeoutArg(ts, args, 1), func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s, err := st.client().Status(ctx, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		return re.MatchString(s.LastReloadError), fmt.Sprintf("last_reload_error=%q", s.LastReloadError)
+	})
+	if !ok {
+		ts.Fatalf("last reload error never matched %q; last: %s", args[0], desc)
+	}
+	ts.Logf("%s", desc)
+}
+
+// nowatcher NAME [TIMEOUT]: wait until NAME is no longer in the daemon's
+// watcher list.
+func cmdNoWatcher(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: nowatcher NAME [TIMEOUT]")
+	}
+	st := getState(ts)
+	ok, desc := poll(timeoutArg(ts, args, 1), func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		l, err := st.client().List(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return !slices.Contains(l, args[0]), strings.Join(l, " ")
+	})
+	if !ok {
+		ts.Fatalf("watcher %s still listed; last: %s", args[0], desc)
+	}
+}
+
+// burstGap is the pause between two writes of burst: 50 writes span
+// longer than the reload debounce, so only a debounce that restarts on
+// every event keeps the number of reloads low.
+const burstGap = 5 * time.Millisecond
+
+// burst DEST N FINAL [OTHER...]: write DEST in place (truncate and write,
+// like an editor without rename or a shell redirect) N times, burstGap
+// apart, cycling through the contents of the OTHER files; the N-th and
+// last write is FINAL's content.
+func cmdBurst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: burst DEST N FINAL [OTHER...]")
+	}
+	dest, n := ts.MkAbs(args[0]), atoi(ts, args[1])
+	var versions [][]byte
+	for _, f := range append(args[3:], args[2]) {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		versions = append(versions, b)
+	}
+	k := len(versions)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(burstGap)
+		}
+		// The last write (i = n-1) is versions[k-1], FINAL.
+		v := versions[((k-1-(n-1-i))%k+k)%k]
+		ts.Check(os.WriteFile(dest, v, 0o644))
 	}
 }

@@ -122,6 +122,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	<-watchDone
 	close(stopped)
 	afterStop(log, cfg.Daemon.GracefulTimeout, reaper)
+	sup.Close()
 
 	stopServer()
 	if err := <-srvDone; err != nil {
