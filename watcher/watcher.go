@@ -57,7 +57,7 @@ type Watcher struct {
 	draining []*proc // stopping processes that no longer own a slot
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
-	changed  chan struct{} // closed and replaced on every change
+	changed  chan struct{}  // closed and replaced on every change
 	pumps    sync.WaitGroup // output copiers still draining pipes
 }
 
