@@ -23,6 +23,7 @@ func notifySignals() chan os.Signal {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, handled...)
 	dropIgnored()
+	resetRealtimeIgnored()
 	return ch
 }
 
