@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/buildinfo.Commit=$(COMMIT)
 export CGO_ENABLED := 0
 
-.PHONY: help build run test test-docker check fmt vet tidy-check cross clean
+.PHONY: help build run test test-docker test-windows bench dist packages check fmt vet tidy-check cross clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,12 +42,29 @@ check: vet tidy-check ## gofmt, vet, tidy diff, cross builds, then tests
 	$(MAKE) cross
 	$(MAKE) test
 
-cross: ## cross-compile for windows, darwin, freebsd, aix (build check)
-	@for t in windows/amd64 windows/arm64 windows/386 darwin/amd64 darwin/arm64 freebsd/amd64 aix/ppc64 linux/arm64 linux/386; do \
+CROSS := linux/amd64 linux/arm64 linux/386 linux/arm linux/ppc64le linux/s390x \
+	windows/amd64 windows/arm64 windows/386 darwin/amd64 darwin/arm64 freebsd/amd64 aix/ppc64
+
+cross: ## build both programs for every release platform into bin/cross/ (CGO_ENABLED=0 -trimpath)
+	@for t in $(CROSS); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
 		echo "build $$t"; \
-		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -trimpath -o /dev/null ./cmd/circled ./cmd/circlectl 2>&1 || exit 1; \
-		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./... || exit 1; \
+		for p in circled circlectl; do \
+			GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cross/$$os-$$arch/$$p$$ext ./cmd/$$p || exit 1; \
+		done; \
 	done
+
+test-windows: ## cross-compiled Windows tests under Wine (installs wine when missing; skips with a reason if it cannot)
+	bash packaging/windows/test-wine.sh
+
+bench: ## benchmarks side by side with Debian's supervisord; writes BENCHMARKS.md
+	bash bench/run.sh
+
+dist: cross ## release archives and SHA256SUMS in dist/
+	bash packaging/dist.sh
+
+packages: ## .deb and .rpm for linux/amd64 and linux/arm64 with nfpm (go tool)
+	bash packaging/packages.sh
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -29,6 +29,9 @@ type WatcherStatus struct {
 	NumProcesses int             `json:"numprocesses"`
 	Processes    []ProcessStatus `json:"processes"`
 	Priority     int             `json:"priority"`
+	// Autostart is the watcher's autostart key: `status --quiet` checks
+	// that every autostart watcher is active.
+	Autostart bool `json:"autostart"`
 	// Error is the reason a watcher is fatal or backing off (a spawn error
 	// verbatim, "flapping: 5 exits in 10s", ...).
 	Error string `json:"error,omitempty"`

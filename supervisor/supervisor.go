@@ -492,7 +492,8 @@ func (s *Supervisor) NumProcesses(name string) (int, error) {
 // WatcherStatus is a watcher's status plus what the supervisor knows.
 type WatcherStatus struct {
 	watcher.Status
-	Priority int
+	Priority  int
+	Autostart bool
 }
 
 // Status reports the named watchers (all when none), highest priority
@@ -508,7 +509,7 @@ func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		ws := WatcherStatus{Status: e.w.Status(), Priority: wc.Priority}
+		ws := WatcherStatus{Status: e.w.Status(), Priority: wc.Priority, Autostart: wc.Autostart}
 		for i := range ws.Processes {
 			if pid := ws.Processes[i].PID; pid != 0 {
 				ws.Processes[i].DroppedBytes = s.drops.Dropped(pid)

@@ -67,7 +67,7 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 	}
 	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr}
 	for _, w := range ws {
-		cw := ctl.WatcherStatus{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority, Error: w.Error,
+		cw := ctl.WatcherStatus{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority, Autostart: w.Autostart, Error: w.Error,
 			Processes: make([]ctl.ProcessStatus, 0, len(w.Processes))}
 		for _, p := range w.Processes {
 			cw.Processes = append(cw.Processes, ctl.ProcessStatus{WID: p.WID, PID: p.PID, State: p.State, StartedAt: p.StartedAt,
