@@ -5,17 +5,27 @@ package watcher
 import (
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // floodChunk is a read big enough to call the child a flood: its pipe is
-// then enlarged.
+// then enlarged and the pump switches to blocking reads.
 const floodChunk = 64 << 10
 
-// pump copies r to w. It waits for readability through the runtime
-// poller and borrows a buffer only for the reads themselves, so idle
-// children cost no buffer memory. Each wakeup drains the pipe.
+// hotWindow: a pump stays in blocking mode while it keeps reading at
+// least floodChunk bytes per hotWindow.
+const hotWindow = 100 * time.Millisecond
+
+// pump copies r to w.
+//
+// Idle or chatty children are read through the runtime poller, borrowing
+// a buffer only for the reads themselves, so thousands of idle children
+// cost neither threads nor buffers. A flooding child's pipe is switched to
+// blocking reads on a thread of its own, like cat: a wakeup per write
+// through the poller costs several times the copy itself. It switches back
+// once the flood slows down.
 func pump(r *os.File, w io.WriteCloser) {
 	defer r.Close()
 	defer w.Close()
@@ -23,7 +33,9 @@ func pump(r *os.File, w io.WriteCloser) {
 	if err != nil {
 		return
 	}
-	enlarged := false
+	enlarged, hot := false, false
+	var windowStart time.Time
+	var windowBytes int
 	for {
 		var got int
 		eof := false
@@ -44,18 +56,27 @@ func pump(r *os.File, w io.WriteCloser) {
 				}
 				got += n
 				if n >= floodChunk && !enlarged {
-					// A flooding child: a bigger pipe means fewer, larger reads.
 					enlarged = true
 					enlargePipe(int(fd))
 				}
 				w.Write((*bp)[:n]) // on a write error keep draining: the child must never block
-				if n < len(*bp) {
-					return true // drained
+				if hot || n < len(*bp) {
+					return true
 				}
 			}
 		})
 		if err != nil || eof {
 			return
 		}
+		now := time.Now()
+		if now.Sub(windowStart) > hotWindow {
+			shouldBeHot := windowBytes >= floodChunk
+			if shouldBeHot != hot {
+				hot = shouldBeHot
+				rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), !hot) })
+			}
+			windowStart, windowBytes = now, 0
+		}
+		windowBytes += got
 	}
 }
