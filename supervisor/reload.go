@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
@@ -117,7 +116,7 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	s.mu.Unlock()
 
 	// Removed watchers stop first, lowest priority first.
-	stopInOrder(ctx, removed)
+	s.stopGroups(ctx, namesOf(removed))
 	s.mu.Lock()
 	for _, e := range removed {
 		delete(s.watchers, e.cfg.Name)
@@ -162,7 +161,7 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 		}
 	}
 	// Restarts stop in reverse priority, then everything starts in priority order.
-	stopInOrder(ctx, toRestart)
+	s.stopGroups(ctx, namesOf(toRestart))
 	var names []string
 	for _, e := range append(toRestart, toStart...) {
 		if e.cfg.Autostart || contains(toRestart, e) {
@@ -189,20 +188,10 @@ func contains(l []*entry, e *entry) bool {
 	return false
 }
 
-// stopInOrder stops entries lowest priority first, equal priorities in
-// parallel.
-func stopInOrder(ctx context.Context, es []*entry) {
-	byPrio := map[int][]*entry{}
-	var prios []int
-	for _, e := range es {
-		p := e.cfg.Priority
-		if byPrio[p] == nil {
-			prios = append(prios, p)
-		}
-		byPrio[p] = append(byPrio[p], e)
+func namesOf(es []*entry) []string {
+	names := make([]string, len(es))
+	for i, e := range es {
+		names[i] = e.cfg.Name
 	}
-	slices.Sort(prios)
-	for _, p := range prios {
-		parallel(byPrio[p], func(e *entry) error { return e.w.Stop(ctx, true) })
-	}
+	return names
 }
