@@ -157,18 +157,16 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 			s.setCfg(e, wc)
 			e.w.Update(s.spec(wc, cfg.Daemon))
 			sum.Restarted = append(sum.Restarted, wc.Name)
-			toRestart = append(toRestart, e)
+			// A watcher the operator stopped stays stopped: it gets the new
+			// config for its next start (supervisord's update starts it).
+			if e.w.Wanted() {
+				toRestart = append(toRestart, e)
+			}
 		}
 	}
 	// Restarts stop in reverse priority, then everything starts in priority order.
 	s.stopGroups(ctx, namesOf(toRestart))
-	var names []string
-	for _, e := range append(toRestart, toStart...) {
-		if e.cfg.Autostart || contains(toRestart, e) {
-			names = append(names, e.cfg.Name)
-		}
-	}
-	s.startGroups(ctx, names, true)
+	s.startGroups(ctx, namesOf(append(toRestart, toStart...)), true)
 	return sum
 }
 
@@ -179,14 +177,6 @@ func (s *Supervisor) setCfg(e *entry, wc *config.Watcher) {
 	s.mu.Unlock()
 }
 
-func contains(l []*entry, e *entry) bool {
-	for _, x := range l {
-		if x == e {
-			return true
-		}
-	}
-	return false
-}
 
 func namesOf(es []*entry) []string {
 	names := make([]string, len(es))

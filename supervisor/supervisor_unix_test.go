@@ -275,3 +275,30 @@ func TestFileStreamRotationLosesNothing(t *testing.T) {
 		t.Fatalf("read %d lines, want %d", next-1, n)
 	}
 }
+
+// A watcher the operator stopped stays stopped when its config changes.
+func TestReloadKeepsStoppedWatcherStopped(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "[watcher:a]\ncmd = sleep 1000\n")
+	s, _ := newSup(t, path)
+	eventually(t, 5*time.Second, "active", s.AllActive)
+	if _, err := s.Stop(context.Background(), []string{"a"}, true); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[watcher:a]\ncmd = sleep 1001\n")
+	sum, err := s.ReloadConfig(context.Background())
+	if err != nil || len(sum.Restarted) != 1 {
+		t.Fatalf("reload: %v %+v", err, sum)
+	}
+	if st := state(s, "a"); st != "stopped" {
+		t.Fatalf("state after reload = %s, want stopped", st)
+	}
+	if _, err := s.Start(context.Background(), []string{"a"}, true); err != nil {
+		t.Fatal(err)
+	}
+	pids, _ := s.PIDs("a")
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pids[0]) + "/cmdline")
+	if !strings.Contains(string(b), "1001") {
+		t.Fatalf("started with the old config: %q", b)
+	}
+}

@@ -711,6 +711,14 @@ func (w *Watcher) stateLocked() string {
 	return StateActive
 }
 
+// Wanted reports whether the watcher is meant to run (started, and not
+// stopped since), whatever its processes are doing now.
+func (w *Watcher) Wanted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.want
+}
+
 // Active reports whether the watcher wants its processes up and has them.
 func (w *Watcher) Active() bool {
 	w.mu.Lock()
