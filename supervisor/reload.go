@@ -177,7 +177,6 @@ func (s *Supervisor) setCfg(e *entry, wc *config.Watcher) {
 	s.mu.Unlock()
 }
 
-
 func namesOf(es []*entry) []string {
 	names := make([]string, len(es))
 	for i, e := range es {

@@ -21,8 +21,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show watchers and their processes",
 		Long: `Show watchers and their processes (all when none is named).
 
-With --quiet print nothing and exit 0 only if no watcher is fatal,
-flapping or backing off.`,
+With --quiet print nothing; exit 0 when every autostart watcher (of those
+named) is active and no watcher is fatal, flapping or backing off, else
+exit 1. A watcher with autostart = false may be stopped. Meant for health
+checks such as a Kubernetes liveness probe: an autostart watcher stopped by
+hand, still starting, or a respawn = false one that has finished also
+counts as not active.`,
 		ValidArgsFunction: completeWatchers(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -35,10 +39,8 @@ flapping or backing off.`,
 			}
 			switch {
 			case quiet:
-				for _, w := range st.Watchers {
-					if unhealthy(w.State) {
-						return &exitError{exitFailed, nil}
-					}
+				if !healthy(st) {
+					return &exitError{exitFailed, nil}
 				}
 				return nil
 			case asJSON:
@@ -48,11 +50,22 @@ flapping or backing off.`,
 		},
 	}
 	jsonFlag(cmd, &asJSON)
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing; exit 1 if a watcher is fatal, flapping or in backoff")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing; exit 0 when every autostart watcher is active, else 1")
 	return cmd
 }
 
-func unhealthy(state string) bool {
+// healthy is the --quiet verdict: every autostart watcher is active, and
+// no watcher (autostart or started by hand) is failing.
+func healthy(st ctl.Status) bool {
+	for _, w := range st.Watchers {
+		if w.Autostart && w.State != "active" || failing(w.State) {
+			return false
+		}
+	}
+	return true
+}
+
+func failing(state string) bool {
 	return state == "fatal" || state == "flapping" || state == "backoff"
 }
 
