@@ -22,8 +22,9 @@ var ErrSocketInUse = errors.New("another circled is running")
 // is not a socket is an error and is never removed.
 //
 // On Unix the socket is a unix domain socket; closing the listener removes
-// it. A zero mode means 0600. (Windows will use a named pipe; for now it
-// uses AF_UNIX too.)
+// it. A zero mode means 0600. On Windows it is a named pipe (mode is
+// ignored: a security descriptor grants SYSTEM, Administrators and the
+// installing user), and a live daemon on it is ErrSocketInUse.
 func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	if path == "" {
 		return nil, errors.New("ctl: listen: empty socket path")

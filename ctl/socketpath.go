@@ -50,6 +50,9 @@ func unixDefault(euid int, getenv func(string) string, rootPath string) string {
 }
 
 func absPath(p string) string {
+	if pipe, ok := pipePath(p); ok {
+		return pipe // a Windows named pipe: never a file path
+	}
 	if filepath.IsAbs(p) {
 		return p
 	}

@@ -51,21 +51,6 @@ func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum Reload
 	defer s.opMu.Unlock()
 	old := s.Config()
 	cfg, err := config.Load(old.File, config.Options{Environ: s.opts.Environ})
-	if err == nil {
-		snap := snapshot(cfg.Files)
-		s.mu.Lock()
-		same := sameSnap(snap, s.snap)
-		s.snap = snap
-		s.mu.Unlock()
-		if same && onlyIfChanged {
-			// The files are the running config again (a typo undone):
-			// nothing to apply, and no error stands.
-			s.mu.Lock()
-			s.lastReloadErr = ""
-			s.mu.Unlock()
-			return ReloadSummary{}, false, nil
-		}
-	}
 	if err != nil {
 		s.mu.Lock()
 		s.lastReloadErr = err.Error()
@@ -73,9 +58,18 @@ func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum Reload
 		s.log.Error("config reload failed; running config kept", "err", err)
 		return ReloadSummary{}, false, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
+	snap := snapshot(cfg.Files)
 	s.mu.Lock()
+	same := sameSnap(snap, s.snap)
+	s.snap = snap
+	// Valid again (a typo undone counts): no error stands.
 	s.lastReloadErr = ""
 	s.mu.Unlock()
+	if same && onlyIfChanged {
+		return ReloadSummary{}, false, nil
+	}
+	s.opts.OnReloading()
+	defer s.opts.OnReady()
 	for _, w := range cfg.Warnings {
 		s.log.Warn("config", "warning", w.String())
 	}

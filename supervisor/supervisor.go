@@ -53,6 +53,9 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Reopen reopens circled's own log file (SIGUSR1, circlectl reopen).
 	Reopen func() error
+	// Lifecycle hooks (systemd's sd_notify): every autostart watcher has
+	// started; a reload begins (Ready follows it); shutdown begins.
+	OnReady, OnReloading, OnStopping func()
 }
 
 // Supervisor owns the watchers.
@@ -94,6 +97,11 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	}
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
+	}
+	for _, f := range []*func(){&opts.OnReady, &opts.OnReloading, &opts.OnStopping} {
+		if *f == nil {
+			*f = func() {}
+		}
 	}
 	s := &Supervisor{
 		opts:     opts,
@@ -176,6 +184,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.opMu.Lock()
 	s.startGroups(ctx, s.autostartNames(), true)
 	s.opMu.Unlock()
+	s.opts.OnReady() // even if some failed: they are reported, not fatal to circled
 	var result error
 	select {
 	case <-ctx.Done():
@@ -189,6 +198,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
 	s.mu.Unlock()
+	s.opts.OnStopping()
 	s.StopAll()
 	return result
 }

@@ -98,3 +98,8 @@ func exitStatus(ps *os.ProcessState, t time.Time) ExitStatus {
 	}
 	return ExitStatus{Code: ps.ExitCode(), Time: t}
 }
+
+// startCmd starts cmd; nothing needs releasing after its wait on Unix.
+func startCmd(cmd *exec.Cmd) (release func(), err error) {
+	return func() {}, cmd.Start()
+}

@@ -77,6 +77,9 @@ func newRootCmd() *cobra.Command {
 			if f.config == "" {
 				return &exitError{code: 2, err: errors.New("missing -c FILE (the main config file)")}
 			}
+			if svcFlags.service {
+				return runService(cmd, f)
+			}
 			if f.daemon {
 				return daemonize(cmd, f)
 			}
@@ -91,7 +94,9 @@ func newRootCmd() *cobra.Command {
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides [circled] loglevel)")
 	fl.BoolVar(&f.version, "version", false, "print the version and exit")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
+	addServiceFlags(cmd)
 	cmd.AddCommand(newCheckCmd())
+	cmd.AddCommand(newServiceCmd())
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/sdnotify"
 	"github.com/circle-supervisor/circle/supervisor"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
@@ -24,6 +25,8 @@ const readyFDEnv = "CIRCLED_READY_FD"
 
 // serve runs circled in the foreground until a stop signal or quit.
 func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
+	// Taken out of the environment before anything copies it to children.
+	notify := sdnotify.FromEnv(true)
 	ready := readyReporter()
 	defer func() {
 		if retErr != nil {
@@ -91,6 +94,9 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	sup := supervisor.New(cfg, supervisor.Options{
 		Log: log, LogLevel: level, Spawner: reaper, Environ: os.Environ(),
 		Stdout: stdout, Stderr: stderr, Reopen: reopen,
+		OnReady:     func() { notify.Ready() },
+		OnReloading: func() { notify.Reloading() },
+		OnStopping:  func() { notify.Stopping() },
 	})
 	if f.logLevel != "" {
 		level.Set(supervisor.ParseLevel(f.logLevel))

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package ctl
 
 import (
@@ -5,8 +7,7 @@ import (
 	"net"
 )
 
-// dial connects to the control socket. (Windows will dial the named pipe
-// here once it lands; AF_UNIX works on Windows 10+ meanwhile.)
+// dial connects to the control socket.
 func dial(ctx context.Context, d *net.Dialer, socket string) (net.Conn, error) {
 	return d.DialContext(ctx, "unix", socket)
 }

@@ -1,0 +1,347 @@
+// Command bench runs circled and Debian's supervisord side by side on the
+// same children and writes BENCHMARKS.md. `make bench` (bench/run.sh)
+// builds and runs it; see BENCHMARKS.md for what each scenario measures.
+//
+//	bench [-out BENCHMARKS.md] [-gobench FILE] [-quick]
+//	bench gen BYTES STAMPFILE   (the log generator: BYTES of 100-byte lines on stdout)
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	circledBin     string
+	circlectlBin   string
+	supervisordBin string
+	supervisorctl  string
+	selfBin        string
+	haveSup        bool
+	nofile         uint64
+)
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "gen" {
+		gen(os.Args[2:])
+		return
+	}
+	out := flag.String("out", "BENCHMARKS.md", "report to write")
+	gobench := flag.String("gobench", "", "file with `go test -bench` output to include")
+	bindir := flag.String("bin", "bin", "directory of circled and circlectl")
+	workdir := flag.String("dir", "", "scratch directory on the disk to test (default: a temp dir under /var/tmp)")
+	quick := flag.Bool("quick", false, "fewer repetitions and shorter waits (a smoke run, not for the report)")
+	noSup := flag.Bool("no-supervisord", false, "skip supervisord")
+	command := flag.String("command", "make bench", "command recorded in the report")
+	flag.Parse()
+
+	var err error
+	if circledBin, err = filepath.Abs(filepath.Join(*bindir, "circled")); err != nil {
+		fatal(err)
+	}
+	circlectlBin, _ = filepath.Abs(filepath.Join(*bindir, "circlectl"))
+	if selfBin, err = os.Executable(); err != nil {
+		fatal(err)
+	}
+	if p, err := exec.LookPath("supervisord"); err == nil && !*noSup {
+		supervisordBin = p
+		supervisorctl, _ = exec.LookPath("supervisorctl")
+		haveSup = supervisorctl != ""
+	}
+	if !haveSup {
+		logf("supervisord not found: the comparison is skipped (circled only)")
+	}
+
+	// 2000 children need more than 1024 fds (pipes) in the daemons;
+	// setting the limit here makes the Go runtime leave it as is for
+	// children.
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		logf("cannot raise RLIMIT_NOFILE to %d: %v", lim.Max, err)
+	}
+	nofile = lim.Cur
+	// Orphans of a daemon that exits re-parent to us, not to PID 1 (which
+	// may not reap in a container), so a dead child is seen as gone.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		logf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+
+	root := *workdir
+	if root == "" {
+		if root, err = os.MkdirTemp("/var/tmp", "circle-bench"); err != nil {
+			fatal(err)
+		}
+	}
+	defer os.RemoveAll(root)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		logf("interrupted: killing the daemons")
+		killAll()
+		os.RemoveAll(root)
+		os.Exit(130)
+	}()
+	defer killAll()
+
+	cfg := defaultPlan
+	if *quick {
+		cfg = quickPlan
+	}
+	t0 := time.Now()
+	r := &report{plan: cfg, started: t0, command: *command, haveSup: haveSup, logs: map[string][]logResult{}}
+	r.machine = describeMachine()
+	for _, n := range cfg.sizes {
+		runSize(r, root, n)
+	}
+	runLogs(r, root)
+	runChurn(r, root)
+	r.elapsed = time.Since(t0)
+	if *gobench != "" {
+		if b, err := os.ReadFile(*gobench); err == nil {
+			r.gobench = string(b)
+		}
+	}
+	if err := os.WriteFile(*out, []byte(r.markdown()), 0o644); err != nil {
+		fatal(err)
+	}
+	logf("wrote %s (harness %v)", *out, r.elapsed.Round(time.Second))
+}
+
+func fatal(err error) {
+	logf("fatal: %v", err)
+	killAll()
+	os.Exit(1)
+}
+
+// plan is how many repetitions each scenario gets.
+type plan struct {
+	sizes       []int
+	launchReps  map[int]int // launch / RSS / SIGTERM cycles per daemon
+	ctlReps     map[int]int
+	restartReps map[int]int
+	idle        time.Duration
+	logBytes    int64
+	logReps     int
+	churn       time.Duration
+}
+
+var defaultPlan = plan{
+	sizes:       []int{10, 200, 2000},
+	launchReps:  map[int]int{10: 7, 200: 7, 2000: 3},
+	ctlReps:     map[int]int{10: 20, 200: 20, 2000: 20},
+	restartReps: map[int]int{10: 20, 200: 20, 2000: 20},
+	idle:        30 * time.Second,
+	logBytes:    512 << 20,
+	logReps:     3,
+	churn:       60 * time.Second,
+}
+
+var quickPlan = plan{
+	sizes:       []int{10, 200, 2000},
+	launchReps:  map[int]int{10: 2, 200: 2, 2000: 1},
+	ctlReps:     map[int]int{10: 3, 200: 3, 2000: 3},
+	restartReps: map[int]int{10: 3, 200: 3, 2000: 3},
+	idle:        3 * time.Second,
+	logBytes:    64 << 20,
+	logReps:     1,
+	churn:       5 * time.Second,
+}
+
+// kinds is the daemons to compare, circled first (A B A B ...).
+func kinds() []string {
+	if haveSup {
+		return []string{kindCircled, kindSupervisord}
+	}
+	return []string{kindCircled}
+}
+
+func sleepProg(n int) program {
+	return program{name: "sleep", command: "sleep 100000", n: n, respawn: true}
+}
+
+// runSize runs scenarios 1-6 with n sleep children.
+func runSize(r *report, root string, n int) {
+	p := r.plan
+	// 1, 2, 6: launch → all running, RSS/threads, SIGTERM → exit; a fresh
+	// daemon per repetition, interleaved.
+	for rep := 0; rep < p.launchReps[n]; rep++ {
+		for _, k := range kinds() {
+			logf("n=%d launch/rss/sigterm %s rep %d/%d", n, k, rep+1, p.launchReps[n])
+			d, err := start(k, root, sleepProg(n))
+			if err != nil {
+				fatal(err)
+			}
+			kids, err := d.waitRunning(n, "sleep", 120*time.Second)
+			if err != nil {
+				fatal(err)
+			}
+			r.add("launch", k, n, float64(time.Since(d.started).Microseconds())/1000)
+			time.Sleep(time.Second) // settle before memory is read
+			rss, thr := rssThreads(d.pid)
+			r.add("rss", k, n, float64(rss)/1024)
+			r.add("threads", k, n, float64(thr))
+			exit, allGone, left := d.terminate(kids, 60*time.Second)
+			r.add("sigterm", k, n, float64(exit.Microseconds())/1000)
+			r.add("sigterm_gone", k, n, float64(allGone.Microseconds())/1000)
+			if left > 0 {
+				r.note("n=%d %s: %d children still alive %v after SIGTERM", n, k, left, allGone)
+			}
+			os.RemoveAll(d.dir)
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+
+	// 3, 4, 5 on long-running daemons, both up at once.
+	ds := map[string]*daemon{}
+	kids := map[string][]int{}
+	for _, k := range kinds() {
+		d, err := start(k, root, sleepProg(n))
+		if err != nil {
+			fatal(err)
+		}
+		if kids[k], err = d.waitRunning(n, "sleep", 120*time.Second); err != nil {
+			fatal(err)
+		}
+		ds[k] = d
+	}
+	time.Sleep(2 * time.Second)
+	// 5: idle CPU, both daemons measured over the same window.
+	logf("n=%d idle CPU over %v", n, p.idle)
+	before := map[string]int64{}
+	for k, d := range ds {
+		before[k] = cpuTicks(d.pid)
+	}
+	time.Sleep(p.idle)
+	for k, d := range ds {
+		r.add("idle", k, n, float64(cpuTicks(d.pid)-before[k]))
+	}
+	// 3: ctl round trip.
+	logf("n=%d ctl status x%d", n, p.ctlReps[n])
+	for i := 0; i < p.ctlReps[n]; i++ {
+		for _, k := range kinds() {
+			var c *exec.Cmd
+			if k == kindCircled {
+				c = exec.Command(circlectlBin, "--socket", ds[k].sock, "status")
+			} else {
+				c = exec.Command(supervisorctl, "-c", ds[k].conf, "status")
+			}
+			t0 := time.Now()
+			outb, err := c.Output()
+			el := time.Since(t0)
+			if err != nil {
+				r.note("n=%d %s status: %v: %.200s", n, k, err, outb)
+			}
+			r.add("ctl", k, n, float64(el.Microseconds())/1000)
+		}
+	}
+	// 4: restart latency, a different child each time.
+	logf("n=%d restart after kill -9 x%d", n, p.restartReps[n])
+	killed := map[int]bool{}
+	for i := 0; i < p.restartReps[n]; i++ {
+		for _, k := range kinds() {
+			ms, err := restartOnce(ds[k], killed)
+			if err != nil {
+				r.note("n=%d %s restart: %v", n, k, err)
+				continue
+			}
+			r.add("restart", k, n, ms)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for _, d := range ds {
+		d.stop()
+		os.RemoveAll(d.dir)
+	}
+}
+
+// restartOnce kill -9s one child never killed before and returns the ms
+// until a new child of the daemon has exec'd sleep, watching /proc.
+func restartOnce(d *daemon, killed map[int]bool) (float64, error) {
+	kids := children(d.pid)
+	old := map[int]bool{}
+	victim := 0
+	for _, k := range kids {
+		old[k] = true
+		if victim == 0 && !killed[k] && comm(k) == "sleep" {
+			victim = k
+		}
+	}
+	if victim == 0 {
+		return 0, fmt.Errorf("no child left to kill")
+	}
+	killed[victim] = true
+	t0 := time.Now()
+	syscall.Kill(victim, syscall.SIGKILL)
+	deadline := t0.Add(30 * time.Second)
+	for {
+		for _, k := range children(d.pid) {
+			if !old[k] && comm(k) == "sleep" {
+				return float64(time.Since(t0).Microseconds()) / 1000, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no replacement for %d after 30s", victim)
+		}
+		if time.Since(t0) < 50*time.Millisecond {
+			time.Sleep(200 * time.Microsecond)
+		} else {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// gen writes exactly BYTES bytes of 100-byte lines to stdout in 64 KiB
+// writes, after writing its start time (unix ns) to STAMPFILE.
+func gen(args []string) {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: bench gen BYTES STAMPFILE")
+		os.Exit(2)
+	}
+	total, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := os.WriteFile(args[1], []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	const lineLen, perBlock = 100, 655 // 65500 bytes per write
+	block := make([]byte, 0, lineLen*perBlock)
+	for i := 0; i < perBlock; i++ {
+		line := fmt.Appendf(nil, "%06d ", i)
+		for len(line) < lineLen-1 {
+			line = append(line, byte('a'+(len(line)+i)%26))
+		}
+		block = append(block, append(line, '\n')...)
+	}
+	for total > 0 {
+		b := block
+		if int64(len(b)) > total {
+			b = b[:total]
+			b[len(b)-1] = '\n'
+		}
+		n, err := os.Stdout.Write(b)
+		if err != nil {
+			os.Exit(1)
+		}
+		total -= int64(n)
+	}
+}

@@ -1,0 +1,425 @@
+//go:build linux
+
+package packaging
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The version the test stamps into its binaries, as the Makefile's -ldflags do.
+const (
+	testVersion = "v0.0.0-packaging-test"
+	testCommit  = "pkgtest"
+)
+
+var (
+	// tmpRoot is removed after every test ran.
+	tmpRoot string
+
+	buildOnce sync.Once
+	crossDir  string // crossDir/linux-GOARCH/{circled,circlectl}
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if tmpRoot, err = os.MkdirTemp("", "circled-packaging"); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(tmpRoot)
+	os.Exit(code)
+}
+
+// repoRoot is the module root: tests run in packaging/.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("repository root: %v", err)
+	}
+	return root
+}
+
+// goCmd is the go command of the toolchain running the test.
+func goCmd() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// needLinuxPackaging skips unless the machine can build and read a .deb
+// of its own architecture.
+func needLinuxPackaging(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skipf("SKIP: packages are built for linux only; this is %s", runtime.GOOS)
+	}
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
+		t.Skipf("SKIP: packages are built for linux/amd64 and linux/arm64; this machine is %s", runtime.GOARCH)
+	}
+	for _, tool := range []string{"bash", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("SKIP: %s is not installed (apt-get install dpkg)", tool)
+		}
+	}
+}
+
+// binaries builds stamped, static circled and circlectl for this machine
+// once, into the layout of bin/cross.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir := filepath.Join(tmpRoot, "cross")
+		out := filepath.Join(dir, "linux-"+runtime.GOARCH)
+		const pkg = "github.com/circle-supervisor/circle/internal/buildinfo"
+		ldflags := "-s -w -X " + pkg + ".Version=" + testVersion + " -X " + pkg + ".Commit=" + testCommit
+		for _, p := range []string{"circled", "circlectl"} {
+			cmd := exec.Command(goCmd(), "build", "-trimpath", "-ldflags", ldflags,
+				"-o", filepath.Join(out, p), "./cmd/"+p)
+			cmd.Dir = repoRoot(t)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.New("go build " + p + ": " + err.Error() + "\n" + string(b))
+				return
+			}
+		}
+		crossDir = dir
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return crossDir
+}
+
+// run runs a command and returns its combined output; a failure is fatal.
+func run(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, b)
+	}
+	return string(b)
+}
+
+var (
+	debOnce sync.Once
+	debPath string
+	debErr  error
+)
+
+// buildDeb runs packages.sh for this machine's architecture (deb and rpm)
+// on the test's binaries, once, and returns the .deb.
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	needLinuxPackaging(t)
+	bins := binaries(t)
+	debOnce.Do(func() {
+		dist := filepath.Join(tmpRoot, "dist")
+		cmd := exec.Command("bash", "packaging/packages.sh")
+		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "CROSS_DIR="+bins, "DIST_DIR="+dist,
+			"ARCHS="+runtime.GOARCH, "FORMATS=deb rpm", "GO="+goCmd())
+		start := time.Now()
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			debErr = errors.New("packages.sh: " + err.Error() + "\n" + string(b))
+			return
+		}
+		t.Logf("packages.sh (%s): %s", time.Since(start).Round(time.Millisecond), b)
+		debs, _ := filepath.Glob(filepath.Join(dist, "circled_*_"+runtime.GOARCH+".deb"))
+		rpms, _ := filepath.Glob(filepath.Join(dist, "circled-*.rpm"))
+		if len(debs) != 1 || len(rpms) != 1 {
+			debErr = errors.New("packages.sh: want one .deb and one .rpm in " + dist + ", got " +
+				strings.Join(append(debs, rpms...), " "))
+			return
+		}
+		sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+		if err != nil || !strings.Contains(string(sums), filepath.Base(debs[0])) ||
+			!strings.Contains(string(sums), filepath.Base(rpms[0])) {
+			debErr = errors.New("packages.sh: SHA256SUMS does not list both packages: " + string(sums))
+			return
+		}
+		debPath = debs[0]
+	})
+	if debErr != nil {
+		t.Fatal(debErr)
+	}
+	return debPath
+}
+
+// TestDebContents: the .deb holds the binaries, the config as conffiles,
+// the systemd unit and the log directory.
+func TestDebContents(t *testing.T) {
+	deb := buildDeb(t)
+
+	// dpkg-deb -c lines: "drwxr-xr-x root/root 0 2026-01-02 03:04 ./etc/circled/"
+	entries := map[string]string{} // path -> mode string
+	for _, line := range strings.Split(strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-c", deb)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			t.Fatalf("dpkg-deb -c: unexpected line %q", line)
+		}
+		entries[strings.TrimPrefix(f[5], ".")] = f[0]
+	}
+	for path, mode := range map[string]string{
+		"/usr/bin/circled":                        "-rwxr-xr-x",
+		"/usr/bin/circlectl":                      "-rwxr-xr-x",
+		"/etc/circled/circled.ini":                "-rw-r--r--",
+		"/etc/circled/conf.d/":                    "drwxr-xr-x",
+		"/usr/lib/systemd/system/circled.service": "-rw-r--r--",
+		"/var/log/circled/":                       "drwxr-x---",
+		"/usr/share/doc/circled/copyright":        "-rw-r--r--",
+	} {
+		got, ok := entries[path]
+		if !ok {
+			t.Errorf("the .deb lacks %s", path)
+		} else if got != mode {
+			t.Errorf("%s: mode %s, want %s", path, got, mode)
+		}
+	}
+
+	// Every file under /etc/circled is a conffile: edits survive upgrades.
+	conffiles := strings.Fields(run(t, "", nil, "dpkg-deb", "-I", deb, "conffiles"))
+	for path, mode := range entries {
+		if strings.HasPrefix(path, "/etc/") && !strings.HasSuffix(path, "/") && !slices.Contains(conffiles, path) {
+			t.Errorf("%s (%s) is not a conffile; conffiles: %v", path, mode, conffiles)
+		}
+	}
+	for _, want := range []string{"/etc/circled/circled.ini", "/etc/circled/conf.d/README"} {
+		if !slices.Contains(conffiles, want) {
+			t.Errorf("conffiles %v lack %s", conffiles, want)
+		}
+	}
+
+	ctrl := run(t, "", nil, "dpkg-deb", "-f", deb, "Package", "Architecture", "Version")
+	for _, want := range []string{"Package: circled", "Architecture: " + runtime.GOARCH, "Version: "} {
+		if !strings.Contains(ctrl, want) {
+			t.Errorf("control fields lack %q:\n%s", want, ctrl)
+		}
+	}
+
+	// The extracted tree: the binaries run and carry the stamped version;
+	// the unit is the one this directory ships.
+	tree := filepath.Join(t.TempDir(), "root")
+	run(t, "", nil, "dpkg-deb", "-x", deb, tree)
+	out := run(t, "", nil, filepath.Join(tree, "usr/bin/circled"), "--version")
+	checkVersion(t, "circled", out)
+	unit, err := os.ReadFile(filepath.Join(tree, "usr/lib/systemd/system/circled.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkUnit(t, string(unit))
+}
+
+// checkVersion: "PROG VERSION (commit COMMIT, goX.Y.Z)".
+func checkVersion(t *testing.T, prog, out string) {
+	t.Helper()
+	want := prog + " " + testVersion + " (commit " + testCommit + ", " + runtime.Version() + ")"
+	if !strings.Contains(out, want) {
+		t.Errorf("%s version printed %q, want %q", prog, out, want)
+	}
+}
+
+// checkUnit checks the keys the service's behaviour depends on.
+func checkUnit(t *testing.T, unit string) {
+	t.Helper()
+	keys := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(unit))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			keys[k] = v
+		}
+	}
+	for k, want := range map[string]string{
+		"Type":       "notify",
+		"ExecStart":  "/usr/bin/circled -c /etc/circled/circled.ini",
+		"ExecReload": "/usr/bin/circlectl -c /etc/circled/circled.ini reloadconfig",
+		"KillMode":   "mixed",
+		"Restart":    "on-failure",
+		"WantedBy":   "multi-user.target",
+	} {
+		if keys[k] != want {
+			t.Errorf("circled.service: %s=%q, want %q", k, keys[k], want)
+		}
+	}
+	// Above the default graceful_timeout (30 s), with room for more than
+	// one priority level.
+	if s, err := strconv.Atoi(keys["TimeoutStopSec"]); err != nil || s < 60 {
+		t.Errorf("circled.service: TimeoutStopSec=%q, want seconds >= 60", keys["TimeoutStopSec"])
+	}
+}
+
+// TestDebInstall installs the .deb on this machine, runs the installed
+// programs, and purges it again. It needs root and dpkg; it leaves alone a
+// machine where a circled package is already installed.
+func TestDebInstall(t *testing.T) {
+	needLinuxPackaging(t)
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: installing the .deb needs root (dpkg -i); the package contents are still checked by TestDebContents")
+	}
+	if _, err := exec.LookPath("dpkg"); err != nil {
+		t.Skip("SKIP: dpkg is not installed: not a Debian-like machine")
+	}
+	deb := buildDeb(t)
+
+	// One install at a time on this machine (concurrent `make test` runs).
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "circled-packaging-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+
+	// Known to dpkg in any state but "not-installed" (installed, or removed
+	// with its config kept): someone's circled, not ours to replace or purge.
+	if st, err := exec.Command("dpkg-query", "-W", "-f=${Status}", "circled").Output(); err == nil &&
+		!strings.Contains(string(st), "not-installed") {
+		t.Skipf("SKIP: dpkg knows a circled package here (%s); the test does not replace or purge it", st)
+	}
+
+	run(t, "", nil, "dpkg", "-i", deb)
+	purged := false
+	purge := func() {
+		if !purged {
+			purged = true
+			run(t, "", nil, "dpkg", "--purge", "circled")
+		}
+	}
+	t.Cleanup(purge)
+
+	checkVersion(t, "circled", run(t, "", nil, "/usr/bin/circled", "--version"))
+	// circlectl version prints its own line, then exits 4: no daemon runs.
+	ctlOut, _ := exec.Command("/usr/bin/circlectl", "--socket", filepath.Join(t.TempDir(), "none.sock"), "version").CombinedOutput()
+	checkVersion(t, "circlectl", string(ctlOut))
+
+	out := run(t, "", nil, "/usr/bin/circled", "check", "-c", "/etc/circled/circled.ini")
+	if !strings.Contains(out, "0 watcher(s)") {
+		t.Errorf("circled check -c /etc/circled/circled.ini: %s", out)
+	}
+	if fi, err := os.Stat("/var/log/circled"); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+		t.Errorf("/var/log/circled after install: %v, %v", fi, err)
+	}
+	if path, err := exec.LookPath("systemd-analyze"); err == nil {
+		run(t, "", nil, path, "verify", "/usr/lib/systemd/system/circled.service")
+	}
+
+	purge()
+	for _, p := range []string{"/usr/bin/circled", "/usr/bin/circlectl", "/etc/circled/circled.ini",
+		"/usr/lib/systemd/system/circled.service", "/var/log/circled"} {
+		if fileExists(p) {
+			t.Errorf("%s is left after dpkg --purge circled", p)
+		}
+	}
+}
+
+// TestDist: dist.sh archives every platform directory (tar.gz, zip for
+// windows) with both binaries, README, LICENSE, CHANGELOG and conf.d, and
+// lists them in SHA256SUMS.
+func TestDist(t *testing.T) {
+	needLinuxPackaging(t)
+	if _, err := exec.LookPath("sha256sum"); err != nil {
+		t.Skip("SKIP: sha256sum is not installed")
+	}
+	bins := binaries(t)
+	// A cross directory with this machine's binaries and stand-ins for a
+	// Windows build (dist.sh only copies them).
+	cross := t.TempDir()
+	linux := "linux-" + runtime.GOARCH
+	for _, c := range []struct{ dir, src, dst string }{
+		{linux, "circled", "circled"}, {linux, "circlectl", "circlectl"},
+		{"windows-amd64", "circled", "circled.exe"}, {"windows-amd64", "circlectl", "circlectl.exe"},
+	} {
+		b, err := os.ReadFile(filepath.Join(bins, linux, c.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(cross, c.dir), 0o755)
+		if err := os.WriteFile(filepath.Join(cross, c.dir, c.dst), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dist := t.TempDir()
+	run(t, repoRoot(t), []string{"CROSS_DIR=" + cross, "DIST_DIR=" + dist, "VERSION=1.2.3"}, "bash", "packaging/dist.sh")
+
+	want := []string{"README.md", "LICENSE", "CHANGELOG.md", "conf.d/circled.ini", "conf.d/example.ini"}
+	tgz := "circled-1.2.3-" + linux + ".tar.gz"
+	names := tarNames(t, filepath.Join(dist, tgz))
+	for _, n := range append(want, "circled", "circlectl") {
+		if !slices.Contains(names, "circled-1.2.3-"+linux+"/"+n) {
+			t.Errorf("%s lacks %s; has %v", tgz, n, names)
+		}
+	}
+	zipName := "circled-1.2.3-windows-amd64.zip"
+	if _, err := exec.LookPath("unzip"); err == nil {
+		list := run(t, "", nil, "unzip", "-l", filepath.Join(dist, zipName))
+		for _, n := range append(want, "circled.exe", "circlectl.exe") {
+			if !strings.Contains(list, "circled-1.2.3-windows-amd64/"+n) {
+				t.Errorf("%s lacks %s:\n%s", zipName, n, list)
+			}
+		}
+	}
+	run(t, dist, nil, "sha256sum", "--check", "--strict", "SHA256SUMS")
+	sums, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	for _, n := range []string{tgz, zipName} {
+		if !strings.Contains(string(sums), "  "+n+"\n") {
+			t.Errorf("SHA256SUMS lacks %s:\n%s", n, sums)
+		}
+	}
+}
+
+func tarNames(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if h.Uid != 0 || h.Gid != 0 {
+			t.Errorf("%s: %s owned by %d:%d, want root", path, h.Name, h.Uid, h.Gid)
+		}
+		names = append(names, strings.TrimSuffix(h.Name, "/"))
+	}
+}

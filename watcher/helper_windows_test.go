@@ -1,0 +1,95 @@
+package watcher
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// TestMain lets the test binary stand in for a child process, as in Go's
+// os/exec tests: CIRCLE_HELPER selects a mode.
+func TestMain(m *testing.M) {
+	switch mode := os.Getenv("CIRCLE_HELPER"); mode {
+	case "":
+		os.Exit(m.Run())
+	case "sleep":
+		writePid(os.Getenv("CIRCLE_PIDFILE"), os.Getpid())
+		sleepForever()
+	case "exit":
+		n, _ := strconv.Atoi(os.Getenv("CIRCLE_CODE"))
+		os.Exit(n)
+	case "grandchild":
+		// Record our pid, spawn a grandchild that records its own, sleep.
+		writePid(os.Getenv("CIRCLE_PIDFILE"), os.Getpid())
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "CIRCLE_HELPER=sleep")
+		if err := cmd.Start(); err != nil {
+			os.Exit(3)
+		}
+		sleepForever()
+	case "supervise":
+		// A stand-in for circled: start a "grandchild" helper through
+		// DirectSpawner (so in a Job Object), then sleep until killed.
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "CIRCLE_HELPER=grandchild")
+		if _, err := (DirectSpawner{}).Start(cmd, func(ExitStatus) {}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		sleepForever()
+	case "print":
+		fmt.Println("hello from", os.Getenv("CIRCLED_WID"))
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+		os.Exit(2)
+	}
+}
+
+// sleepForever blocks without tripping the runtime's deadlock detector
+// (select {} in a process with no other goroutine is a fatal error).
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func writePid(path string, pid int) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(f, pid)
+	f.Close()
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid is a process that has not exited.
+func alive(pid int) bool {
+	h, err := windows.OpenProcess(windows.SYNCHRONIZE|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
+	if err != nil {
+		return false
+	}
+	defer windows.CloseHandle(h)
+	ev, _ := windows.WaitForSingleObject(h, 0)
+	return ev == uint32(windows.WAIT_TIMEOUT)
+}
