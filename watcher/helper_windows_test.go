@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,25 @@ func TestMain(m *testing.M) {
 			os.Exit(3)
 		}
 		sleepForever()
+	case "check-gone":
+		// For packaging/windows/test-wine.sh: exit 0 when no pid in
+		// CIRCLE_PIDFILE is alive, 1 (listing them) otherwise.
+		b, err := os.ReadFile(os.Getenv("CIRCLE_PIDFILE"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		live := 0
+		for _, f := range strings.Fields(string(b)) {
+			if n, _ := strconv.Atoi(f); n > 0 && alive(n) {
+				fmt.Println("alive:", n)
+				live++
+			}
+		}
+		if live > 0 {
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "print":
 		fmt.Println("hello from", os.Getenv("CIRCLED_WID"))
 		os.Exit(0)

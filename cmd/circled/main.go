@@ -87,7 +87,7 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.config, "config", "c", "", "main config file")
+	fl.StringVarP(&f.config, "config", "c", defaultConfigPath(), "main config file")
 	fl.BoolVar(&f.daemon, "daemon", false, "detach and run in the background")
 	fl.StringVar(&f.pidfile, "pidfile", "", "write the daemon's pid to this file (overrides [circled] pidfile)")
 	fl.StringVar(&f.socket, "socket", "", "control socket path (overrides [circled] socket)")

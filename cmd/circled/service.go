@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/kardianos/service"
 	"github.com/spf13/cobra"
 )
@@ -48,10 +49,16 @@ func runService(cmd *cobra.Command, f rootFlags) error {
 }
 
 // serviceName is --service-name, else the default.
-// TODO: [circled] service_name once supervisor/config knows the key.
-func serviceName(flag string) string {
+// The name is --service-name, else the config's [circled] service_name,
+// else circled.
+func serviceName(flag, configFile string) string {
 	if flag != "" {
 		return flag
+	}
+	if configFile != "" {
+		if d, err := config.ReadDaemon(configFile); err == nil && d.ServiceName != "" {
+			return d.ServiceName
+		}
 	}
 	return defaultServiceName
 }
@@ -142,13 +149,13 @@ and exits 0, 3 or 4.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"install", "uninstall", "start", "stop", "restart", "status"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := serviceName(name)
-			var svcArgs []string
 			action := args[0]
+			if action == "install" && file == "" {
+				file = defaultConfigPath()
+			}
+			name := serviceName(name, file)
+			var svcArgs []string
 			if action == "install" {
-				if file == "" {
-					file = defaultConfigPath()
-				}
 				if file == "" {
 					return &exitError{code: 2, err: errors.New("service install: missing -c FILE (the main config file)")}
 				}

@@ -164,6 +164,7 @@ var daemonKeys = []string{
 	"include", "include_dir", "socket", "socket_mode", "pidfile", "loglevel",
 	"log_format", "logfile", "logoutput", "umask", "graceful_timeout",
 	"warmup_delay", "watch_config", "logfile_max_bytes", "logfile_backups",
+	"service_name",
 }
 
 // ignoredDaemonKeys are circus [circus] keys circled does not implement.
@@ -300,6 +301,11 @@ func (l *loader) daemonValue(key, v string) error {
 		d.LogfileMaxBytes, err = parseSize(v)
 	case "logfile_backups":
 		d.LogfileBackups, err = parseIntMin(v, 0)
+	case "service_name":
+		if v == "" || strings.ContainsAny(v, `/\ 	`) {
+			err = fmt.Errorf("invalid service name %q (no spaces or slashes)", v)
+		}
+		d.ServiceName = v
 	}
 	return err
 }

@@ -42,6 +42,7 @@ type Daemon struct {
 	GracefulTimeout time.Duration
 	WarmupDelay     time.Duration // delay between starting watchers
 	WatchConfig     bool          // default true
+	ServiceName     string        // system service name ("" = circled)
 }
 
 // Watcher is one [watcher:NAME] section, resolved.
