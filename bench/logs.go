@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -138,6 +140,7 @@ type churnResult struct {
 	cpuTicks   int64
 	rssBefore  float64 // MiB, 2 s after launch
 	rssAfter   float64 // MiB, at the end
+	rssMid     float64 // MiB, half way
 	rssMax     float64
 	seconds    float64
 	statusNote string
@@ -177,6 +180,10 @@ func runChurn(r *report, root string) {
 		t0 := time.Now()
 		for time.Since(t0) < r.plan.churn {
 			time.Sleep(time.Second)
+			if res.rssMid == 0 && time.Since(t0) >= r.plan.churn/2 {
+				rss, _ := rssThreads(d.pid)
+				res.rssMid = float64(rss) / 1024
+			}
 			if rss, _ := rssThreads(d.pid); float64(rss)/1024 > res.rssMax {
 				res.rssMax = float64(rss) / 1024
 			}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -93,4 +95,50 @@ func rssThreads(pid int) (rssKiB int64, threads int) {
 		}
 	}
 	return
+}
+
+// lastPID is the last pid the kernel allocated in our pid namespace.
+func lastPID() int {
+	b, _ := os.ReadFile("/proc/sys/kernel/ns_last_pid")
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+var pidMax = func() int {
+	b, _ := os.ReadFile("/proc/sys/kernel/pid_max")
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}()
+
+// pidRange is the pids allocated after from up to to, across a wrap.
+func pidRange(from, to int) []int {
+	var out []int
+	if to >= from {
+		for p := from + 1; p <= to; p++ {
+			out = append(out, p)
+		}
+		return out
+	}
+	for p := from + 1; p < pidMax; p++ {
+		out = append(out, p)
+	}
+	for p := 2; p <= to; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+// ppid is the parent of pid from /proc/PID/stat, 0 if gone.
+func ppid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
 }
