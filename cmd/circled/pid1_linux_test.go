@@ -888,7 +888,7 @@ cmd = {sigtrap} log {dir}/log.$(circle.wid)
 numprocesses = 2
 
 [watcher:churn]
-cmd = {sigtrap} churn 5 30ms 10ms
+cmd = {sigtrap} churn 5 300ms 10ms
 `)
 	files := []string{"log.1", "log.2"}
 	for _, f := range files {
