@@ -301,16 +301,27 @@ func restartOnce(d *daemon, killed map[int]bool) (float64, error) {
 	syscall.Kill(victim, syscall.SIGKILL)
 	deadline := t0.Add(30 * time.Second)
 	newKid := 0
+	// A pid shows in ns_last_pid (alloc_pid) a moment before its
+	// /proc entry exists: keep such pids pending until they can be read.
+	pending := map[int]time.Time{}
 	for {
 		if newKid == 0 {
 			if cur := lastPID(); cur != last {
 				for _, p := range pidRange(last, cur) {
-					if ppid(p) == d.pid {
-						newKid = p
-						break
-					}
+					pending[p] = time.Now()
 				}
 				last = cur
+			}
+			for p, seen := range pending {
+				switch pp := ppid(p); {
+				case pp == d.pid:
+					newKid = p
+				case pp != 0 || time.Since(seen) > 100*time.Millisecond:
+					delete(pending, p)
+				}
+				if newKid != 0 {
+					break
+				}
 			}
 		}
 		if newKid != 0 && comm(newKid) == "sleep" {
