@@ -285,11 +285,16 @@ func runSize(r *report, root string, n int) {
 // (its /proc/PID/stat parent), and a new child of the daemon is then
 // watched until its comm is sleep.
 func restartOnce(d *daemon, killed map[int]bool) (float64, error) {
-	victim := 0
+	// The victim is the oldest child never killed: kills rotate over the
+	// slots, so no slot dies 5 times in 10 s (circled's default flapping
+	// policy would rightly stop the watcher for 30 s).
+	victim, oldest := 0, int64(-1)
 	for _, k := range children(d.pid) {
-		if !killed[k] && comm(k) == "sleep" {
-			victim = k
-			break
+		if killed[k] || comm(k) != "sleep" {
+			continue
+		}
+		if st := startTime(k); oldest < 0 || st < oldest {
+			victim, oldest = k, st
 		}
 	}
 	if victim == 0 {

@@ -142,3 +142,18 @@ func ppid(pid int) int {
 	n, _ := strconv.Atoi(f[1])
 	return n
 }
+
+// startTime is field 22 of /proc/PID/stat (clock ticks after boot).
+func startTime(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 1 << 62
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 20 {
+		return 1 << 62
+	}
+	n, _ := strconv.ParseInt(f[19], 10, 64)
+	return n
+}

@@ -229,7 +229,7 @@ func (r *report) markdown() string {
 	r.table(&b, "threads", "")
 	b.WriteString("## 3. Control round trip: `circlectl status` vs `supervisorctl status` (ms)\n\nWall time of the whole client command (process start, connect, request, print the table).\n\n")
 	r.table(&b, "ctl", "ms")
-	b.WriteString("## 4. Restart latency: kill -9 a child → its replacement runs (ms)\n\nThe victim is a child never killed before. After the kill the harness polls `/proc/sys/kernel/ns_last_pid` (every 0.1 ms for 50 ms, then every 1 ms), checks each newly allocated pid's parent in `/proc/PID/stat`, then waits for the new child's comm to be `sleep`. (Polling `/proc/DAEMON/task/*/children` instead costs O(children) per read and inflated the 2000-children figure.)\n\n")
+	b.WriteString("## 4. Restart latency: kill -9 a child → its replacement runs (ms)\n\nThe victim is the oldest child never killed before, so the kills rotate over the slots (killing one slot 5 times within 10 s would trip circled's default flapping policy, `flapping.attempts = 5`, `flapping.window = 10`, and stop the watcher for 30 s — an earlier harness that picked victims in /proc order did exactly that once or twice per run). After the kill the harness polls `/proc/sys/kernel/ns_last_pid` (every 0.1 ms for 50 ms, then every 1 ms), checks each newly allocated pid's parent in `/proc/PID/stat`, then waits for the new child's comm to be `sleep`. (Polling `/proc/DAEMON/task/*/children` instead costs O(children) per read and inflated the 2000-children figure.)\n\n")
 	r.table(&b, "restart", "ms")
 	fmt.Fprintf(&b, "## 5. Idle CPU over %v (ticks of 10 ms)\n\n", p.idle)
 	r.table(&b, "idle", "")
