@@ -96,10 +96,24 @@ func (p Policy) OnExit(now time.Time, uptime time.Duration, failures int, h Hist
 		h.Rounds = 0
 	}
 	if p.Flapping.Attempts > 0 {
-		exits := append(append([]time.Time(nil), h.Exits...), now)
-		if len(exits) > p.Flapping.Attempts {
-			exits = exits[len(exits)-p.Flapping.Attempts:]
+		// Only exits inside the window can make a flap: the older ones are
+		// dropped, so the history is bounded by time as well as by count
+		// (a huge Attempts must not keep every exit of a long churn).
+		// Appending in place reuses the caller's array: it hands over its
+		// history and keeps the one returned.
+		exits := h.Exits
+		for len(exits) > 0 && now.Sub(exits[0]) > p.Flapping.Window {
+			exits = exits[1:]
 		}
+		if len(exits) >= p.Flapping.Attempts {
+			exits = exits[len(exits)-p.Flapping.Attempts+1:]
+		}
+		if len(exits) == cap(exits) {
+			// Compact into a fresh array sized for the window, so a
+			// slice resliced from the front does not keep growing.
+			exits = append(make([]time.Time, 0, min(2*len(exits)+1, p.Flapping.Attempts)), exits...)
+		}
+		exits = append(exits, now)
 		h.Exits = exits
 		if len(exits) == p.Flapping.Attempts && now.Sub(exits[0]) <= p.Flapping.Window {
 			h.Exits = nil

@@ -88,3 +88,39 @@ func TestOnSpawnError(t *testing.T) {
 		t.Fatal(d)
 	}
 }
+
+// A churn with a huge flapping.attempts keeps only the exits inside the
+// window: the history is bounded by time, not by attempts.
+func TestOnExitHistoryBoundedByWindow(t *testing.T) {
+	p := Policy{Respawn: true, MinUptime: 0, BackoffMax: time.Second,
+		Flapping: Flapping{Attempts: 1000000, Window: time.Second, RetryIn: time.Second, MaxRetry: 1}}
+	t0 := time.Unix(1000, 0)
+	var h History
+	failures := 0
+	maxCap := 0
+	for i := 0; i < 100000; i++ { // one exit per ms for 100 s
+		var d Decision
+		d, _, failures, h = p.OnExit(t0.Add(time.Duration(i)*time.Millisecond), 0, failures, h, 0.5)
+		if d != Restart {
+			t.Fatalf("exit %d: %s", i, d)
+		}
+		maxCap = max(maxCap, cap(h.Exits))
+	}
+	if n := len(h.Exits); n < 1000 || n > 1001 {
+		t.Fatalf("history holds %d exits, want the ≈1000 of the last second", n)
+	}
+	if maxCap > 4096 {
+		t.Fatalf("history array grew to %d entries", maxCap)
+	}
+	// And the count still trips inside the window.
+	q := p
+	q.Flapping.Attempts = 3
+	h = History{}
+	var d Decision
+	for i := 0; i < 3; i++ {
+		d, _, _, h = q.OnExit(t0.Add(time.Duration(i)*time.Millisecond), 0, 0, h, 0.5)
+	}
+	if d != Flap {
+		t.Fatalf("3 exits in 2 ms with attempts=3: %s, want flap", d)
+	}
+}
