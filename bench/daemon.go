@@ -29,6 +29,7 @@ type daemon struct {
 
 const (
 	kindCircled     = "circled"
+	kindAlt         = "circled-alt"
 	kindSupervisord = "supervisord"
 )
 
@@ -121,11 +122,14 @@ func start(kind, root string, progs ...program) (*daemon, error) {
 	var args []string
 	var bin string
 	switch kind {
-	case kindCircled:
+	case kindCircled, kindAlt:
 		d.conf = filepath.Join(dir, "circled.ini")
 		d.sock = filepath.Join(dir, "c.sock")
 		err = os.WriteFile(d.conf, []byte(circledConf(dir, progs...)), 0o644)
 		bin, args = circledBin, []string{"-c", d.conf}
+		if kind == kindAlt {
+			bin = altBin
+		}
 	case kindSupervisord:
 		d.conf = filepath.Join(dir, "supervisord.conf")
 		d.sock = filepath.Join(dir, "s.sock")

@@ -29,6 +29,9 @@ type logResult struct {
 // supervisord (stdout_logfile, maxbytes 64MB, 10 backups), interleaved.
 func runLogs(r *report, root string) {
 	setups := append([]string{"cat"}, kinds()...)
+	if altBin != "" {
+		setups = append(setups, kindAlt)
+	}
 	for rep := 0; rep < r.plan.logReps; rep++ {
 		for _, s := range setups {
 			logf("log capture %s rep %d/%d (%d MiB)", s, rep+1, r.plan.logReps, r.plan.logBytes>>20)

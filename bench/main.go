@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 var (
 	circledBin     string
+	altBin         string // -alt: setup kindAlt runs this circled
 	circlectlBin   string
 	supervisordBin string
 	supervisorctl  string
@@ -48,6 +50,9 @@ func main() {
 	quick := flag.Bool("quick", false, "fewer repetitions and shorter waits (a smoke run, not for the report)")
 	noSup := flag.Bool("no-supervisord", false, "skip supervisord")
 	command := flag.String("command", "make bench", "command recorded in the report")
+	alt := flag.String("alt", "", "a second circled binary, run as setup \"circled-alt\" in the log capture scenario (A/B of a change)")
+	logReps := flag.Int("logreps", 0, "log capture repetitions (0: the plan's)")
+	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn (a focused run, not for the report)")
 	flag.Parse()
 
 	var err error
@@ -106,14 +111,29 @@ func main() {
 	if *quick {
 		cfg = quickPlan
 	}
+	if *alt != "" {
+		if altBin, err = filepath.Abs(*alt); err != nil {
+			fatal(err)
+		}
+	}
+	if *logReps > 0 {
+		cfg.logReps = *logReps
+	}
 	t0 := time.Now()
 	r := &report{plan: cfg, started: t0, command: *command, haveSup: haveSup, logs: map[string][]logResult{}}
 	r.machine = describeMachine()
-	for _, n := range cfg.sizes {
-		runSize(r, root, n)
+	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
+	if want("sizes") {
+		for _, n := range cfg.sizes {
+			runSize(r, root, n)
+		}
 	}
-	runLogs(r, root)
-	runChurn(r, root)
+	if want("logs") {
+		runLogs(r, root)
+	}
+	if want("churn") {
+		runChurn(r, root)
+	}
 	r.elapsed = time.Since(t0)
 	if *gobench != "" {
 		if b, err := os.ReadFile(*gobench); err == nil {

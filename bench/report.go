@@ -245,7 +245,7 @@ func (r *report) markdown() string {
 		"`stdout_logfile_backups = 10`. Files on the same ext4 disk, `sync` between runs, interleaved cat / circled / supervisord.\n\n")
 	b.WriteString("| setup | median MB/s | min | max | vs cat | daemon RSS peak / at end (MiB) | daemon CPU ticks (median) | bytes check |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 	cat := logMedian(r.logs["cat"])
-	for _, s := range append([]string{"cat"}, kinds()...) {
+	for _, s := range append([]string{"cat"}, append(kinds(), kindAlt)...) {
 		rs := r.logs[s]
 		if len(rs) == 0 {
 			continue

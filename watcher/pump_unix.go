@@ -5,27 +5,36 @@ package watcher
 import (
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// floodChunk is a read big enough to call the child a flood: its pipe is
-// then enlarged and the pump switches to blocking reads.
+// floodChunk: a stream that gives at least this much per hotWindow is a
+// flood; its pipe is then enlarged and the pump switches to blocking reads.
 const floodChunk = 64 << 10
 
 // hotWindow: a pump stays in blocking mode while it keeps reading at
 // least floodChunk bytes per hotWindow.
 const hotWindow = 100 * time.Millisecond
 
+// hotBuf is the read size in hot mode: the enlarged pipe's capacity, so
+// one wake-up can drain a whole pipe.
+const hotBuf = 1 << 20
+
+// hotPool keeps hot buffers between floods.
+var hotPool = sync.Pool{New: func() any { b := make([]byte, hotBuf); return &b }}
+
 // pump copies r to w.
 //
 // Idle or chatty children are read through the runtime poller, borrowing
 // a buffer only for the reads themselves, so thousands of idle children
-// cost neither threads nor buffers. A flooding child's pipe is switched to
-// blocking reads on a thread of its own, like cat: a wakeup per write
-// through the poller costs several times the copy itself. It switches back
-// once the flood slows down.
+// cost neither threads nor buffers. A flooding child ("hot") gets a 1 MiB
+// pipe and blocking reads of up to 1 MiB, like cat: a wake-up per write
+// through the poller costs several times the copy itself, and with the
+// default 64 KiB pipe the child blocks on every 64 KiB it writes. The pump
+// switches back once the flood slows down.
 func pump(r *os.File, w io.WriteCloser) {
 	defer r.Close()
 	defer w.Close()
@@ -33,15 +42,24 @@ func pump(r *os.File, w io.WriteCloser) {
 	if err != nil {
 		return
 	}
-	enlarged, hot := false, false
+	enlarged := false // a pipe is enlarged once, when it first gets hot
+	var hot *[]byte   // the hot buffer, nil when cold
+	defer func() {
+		if hot != nil {
+			hotPool.Put(hot)
+		}
+	}()
 	var windowStart time.Time
 	var windowBytes int
 	for {
 		var got int
 		eof := false
 		err := rc.Read(func(fd uintptr) bool {
-			bp := bufPool.Get().(*[]byte)
-			defer bufPool.Put(bp)
+			bp := hot
+			if bp == nil {
+				bp = bufPool.Get().(*[]byte)
+				defer bufPool.Put(bp)
+			}
 			for {
 				n, rerr := unix.Read(int(fd), *bp)
 				if rerr == unix.EINTR {
@@ -55,12 +73,8 @@ func pump(r *os.File, w io.WriteCloser) {
 					return true
 				}
 				got += n
-				if n >= floodChunk && !enlarged {
-					enlarged = true
-					enlargePipe(int(fd))
-				}
 				w.Write((*bp)[:n]) // on a write error keep draining: the child must never block
-				if hot || n < len(*bp) {
+				if hot != nil || n < len(*bp) {
 					return true
 				}
 			}
@@ -70,10 +84,20 @@ func pump(r *os.File, w io.WriteCloser) {
 		}
 		now := time.Now()
 		if now.Sub(windowStart) > hotWindow {
-			shouldBeHot := windowBytes >= floodChunk
-			if shouldBeHot != hot {
-				hot = shouldBeHot
-				rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), !hot) })
+			if shouldBeHot := windowBytes >= floodChunk; shouldBeHot != (hot != nil) {
+				if shouldBeHot {
+					hot = hotPool.Get().(*[]byte)
+				} else {
+					hotPool.Put(hot)
+					hot = nil
+				}
+				rc.Control(func(fd uintptr) {
+					unix.SetNonblock(int(fd), !shouldBeHot)
+					if shouldBeHot && !enlarged {
+						enlarged = true
+						enlargePipe(int(fd))
+					}
+				})
 			}
 			windowStart, windowBytes = now, 0
 		}
