@@ -29,6 +29,13 @@ type Reaper struct {
 	mu      sync.Mutex
 	procs   map[int]reaperEntry
 	orphans int
+	// starting counts Starts between cmd.Start and registering the pid.
+	// While any is in flight, a reaped pid nobody registered may be one
+	// of theirs (a child that died at once): its status is parked in
+	// early, and claimed by its Start or, once no Start is in flight,
+	// counted as an orphan's.
+	starting int
+	early    map[int]watcher.ExitStatus
 }
 
 type reaperEntry struct {
@@ -40,7 +47,7 @@ type reaperEntry struct {
 // child's death between now and Run is missed. On Linux, when circled is
 // not PID 1, it also makes circled a child subreaper.
 func NewReaper(log *slog.Logger) *Reaper {
-	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, reapedCh: make(chan struct{}, 1)}
+	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, early: map[int]watcher.ExitStatus{}, reapedCh: make(chan struct{}, 1)}
 	signal.Notify(r.sigch, syscall.SIGCHLD)
 	if os.Getpid() != 1 {
 		if err := setSubreaper(); err != nil {
@@ -50,16 +57,56 @@ func NewReaper(log *slog.Logger) *Reaper {
 	return r
 }
 
-// Start implements watcher.Spawner.
+// Start implements watcher.Spawner. Starts run in parallel: the
+// reaper's lock is not held across cmd.Start (which waits until the
+// child has exec'd), only around the bookkeeping.
 func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, error) {
 	r.mu.Lock()
+	r.starting++
+	r.mu.Unlock()
+	began := time.Now()
+	err := cmd.Start()
+	if afterStartHook != nil && err == nil {
+		afterStartHook(cmd.Process.Pid)
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := cmd.Start(); err != nil {
+	r.starting--
+	if err != nil {
+		r.settleEarlyLocked()
 		return 0, err
 	}
 	pid := cmd.Process.Pid
-	r.procs[pid] = reaperEntry{cmd: cmd, onExit: onExit}
+	// A status reaped before this start began is an older process's
+	// whose pid the kernel has since reused: not ours.
+	if st, ok := r.early[pid]; ok && !st.Time.Before(began) {
+		// It died, and was reaped, before we could register it. Its
+		// caller records the start first (it holds its own lock now).
+		delete(r.early, pid)
+		cmd.Process.Release()
+		go onExit(st)
+	} else {
+		r.procs[pid] = reaperEntry{cmd: cmd, onExit: onExit}
+	}
+	r.settleEarlyLocked()
 	return pid, nil
+}
+
+// afterStartHook, set only by tests, runs between a child's start and
+// its registration: the window where the reaper may reap it first.
+var afterStartHook func(pid int)
+
+// settleEarlyLocked counts the parked statuses as orphans' once no Start
+// is in flight (none of them can be claimed any more).
+func (r *Reaper) settleEarlyLocked() {
+	if r.starting > 0 || len(r.early) == 0 {
+		return
+	}
+	for pid, st := range r.early {
+		r.orphans++
+		r.log.Debug("reaped orphan", "pid", pid, "code", st.Code, "signal", st.Signal)
+		delete(r.early, pid)
+	}
 }
 
 // Run sweeps on every SIGCHLD until ctx ends.
@@ -104,6 +151,10 @@ func (r *Reaper) Sweep() {
 		if e, ok := r.procs[pid]; ok {
 			delete(r.procs, pid)
 			done = append(done, reaped{e, st})
+			continue
+		}
+		if r.starting > 0 {
+			r.early[pid] = st
 			continue
 		}
 		r.orphans++

@@ -45,41 +45,108 @@ func runReaper(t *testing.T) *Reaper {
 	return r
 }
 
-// No stolen statuses: many children exiting 7 while orphans are reaped
-// alongside; every registered exit arrives, with its own code.
+// No stolen statuses: many children exiting 7, started from several
+// goroutines at once (the reaper's lock is not held across fork/exec, so
+// some die and are reaped before their Start has registered them) while
+// orphans are reaped alongside; every registered exit arrives once, with
+// its own code.
 func TestReaperDeliversEveryStatus(t *testing.T) {
 	r := runReaper(t)
-	const n = 100
+	const n, starters = 200, 4
 	var mu sync.Mutex
 	codes := map[int]int{}
-	for i := 0; i < n; i++ {
-		script := "exit 7"
-		if i%10 == 0 {
-			script = "(sleep 0.01 &) ; (sleep 0.02 &) ; exit 7" // orphans re-parent to us (subreaper)
-		}
-		cmd := exec.Command("/bin/sh", "-c", script)
-		var pid int
-		mu.Lock() // held across Start so the callback sees pid
-		pid, err := r.Start(cmd, func(st watcher.ExitStatus) {
-			mu.Lock()
-			codes[pid] = st.Code
-			mu.Unlock()
-		})
-		mu.Unlock()
-		if err != nil {
-			t.Fatal(err)
-		}
+	calls := 0
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for g := 0; g < starters; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += starters {
+				script := "exit 7"
+				if i%10 == 0 {
+					script = "(sleep 0.01 &) ; (sleep 0.02 &) ; exit 7" // orphans re-parent to us (subreaper)
+				}
+				cmd := exec.Command("/bin/sh", "-c", script)
+				var pid int
+				var known sync.Mutex
+				known.Lock() // held across Start so the callback sees pid
+				pid, err := r.Start(cmd, func(st watcher.ExitStatus) {
+					known.Lock()
+					defer known.Unlock()
+					mu.Lock()
+					defer mu.Unlock()
+					calls++
+					codes[pid] = st.Code
+				})
+				known.Unlock()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
 	}
-	eventually(t, 10*time.Second, "every exit", func() bool { mu.Lock(); defer mu.Unlock(); return len(codes) == n })
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "every exit", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= n })
+	mu.Lock()
+	defer mu.Unlock()
 	if _, ok := codes[0]; ok {
 		t.Fatal("an exit was reported before Start returned its pid")
+	}
+	if len(codes) != n || calls != n {
+		t.Fatalf("%d exits delivered for %d pids, want %d each", calls, len(codes), n)
 	}
 	for pid, c := range codes {
 		if c != 7 {
 			t.Errorf("pid %d: code %d, want 7", pid, c)
 		}
 	}
-	eventually(t, 5*time.Second, "orphans reaped", func() bool { r.Sweep(); return r.Orphans() >= 20 })
+	eventually(t, 5*time.Second, "orphans reaped", func() bool { r.Sweep(); return r.Orphans() >= 2*n/10 })
+}
+
+// A child that exits and is reaped between its start and its
+// registration (forced here: the hook waits until it is a zombie and
+// sweeps) still gets its exit delivered once, after Start returned.
+func TestReaperEarlyExit(t *testing.T) {
+	r := runReaper(t)
+	afterStartHook = func(pid int) {
+		eventually(t, 5*time.Second, "child is a zombie", func() bool {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			if err != nil {
+				return true // not Linux /proc, or already reaped by the sweeper
+			}
+			i := bytes.LastIndexByte(b, ')')
+			return i > 0 && len(b) > i+2 && b[i+2] == 'Z'
+		})
+		r.Sweep()
+	}
+	t.Cleanup(func() { afterStartHook = nil })
+	got := make(chan watcher.ExitStatus, 2)
+	pid, err := r.Start(exec.Command("/bin/sh", "-c", "exit 5"), func(st watcher.ExitStatus) { got <- st })
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-got:
+		if st.Code != 5 {
+			t.Fatalf("pid %d: code %d, want 5", pid, st.Code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the exit of pid %d, reaped before it was registered, was never delivered", pid)
+	}
+	if n := r.Orphans(); n != 0 {
+		t.Fatalf("%d orphans counted, want 0 (the early exit is not an orphan's)", n)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.early) != 0 || len(r.procs) != 0 {
+		t.Fatalf("left behind: %d parked, %d registered", len(r.early), len(r.procs))
+	}
 }
 
 func writeConfig(t *testing.T, dir, body string) string {

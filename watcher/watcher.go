@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,17 +173,19 @@ func (w *Watcher) Start(ctx context.Context, wait bool) error {
 // Slots in skip are left alone.
 func (w *Watcher) startSlotsLocked(skip map[*slot]bool) {
 	delay := time.Duration(0)
+	var now []*slot
 	for _, s := range w.slots {
 		if s.proc != nil || s.timer != nil || skip[s] {
 			continue
 		}
 		if delay == 0 {
-			w.spawnLocked(s)
+			now = append(now, s)
 		} else {
 			w.scheduleLocked(s, delay, ProcStarting)
 		}
 		delay += w.spec.WarmupDelay
 	}
+	w.spawnManyLocked(now)
 }
 
 // waitStarted waits until each slot is running or has failed; old are
@@ -429,6 +433,64 @@ func (w *Watcher) PIDs() []int {
 
 // spawnLocked starts the slot's process now.
 func (w *Watcher) spawnLocked(s *slot) {
+	j := w.prepareLocked(s)
+	w.startJob(j)
+	w.commitLocked(j)
+}
+
+// spawnManyLocked starts the processes of several slots at once. The
+// starts themselves (fork, exec, and waiting until the child has exec'd)
+// run in parallel on up to GOMAXPROCS goroutines; preparing and recording
+// them stays under the watcher's lock, which is held throughout, so an
+// early exit is handled only once its start is recorded.
+func (w *Watcher) spawnManyLocked(slots []*slot) {
+	if len(slots) == 0 {
+		return
+	}
+	jobs := make([]*spawnJob, len(slots))
+	for i, s := range slots {
+		jobs[i] = w.prepareLocked(s)
+	}
+	workers := min(len(jobs), runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for _, j := range jobs {
+			w.startJob(j)
+		}
+	} else {
+		next := make(chan *spawnJob)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range next {
+					w.startJob(j)
+				}
+			}()
+		}
+		for _, j := range jobs {
+			next <- j
+		}
+		close(next)
+		wg.Wait()
+	}
+	for _, j := range jobs {
+		w.commitLocked(j)
+	}
+}
+
+// spawnJob is one slot's start: prepared and recorded under the
+// watcher's lock, started without touching the watcher.
+type spawnJob struct {
+	s                *slot
+	p                *proc
+	cmd              *exec.Cmd
+	readers, writers []*os.File
+	pid              int
+	err              error
+}
+
+func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 	s.timer, s.pending = nil, ""
 	spec := w.spec
 	wid := strconv.Itoa(s.wid)
@@ -441,33 +503,46 @@ func (w *Watcher) spawnLocked(s *slot) {
 		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
 	}
 	env = append(env, "CIRCLED_WID="+wid)
-	p := &proc{wid: s.wid}
-	cmd, err := buildCmd(spec, argv, env, strings.ReplaceAll(spec.Dir, WIDToken, wid))
-	var readers, writers []*os.File
-	if err == nil {
-		readers, writers, err = attachOutput(cmd, spec)
+	j := &spawnJob{s: s, p: &proc{wid: s.wid}}
+	j.cmd, j.err = buildCmd(spec, argv, env, strings.ReplaceAll(spec.Dir, WIDToken, wid))
+	if j.err == nil {
+		j.readers, j.writers, j.err = attachOutput(j.cmd, spec)
 	}
-	var pid int
-	if err == nil {
+	return j
+}
+
+// startJob starts j's process. It touches only j, so jobs start in
+// parallel while the watcher's lock is held by their caller.
+func (w *Watcher) startJob(j *spawnJob) {
+	if j.err == nil {
+		p := j.p
 		p.startedAt = time.Now()
-		pid, err = w.spawner.Start(cmd, func(st ExitStatus) { w.exited(p, st) })
+		j.pid, j.err = w.spawner.Start(j.cmd, func(st ExitStatus) { w.exited(p, st) })
 	}
-	for _, f := range writers {
+	for _, f := range j.writers {
 		f.Close() // the child's ends
 	}
-	if err != nil {
-		for _, f := range readers {
+}
+
+func (w *Watcher) commitLocked(j *spawnJob) {
+	s, p := j.s, j.p
+	if j.err != nil {
+		for _, f := range j.readers {
 			f.Close()
 		}
-		w.spawnFailedLocked(s, err)
+		w.spawnFailedLocked(s, j.err)
 		return
 	}
-	p.pid = pid
+	p.pid = j.pid
 	s.proc = p
 	s.spawnErrs, s.lastErr = 0, ""
 	s.spawns++
-	startPumps(&w.pumps, readers, spec, s.wid, p.pid)
+	startPumps(&w.pumps, j.readers, w.spec, s.wid, p.pid)
 	w.log.Debug("spawned", "wid", s.wid, "pid", p.pid)
+	if !w.want || w.fatal || w.flapping {
+		// An earlier job of the same batch made the watcher give up.
+		w.stopProcLocked(p)
+	}
 	w.notify()
 }
 

@@ -359,10 +359,14 @@ func (d *pid1Daemon) reparented(seen map[int]bool) []pid1Proc {
 // and never restarted.
 func (d *pid1Daemon) genPID(t *testing.T, name string) int {
 	t.Helper()
-	w, err := d.status(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The control socket answers before the watchers are started: wait
+	// for the process to be running.
+	var w ctl.WatcherStatus
+	pid1Poll(10*time.Second, func() (bool, string) {
+		var err error
+		w, err = d.status(name)
+		return err == nil && len(w.Processes) == 1 && w.Processes[0].State == "running", fmt.Sprint(err)
+	})
 	if len(w.Processes) != 1 || w.Processes[0].State != "running" || w.Processes[0].Restarts != 0 {
 		t.Fatalf("watcher %s: want one running process, never restarted: %+v", name, w)
 	}
