@@ -51,6 +51,7 @@ func main() {
 	noSup := flag.Bool("no-supervisord", false, "skip supervisord")
 	command := flag.String("command", "make bench", "command recorded in the report")
 	alt := flag.String("alt", "", "a second circled binary, run as setup \"circled-alt\" in the log capture scenario (A/B of a change)")
+	logMiB := flag.Int("logmib", 0, "log capture size in MiB (0: the plan's)")
 	logReps := flag.Int("logreps", 0, "log capture repetitions (0: the plan's)")
 	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn (a focused run, not for the report)")
 	flag.Parse()
@@ -116,6 +117,9 @@ func main() {
 			fatal(err)
 		}
 	}
+	if *logMiB > 0 {
+		cfg.logBytes = int64(*logMiB) << 20
+	}
 	if *logReps > 0 {
 		cfg.logReps = *logReps
 	}
@@ -171,7 +175,7 @@ var defaultPlan = plan{
 	restartReps: map[int]int{10: 20, 200: 20, 2000: 20},
 	idle:        30 * time.Second,
 	logBytes:    512 << 20,
-	logReps:     3,
+	logReps:     5,
 	churn:       60 * time.Second,
 }
 

@@ -242,7 +242,9 @@ func (r *report) markdown() string {
 	b.WriteString("The generator (`bench gen`) writes 64 KiB blocks of lines to stdout and stamps its start time; the rate is " +
 		"bytes / (time all bytes are in the files − generator start). `cat`: `gen | cat > file`. circled: " +
 		"`FileStream`, `max_bytes = 64MB`, `backup_count = 10`. supervisord: `stdout_logfile`, `stdout_logfile_maxbytes = 64MB`, " +
-		"`stdout_logfile_backups = 10`. Files on the same ext4 disk, `sync` between runs, interleaved cat / circled / supervisord.\n\n")
+		"`stdout_logfile_backups = 10`. Files on the same ext4 disk, `sync` between runs, interleaved cat / circled / supervisord, after one unrecorded warm-up run of each. " +
+		"Before each run the harness touches and frees 1.5× the output size of anonymous memory: this VM's balloon driver hands freed pages back to the host, " +
+		"and a run whose page cache lands on such pages pays a host fault per page (seen as single runs at half speed, whichever setup they hit).\n\n")
 	b.WriteString("| setup | median MB/s | min | max | vs cat | daemon RSS peak / at end (MiB) | daemon CPU ticks (median) | bytes check |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 	cat := logMedian(r.logs["cat"])
 	for _, s := range append([]string{"cat"}, append(kinds(), kindAlt)...) {

@@ -82,8 +82,11 @@ func pump(r *os.File, w io.WriteCloser) {
 		if err != nil || eof {
 			return
 		}
+		windowBytes += got
 		now := time.Now()
-		if now.Sub(windowStart) > hotWindow {
+		// Turn hot as soon as a window has seen a flood's worth; turn
+		// cold only when a whole window has not.
+		if windowEnded := now.Sub(windowStart) > hotWindow; windowEnded || (hot == nil && windowBytes >= floodChunk) {
 			if shouldBeHot := windowBytes >= floodChunk; shouldBeHot != (hot != nil) {
 				if shouldBeHot {
 					hot = hotPool.Get().(*[]byte)
@@ -101,6 +104,5 @@ func pump(r *os.File, w io.WriteCloser) {
 			}
 			windowStart, windowBytes = now, 0
 		}
-		windowBytes += got
 	}
 }
