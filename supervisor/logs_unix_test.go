@@ -163,3 +163,55 @@ func TestFloodDoesNotBlockStatus(t *testing.T) {
 		t.Fatalf("slowest status during the flood took %s", worst)
 	}
 }
+
+// openFDsTo counts circled's (this process's) descriptors open on path.
+func openFDsTo(t *testing.T, path string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && l == path {
+			n++
+		}
+	}
+	return n
+}
+
+// A reload that removes a FileStream watcher closes its log file (it
+// used to stay open until shutdown), after the watcher's last line is
+// in it; the file of a watcher that stays is left alone.
+func TestReloadClosesRemovedWatchersFiles(t *testing.T) {
+	dir := t.TempDir()
+	gone, kept := filepath.Join(dir, "gone.log"), filepath.Join(dir, "kept.log")
+	watchers := func(withGone bool) string {
+		c := "[watcher:kept]\ncmd = /bin/sh -c 'echo kept; exec sleep 1000'\nstdout_stream.class = FileStream\nstdout_stream.filename = " + kept + "\n"
+		if withGone {
+			c += "[watcher:gone]\ncmd = /bin/sh -c 'echo hello; exec sleep 1000'\nstdout_stream.class = FileStream\nstdout_stream.filename = " + gone + "\n"
+		}
+		return c
+	}
+	path := writeConfig(t, dir, watchers(true))
+	s, _ := newSup(t, path)
+	eventually(t, 5*time.Second, "both files written and open", func() bool {
+		a, _ := os.ReadFile(gone)
+		b, _ := os.ReadFile(kept)
+		return string(a) == "hello\n" && string(b) == "kept\n" && openFDsTo(t, gone) == 1 && openFDsTo(t, kept) == 1
+	})
+	writeConfig(t, dir, watchers(false))
+	sum, err := s.ReloadConfig(context.Background())
+	if err != nil || len(sum.Removed) != 1 {
+		t.Fatalf("reload: %v %+v", err, sum)
+	}
+	if n := openFDsTo(t, gone); n != 0 {
+		t.Fatalf("%d descriptors still open on the removed watcher's log file", n)
+	}
+	if n := openFDsTo(t, kept); n != 1 {
+		t.Fatalf("%d descriptors open on the kept watcher's log file, want 1", n)
+	}
+	if b, _ := os.ReadFile(gone); string(b) != "hello\n" {
+		t.Fatalf("removed watcher's file holds %q", b)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
@@ -117,9 +118,19 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	}
 	s.cfg = cfg
 	s.mu.Unlock()
+	if len(removed) > 0 {
+		// Their last lines reach their files; bounded, since an escaped
+		// grandchild may hold a pipe open (its file then stays open).
+		octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		for _, e := range removed {
+			e.w.WaitOutput(octx)
+		}
+		cancel()
+	}
 	for _, e := range removed {
 		s.closeRing(e.cfg.Name) // ends `logs -f` of removed watchers
 	}
+	s.files.CloseUnused() // the log files only removed watchers wrote
 
 	var toStart, toRestart []*entry
 	for _, wc := range cfg.Watchers { // already in priority order

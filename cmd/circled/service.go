@@ -186,7 +186,13 @@ and exits 0, 3 or 4.`,
 func serviceAction(cmd *cobra.Command, s service.Service, name, action string, timeout time.Duration) error {
 	out := cmd.OutOrStdout()
 	fail := func(err error) error {
-		return &exitError{code: 1, err: fmt.Errorf("service %s: %s: %w", name, action, err)}
+		// kardianos's errors are often a bare "exit status 1" from the
+		// init system's tool: say which service manager was asked.
+		mgr := "none found"
+		if sys := service.ChosenSystem(); sys != nil {
+			mgr = sys.String()
+		}
+		return &exitError{code: 1, err: fmt.Errorf("service %s: %s: %w (service manager: %s)", name, action, err, mgr)}
 	}
 	switch action {
 	case "install":
@@ -223,7 +229,7 @@ func serviceAction(cmd *cobra.Command, s service.Service, name, action string, t
 	case "status":
 		st, err := s.Status()
 		switch {
-		case errors.Is(err, service.ErrNotInstalled):
+		case errors.Is(err, service.ErrNotInstalled), err != nil && !serviceDefined(name):
 			fmt.Fprintln(out, "not installed")
 			return &exitError{code: 4}
 		case err != nil:

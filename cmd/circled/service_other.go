@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/kardianos/service"
@@ -26,3 +27,24 @@ func afterInstall(string) error { return nil }
 
 // defaultConfigPath is empty: -c is required on Unix.
 func defaultConfigPath() string { return "" }
+
+// serviceDefined tells whether any init system here has a definition for
+// the service: kardianos's SysV backend reports a missing service as a
+// bare "exit status 1" from service(8).
+func serviceDefined(name string) bool {
+	for _, p := range []string{
+		"/etc/init.d/" + name,
+		"/etc/systemd/system/" + name + ".service",
+		"/lib/systemd/system/" + name + ".service",
+		"/usr/lib/systemd/system/" + name + ".service",
+		"/etc/init/" + name + ".conf",
+		"/etc/rc.d/" + name,
+		"/usr/local/etc/rc.d/" + name,
+		"/Library/LaunchDaemons/" + name + ".plist",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -28,7 +28,9 @@ type FileSpec struct {
 const noRotation = 1 << 30
 
 // Files shares one rotating file per path between every process and
-// watcher writing to it, and reopens them all on demand.
+// watcher writing to it, and reopens them all on demand. Each Get holds a
+// reference until its Release; CloseUnused closes the files nobody holds
+// (those of removed watchers), so reloads do not accumulate open files.
 type Files struct {
 	mu    sync.Mutex
 	files map[string]*file
@@ -37,6 +39,24 @@ type Files struct {
 type file struct {
 	*Rotating
 	timer *time.Timer
+	refs  int
+}
+
+// fileRef is one holder's reference to a shared file.
+type fileRef struct {
+	*file
+	fs       *Files
+	released bool
+}
+
+// Release drops the reference; the file stays open until CloseUnused.
+func (r *fileRef) Release() {
+	r.fs.mu.Lock()
+	defer r.fs.mu.Unlock()
+	if !r.released {
+		r.released = true
+		r.refs--
+	}
 }
 
 // NewFiles makes an empty set.
@@ -47,16 +67,42 @@ func NewFiles() *Files { return &Files{files: map[string]*file{}} }
 func (fs *Files) Get(spec FileSpec) Dest {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if f := fs.files[spec.Path]; f != nil {
-		return f
+	f := fs.files[spec.Path]
+	if f == nil {
+		f = &file{Rotating: NewRotating(spec.Path, spec.MaxBytes, spec.BackupCount, spec.MaxAgeDays, spec.Compress)}
+		if spec.RotateWhen != "" {
+			f.maxBytes = 0
+			fs.scheduleLocked(f, spec.RotateWhen, max(spec.RotateInterval, 1))
+		}
+		fs.files[spec.Path] = f
 	}
-	f := &file{Rotating: NewRotating(spec.Path, spec.MaxBytes, spec.BackupCount, spec.MaxAgeDays, spec.Compress)}
-	if spec.RotateWhen != "" {
-		f.maxBytes = 0
-		fs.scheduleLocked(f, spec.RotateWhen, max(spec.RotateInterval, 1))
+	f.refs++
+	return &fileRef{file: f, fs: fs}
+}
+
+// CloseUnused closes the files no process holds and forgets them; a
+// later Get opens them again.
+func (fs *Files) CloseUnused() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for p, f := range fs.files {
+		if f.refs > 0 {
+			continue
+		}
+		if f.timer != nil {
+			f.timer.Stop()
+			f.timer = nil
+		}
+		f.Close()
+		delete(fs.files, p)
 	}
-	fs.files[spec.Path] = f
-	return f
+}
+
+// Open is how many files are open or held (for tests and stats).
+func (fs *Files) Open() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return len(fs.files)
 }
 
 // Rotating is a file rotated at exactly maxBytes, on whole writes (whole

@@ -152,6 +152,9 @@ func (w *procWriter) Close() error {
 		w.partial = nil
 	}
 	w.s.Drops.release(w.pid)
+	if r, ok := w.dest.(interface{ Release() }); ok {
+		r.Release() // the process no longer writes to the shared file
+	}
 	return nil
 }
 
