@@ -38,24 +38,6 @@ func testSpec(t *testing.T, name, mode string, n int) Spec {
 	}
 }
 
-func startWatcher(t *testing.T, spec Spec) *Watcher {
-	t.Helper()
-	w := New(spec, DirectSpawner{}, nil, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := w.Start(ctx, true); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx, true); err != nil {
-			t.Errorf("cleanup stop: %v", err)
-		}
-	})
-	return w
-}
-
 func readPids(path string) []int {
 	b, _ := os.ReadFile(path)
 	var pids []int

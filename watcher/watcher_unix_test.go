@@ -39,24 +39,6 @@ func testSpec(t *testing.T, name, mode string, n int) Spec {
 	}
 }
 
-func startWatcher(t *testing.T, spec Spec) *Watcher {
-	t.Helper()
-	w := New(spec, DirectSpawner{}, nil, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := w.Start(ctx, true); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx, true); err != nil {
-			t.Errorf("cleanup stop: %v", err)
-		}
-	})
-	return w
-}
-
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 func TestStartStatusStop(t *testing.T) {

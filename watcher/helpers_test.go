@@ -1,0 +1,57 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// Test helpers shared by the Unix and Windows tests.
+
+// writePid appends pid to the file at path (the helper processes record
+// themselves and their children there).
+func writePid(path string, pid int) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(f, pid)
+	f.Close()
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// startWatcher starts spec with a DirectSpawner, waits until it runs,
+// and stops it when the test ends.
+func startWatcher(t *testing.T, spec Spec) *Watcher {
+	t.Helper()
+	w := New(spec, DirectSpawner{}, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.Start(ctx, true); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := w.Stop(ctx, true); err != nil {
+			t.Errorf("cleanup stop: %v", err)
+		}
+	})
+	return w
+}
