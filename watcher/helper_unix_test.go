@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary stand in for a child process, as in Go's
@@ -45,3 +46,10 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 }
+
+// helperEnv is a helper process's environment: only PATH and its mode.
+func helperEnv(mode string) []string {
+	return []string{"CIRCLE_HELPER=" + mode, "PATH=" + os.Getenv("PATH")}
+}
+
+const helperGrace = 5 * time.Second

@@ -89,3 +89,11 @@ func alive(pid int) bool {
 	ev, _ := windows.WaitForSingleObject(h, 0)
 	return ev == uint32(windows.WAIT_TIMEOUT)
 }
+
+// helperEnv is a helper process's environment: the whole environment
+// (Windows programs need SystemRoot and the like), plus the mode.
+func helperEnv(mode string) []string {
+	return append(os.Environ(), "CIRCLE_HELPER="+mode)
+}
+
+const helperGrace = 300 * time.Millisecond

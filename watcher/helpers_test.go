@@ -10,6 +10,32 @@ import (
 
 // Test helpers shared by the Unix and Windows tests.
 
+// testSpec runs this test binary as a helper process in mode (see the
+// per-OS TestMain), n of them. The environment and the graceful timeout
+// are per OS (helperEnv, helperGrace): Wine cannot deliver CTRL_BREAK, so
+// a Windows stop always waits out the timeout.
+func testSpec(t *testing.T, name, mode string, n int) Spec {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Spec{
+		Name:            name,
+		Argv:            []string{exe},
+		Env:             helperEnv(mode),
+		Umask:           -1,
+		StopSignal:      "TERM",
+		StopChildren:    true,
+		GracefulTimeout: helperGrace,
+		NumProcesses:    n,
+		Policy: Policy{
+			Respawn: true, MinUptime: time.Second, BackoffMax: 10 * time.Second, MaxRetry: 5,
+			Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
+		},
+	}
+}
+
 // writePid appends pid to the file at path (the helper processes record
 // themselves and their children there).
 func writePid(path string, pid int) {

@@ -16,28 +16,6 @@ import (
 	"time"
 )
 
-func testSpec(t *testing.T, name, mode string, n int) Spec {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Spec{
-		Name:            name,
-		Argv:            []string{exe},
-		Env:             append(os.Environ(), "CIRCLE_HELPER="+mode),
-		Umask:           -1,
-		StopSignal:      "TERM",
-		StopChildren:    true,
-		GracefulTimeout: 300 * time.Millisecond,
-		NumProcesses:    n,
-		Policy: Policy{
-			Respawn: true, MinUptime: time.Second, BackoffMax: 10 * time.Second, MaxRetry: 5,
-			Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
-		},
-	}
-}
-
 func readPids(path string) []int {
 	b, _ := os.ReadFile(path)
 	var pids []int

@@ -17,28 +17,6 @@ import (
 	"time"
 )
 
-func testSpec(t *testing.T, name, mode string, n int) Spec {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Spec{
-		Name:            name,
-		Argv:            []string{exe},
-		Env:             []string{"CIRCLE_HELPER=" + mode, "PATH=" + os.Getenv("PATH")},
-		Umask:           -1,
-		StopSignal:      "TERM",
-		StopChildren:    true,
-		GracefulTimeout: 5 * time.Second,
-		NumProcesses:    n,
-		Policy: Policy{
-			Respawn: true, MinUptime: time.Second, BackoffMax: 10 * time.Second, MaxRetry: 5,
-			Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
-		},
-	}
-}
-
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 func TestStartStatusStop(t *testing.T) {
