@@ -100,10 +100,15 @@ func (r *Reaper) settleEarlyLocked() {
 		return
 	}
 	for pid, st := range r.early {
-		r.orphans++
-		r.log.Debug("reaped orphan", "pid", pid, "code", st.Code, "signal", st.Signal)
+		r.orphanLocked(pid, st)
 		delete(r.early, pid)
 	}
+}
+
+// orphanLocked counts the reaped status of a process nobody started.
+func (r *Reaper) orphanLocked(pid int, st watcher.ExitStatus) {
+	r.orphans++
+	r.log.Debug("reaped orphan", "pid", pid, "code", st.Code, "signal", st.Signal)
 }
 
 // Run sweeps on every SIGCHLD until ctx ends. No timer backs it up, so
@@ -154,8 +159,7 @@ func (r *Reaper) Sweep() {
 			r.early[pid] = st
 			continue
 		}
-		r.orphans++
-		r.log.Debug("reaped orphan", "pid", pid, "code", st.Code, "signal", st.Signal)
+		r.orphanLocked(pid, st)
 	}
 	r.mu.Unlock()
 	for _, d := range done {

@@ -98,13 +98,6 @@ func (fs *Files) CloseUnused() {
 	}
 }
 
-// Open is how many files are open or held (for tests and stats).
-func (fs *Files) Open() int {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return len(fs.files)
-}
-
 // Rotating is a file rotated at exactly maxBytes, on whole writes (whole
 // lines), with backups named, compressed and pruned by lumberjack.
 // Rotation is decided here rather than by lumberjack because lumberjack
