@@ -31,6 +31,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"golang.org/x/sys/unix"
 )
 
 // binDir holds the circled and circlectl binaries TestMain builds.
@@ -373,24 +374,28 @@ func cmdDaemonPid(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], strconv.Itoa(v.PID))
 }
 
-var signals = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
-	"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1,
-	"USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT,
-}
-
-// killpid SIG PID...: send SIG (HUP, TERM, KILL, ...) to each PID.
+// killpid SIG PID...: send SIG (HUP, TERM, KILL, ABRT, 15, ...) to each PID.
 func cmdKillPid(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: killpid SIG PID...")
 	}
-	sig, ok := signals[strings.TrimPrefix(strings.TrimPrefix(args[0], "-"), "SIG")]
-	if !ok {
-		ts.Fatalf("unknown signal %q", args[0])
-	}
+	sig := scriptSignal(ts, args[0])
 	for _, a := range args[1:] {
 		ts.Check(syscall.Kill(atoi(ts, a), sig))
 	}
+}
+
+// scriptSignal parses "TERM", "-TERM", "SIGTERM" or "15".
+func scriptSignal(ts *testscript.TestScript, s string) syscall.Signal {
+	s = strings.TrimPrefix(s, "-")
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return syscall.Signal(n)
+	}
+	sig := unix.SignalNum("SIG" + strings.TrimPrefix(s, "SIG"))
+	if sig == 0 {
+		ts.Fatalf("unknown signal %q", s)
+	}
+	return sig
 }
 
 // natoi parses a number >= 0.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +23,11 @@ import (
 func notifySignals() chan os.Signal {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, handled...)
+	// A fault signal sent by another process (kill -ABRT, docker kill -s
+	// SEGV) is delivered here instead of crashing circled; a genuine fault
+	// in circled (si_code not SI_USER) still crashes it loudly: the Go
+	// runtime only relays the ones sent with kill(2).
+	signal.Notify(ch, faultSignals...)
 	dropIgnored()
 	resetRealtimeIgnored()
 	return ch
@@ -30,6 +36,12 @@ func notifySignals() chan os.Signal {
 // handled are the signals circled acts on (SIGCHLD belongs to the reaper).
 var handled = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGPIPE}
+
+// faultSignals would crash circled with a traceback (as PID 1 the kernel
+// then kills every child without a graceful stop) when another process
+// sends one; circled forwards them to its process groups instead.
+var faultSignals = append([]os.Signal{syscall.SIGABRT, syscall.SIGILL, syscall.SIGTRAP,
+	syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGSYS}, osFaultSignals...)
 
 // dropIgnored catches and drops every other signal circled inherited as
 // ignored (nohup, a shell's background job, docker's init...). An ignored
@@ -43,7 +55,7 @@ func dropIgnored() {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG:
 			continue
 		}
-		if slices.Contains(handled, os.Signal(s)) || !(signal.Ignored(s) || inheritedIgnored(s)) {
+		if slices.Contains(handled, os.Signal(s)) || slices.Contains(faultSignals, os.Signal(s)) || !(signal.Ignored(s) || inheritedIgnored(s)) {
 			continue
 		}
 		signal.Notify(drop, s)
@@ -72,6 +84,14 @@ func handleSignals(ch chan os.Signal, sup *supervisor.Supervisor, stop context.C
 			}
 		case syscall.SIGUSR2:
 			sup.SignalAll("USR2")
+		default:
+			if s, ok := sig.(syscall.Signal); ok && slices.Contains(faultSignals, sig) {
+				// Forwarded like USR2, as tini and dumb-init do: the
+				// sender meant the children.
+				name := unix.SignalName(s)
+				log.Warn("fault signal sent by another process: forwarding it to every process group", "signal", name)
+				sup.SignalAll(strings.TrimPrefix(name, "SIG"))
+			}
 		case syscall.SIGWINCH:
 			sup.SignalAll("WINCH")
 		}
