@@ -33,6 +33,14 @@ type Reaper struct {
 	// counted as an orphan's.
 	starting int
 	early    map[int]watcher.ExitStatus
+
+	// complete: every orphan re-parents to circled (PID 1 or a child
+	// subreaper), so NotifyOrphans sees every death in a process group
+	// whose leader circled started.
+	complete bool
+	subMu    sync.Mutex
+	subs     map[int]func()
+	nextSub  int
 }
 
 type reaperEntry struct {
@@ -44,14 +52,52 @@ type reaperEntry struct {
 // child's death between now and Run is missed. On Linux, when circled is
 // not PID 1, it also makes circled a child subreaper.
 func NewReaper(log *slog.Logger) *Reaper {
-	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, early: map[int]watcher.ExitStatus{}, reapedCh: make(chan struct{}, 1)}
+	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, early: map[int]watcher.ExitStatus{}, reapedCh: make(chan struct{}, 1), subs: map[int]func(){}}
 	signal.Notify(r.sigch, syscall.SIGCHLD)
+	r.complete = true
 	if os.Getpid() != 1 {
 		if err := setSubreaper(); err != nil {
+			r.complete = false
 			log.Debug("cannot become a child subreaper", "err", err)
 		}
 	}
 	return r
+}
+
+// NotifyOrphans implements watcher.OrphanEvents: f is called after each
+// sweep that reaped a process no Start registered (the rest of a process
+// group re-parents to circled when its leader is gone), from the
+// reaper's goroutine with no lock held, until cancel is called. ok is
+// false when orphans do not re-parent to circled (not PID 1 and no
+// subreaper): the caller must not rely on f alone.
+func (r *Reaper) NotifyOrphans(f func()) (cancel func(), ok bool) {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	id := r.nextSub
+	r.nextSub++
+	r.subs[id] = f
+	return func() {
+		r.subMu.Lock()
+		delete(r.subs, id)
+		r.subMu.Unlock()
+	}, r.complete
+}
+
+// notifyOrphans calls every NotifyOrphans subscriber.
+func (r *Reaper) notifyOrphans() {
+	r.subMu.Lock()
+	if len(r.subs) == 0 {
+		r.subMu.Unlock()
+		return
+	}
+	fs := make([]func(), 0, len(r.subs))
+	for _, f := range r.subs {
+		fs = append(fs, f)
+	}
+	r.subMu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // Start implements watcher.Spawner. Starts run in parallel: the
@@ -136,7 +182,7 @@ type reaped struct {
 // Sweep reaps every child that has exited.
 func (r *Reaper) Sweep() {
 	var done []reaped
-	any := false
+	any, orphan := false, false
 	r.mu.Lock()
 	for {
 		var ws unix.WaitStatus
@@ -155,6 +201,7 @@ func (r *Reaper) Sweep() {
 			done = append(done, reaped{e, st})
 			continue
 		}
+		orphan = true
 		if r.starting > 0 {
 			r.early[pid] = st
 			continue
@@ -165,6 +212,11 @@ func (r *Reaper) Sweep() {
 	for _, d := range done {
 		d.e.cmd.Process.Release()
 		d.e.onExit(d.st)
+	}
+	if orphan {
+		// After the exit callbacks: a group whose leader was reaped in
+		// this sweep is re-checked once its watcher knows of the exit.
+		r.notifyOrphans()
 	}
 	if any {
 		select {

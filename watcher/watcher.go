@@ -61,6 +61,13 @@ type Watcher struct {
 	flapT    *time.Timer
 	changed  chan struct{}  // closed and replaced on every change
 	pumps    sync.WaitGroup // output copiers still draining pipes
+
+	// Processes whose main process has exited while the rest of their
+	// group still runs (see exited). While there are any, the watcher
+	// listens to the spawner's orphan reaps.
+	lingering int
+	orphanSub func() // cancels the OrphanEvents subscription
+	orphanOK  bool   // the subscription sees every death in a group
 }
 
 type slot struct {
@@ -82,10 +89,17 @@ type proc struct {
 	wid       int
 	pid       int
 	startedAt time.Time
-	stopping  bool
-	exited    bool
+	stopping  bool // a stop was asked for: no restart when it ends
+	exited    bool // the main process has been reaped
+	lingering bool // exited, but the rest of its group is still running
+	exit      ExitStatus
 	killT     *time.Timer
+	recheckT  *time.Timer // re-checks a lingering group without events
+	recheckD  time.Duration
 }
+
+// down reports whether p no longer counts as a running process.
+func (p *proc) down() bool { return p.stopping || p.exited }
 
 // New makes a stopped watcher. onEvent may be nil.
 func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Watcher {
@@ -199,7 +213,7 @@ func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool) error {
 		}
 		for _, s := range w.slots {
 			switch {
-			case s.proc != nil && !old[s.proc] && !s.proc.stopping:
+			case s.proc != nil && !old[s.proc] && !s.proc.down():
 			case s.down:
 			case s.pending == ProcBackoff && s.lastErr != "":
 				errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.lastErr))
@@ -309,7 +323,7 @@ func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 	}
 	old := map[*proc]bool{}
 	for _, s := range w.slots {
-		if p := s.proc; p != nil && !p.stopping {
+		if p := s.proc; p != nil && !p.down() {
 			old[p] = true
 			s.proc = nil
 			w.draining = append(w.draining, p)
@@ -420,13 +434,16 @@ func (w *Watcher) liveLocked() []*proc {
 	return append(ps, w.draining...)
 }
 
-// PIDs lists the pids of live processes.
+// PIDs lists the pids of live main processes (not those that exited
+// while the rest of their group is still being stopped).
 func (w *Watcher) PIDs() []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var pids []int
 	for _, p := range w.liveLocked() {
-		pids = append(pids, p.pid)
+		if !p.exited {
+			pids = append(pids, p.pid)
+		}
 	}
 	return pids
 }
@@ -590,36 +607,150 @@ func (w *Watcher) stopTimer(t **time.Timer) {
 	}
 }
 
-// stopProcLocked begins the graceful stop of p.
+// stopProcLocked begins the graceful stop of p: StopSignal to its group
+// (StopChildren) or its main process, and SIGKILL to whatever is left
+// when GracefulTimeout expires.
 func (w *Watcher) stopProcLocked(p *proc) {
-	if p.stopping || p.exited {
+	if p.stopping {
 		return
 	}
 	p.stopping = true
+	if p.exited {
+		// Lingering: the rest of its group already has StopSignal and a
+		// running timer (lingerLocked).
+		return
+	}
 	if err := signalProc(p.pid, w.spec.StopSignal, w.spec.StopChildren); err != nil {
 		w.log.Debug("stop signal", "pid", p.pid, "err", err)
 	}
+	w.armKillLocked(p)
+}
+
+// armKillLocked starts p's grace period: when it expires, SIGKILL goes to
+// the main process's group and to anything else left of p.
+func (w *Watcher) armKillLocked(p *proc) {
 	grace := w.spec.GracefulTimeout
 	p.killT = time.AfterFunc(grace, func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if !p.exited {
+		switch {
+		case p.exited && !p.lingering:
+			return // finished
+		case p.exited && w.groupGoneLocked(p):
+			w.finishLocked(p)
+			return
+		case p.exited:
+			w.log.Warn("graceful timeout, killing what is left of the process group", "wid", p.wid, "pid", p.pid, "timeout", grace)
+		default:
 			w.log.Warn("graceful timeout, killing process group", "wid", p.wid, "pid", p.pid, "timeout", grace)
-			killGroup(p.pid)
 		}
+		killGroup(p.pid)
 	})
 }
 
-// exited is the Spawner's callback.
+// exited is the Spawner's callback: p's main process has been reaped.
+// Its slot is free for a replacement only once the rest of its process
+// group is gone too, so a new process never races its predecessor's
+// workers (for a port, a lock file). When the group is already empty
+// (the common case: one kill(2) tells) that is now; otherwise the rest
+// gets StopSignal (unless it had it already) and the grace period runs,
+// and p finishes when the last of them has gone (see lingerLocked).
 func (w *Watcher) exited(p *proc, st ExitStatus) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	p.exited = true
-	if p.killT != nil {
-		p.killT.Stop()
+	p.exited, p.exit = true, st
+	if !w.groupGoneLocked(p) {
+		w.lingerLocked(p)
+		// Re-check now that the events are armed: the last of the group
+		// may have gone in between.
+		if !w.groupGoneLocked(p) {
+			w.notify()
+			return
+		}
 	}
-	// Whatever is left of the group goes with its leader: no orphans.
-	killGroup(p.pid)
+	w.finishLocked(p)
+}
+
+// groupGoneLocked reports whether nothing is left of p's process group.
+func (w *Watcher) groupGoneLocked(p *proc) bool {
+	return pgroupGone(p.pid)
+}
+
+// lingerLocked waits for the rest of p's group after its main process
+// exited: it arranges to be told when orphans are reaped (or, with no
+// such events, re-checks on a backoff), sends StopSignal to the rest if
+// they have not had it, and keeps or starts the grace period.
+func (w *Watcher) lingerLocked(p *proc) {
+	p.lingering = true
+	w.lingering++
+	if w.lingering == 1 {
+		if oe, ok := w.spawner.(OrphanEvents); ok {
+			w.orphanSub, w.orphanOK = oe.NotifyOrphans(w.recheck)
+		}
+	}
+	if !w.orphanOK {
+		w.scheduleRecheckLocked(p)
+	}
+	if !p.stopping || !w.spec.StopChildren {
+		// The leader exited on its own (or was the only one told to
+		// stop): the rest of its group gets the stop signal now.
+		w.log.Info("main process exited; stopping the rest of its process group", "wid", p.wid, "pid", p.pid, "signal", w.spec.StopSignal, "timeout", w.spec.GracefulTimeout)
+		if err := signalPgroup(p.pid, w.spec.StopSignal); err != nil {
+			w.log.Debug("stop signal", "pgid", p.pid, "err", err)
+		}
+	}
+	if p.killT == nil {
+		w.armKillLocked(p)
+	}
+}
+
+// scheduleRecheckLocked re-checks p's group after a backoff, for when no
+// event reports the deaths of its members.
+func (w *Watcher) scheduleRecheckLocked(p *proc) {
+	p.recheckD = min(max(2*p.recheckD, recheckMin), recheckMax)
+	p.recheckT = time.AfterFunc(p.recheckD, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !p.lingering {
+			return
+		}
+		if w.groupGoneLocked(p) {
+			w.finishLocked(p)
+			return
+		}
+		w.scheduleRecheckLocked(p)
+	})
+}
+
+// recheck finishes every lingering process whose group has gone. It is
+// called on events (an orphan reaped).
+func (w *Watcher) recheck() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lingering == 0 {
+		return
+	}
+	for _, p := range w.liveLocked() {
+		if p.lingering && w.groupGoneLocked(p) {
+			w.finishLocked(p)
+		}
+	}
+}
+
+// finishLocked ends p once nothing is left of it: its slot is freed and
+// the restart policy decides what comes next.
+func (w *Watcher) finishLocked(p *proc) {
+	st := p.exit
+	if p.lingering {
+		p.lingering = false
+		w.lingering--
+		if w.lingering == 0 && w.orphanSub != nil {
+			w.orphanSub()
+			w.orphanSub, w.orphanOK = nil, false
+		}
+	}
+	w.stopTimer(&p.killT)
+	w.stopTimer(&p.recheckT)
 	defer w.notify()
 	for i, d := range w.draining {
 		if d == p {
@@ -732,7 +863,7 @@ func (w *Watcher) Status() Status {
 		case s.proc != nil:
 			ps.PID, ps.StartedAt = s.proc.pid, s.proc.startedAt
 			ps.State = ProcRunning
-			if s.proc.stopping {
+			if s.proc.down() {
 				ps.State = ProcStopping
 			}
 		case s.pending != "":
@@ -766,7 +897,7 @@ func (w *Watcher) stateLocked() string {
 	running, backoff, idle := 0, false, false
 	for _, s := range w.slots {
 		switch {
-		case s.proc != nil && !s.proc.stopping:
+		case s.proc != nil && !s.proc.down():
 			running++
 		case s.pending == ProcBackoff:
 			backoff = true

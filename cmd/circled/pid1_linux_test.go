@@ -85,6 +85,7 @@ func pid1Skip(t *testing.T, needNS bool) {
 type pid1Opts struct {
 	notPID1 bool     // run circled as a plain child (a subreaper), no unshare
 	wrap    []string // sigtrap wrap flags (-ignore INT ...) for the whole command
+	env     []string // added to circled's environment
 }
 
 // pid1Daemon is one circled under test.
@@ -142,7 +143,7 @@ func pid1Start(t *testing.T, opts pid1Opts, circledKeys, watchers string) *pid1D
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	// A -race binary sleeps 1s before exiting unless told otherwise.
-	d.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
+	d.cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=10"), opts.env...)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
