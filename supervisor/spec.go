@@ -1,9 +1,6 @@
 package supervisor
 
 import (
-	"os/user"
-	"strconv"
-
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -43,13 +40,11 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 	if sp.StopSignal == "" {
 		sp.StopSignal = "TERM"
 	}
-	if sp.UID != nil && sp.GID == nil {
-		// A user's processes run with the user's primary group, not ours.
-		if u, err := user.LookupId(strconv.Itoa(*sp.UID)); err == nil {
-			if g, err := strconv.Atoi(u.Gid); err == nil {
-				sp.GID = &g
-			}
-		}
+	// config resolved the user at load time: GID is its primary group (or
+	// the gid key) and Groups its complete supplementary list.
+	sp.Groups = wc.Groups
+	if u := wc.User; u != nil {
+		sp.User = &watcher.User{Name: u.Name, Home: u.Home, Shell: u.Shell}
 	}
 	for _, r := range wc.Rlimits {
 		sp.Rlimits = append(sp.Rlimits, watcher.Rlimit{Name: r.Name, Value: r.Value})

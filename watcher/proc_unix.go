@@ -23,16 +23,11 @@ func buildCmd(spec Spec, argv, env []string, dir string) (*exec.Cmd, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
 	attr := &syscall.SysProcAttr{Setpgid: true}
-	if spec.UID != nil || spec.GID != nil {
-		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
-		if spec.UID != nil {
-			cred.Uid = uint32(*spec.UID)
-		}
-		if spec.GID != nil {
-			cred.Gid = uint32(*spec.GID)
-		}
-		attr.Credential = cred
+	cred, err := credential(spec)
+	if err != nil {
+		return nil, err
 	}
+	attr.Credential = cred
 	cmd.SysProcAttr = attr
 	if spec.Umask >= 0 || len(spec.Rlimits) > 0 {
 		if err := wrapTrampoline(cmd, spec); err != nil {
@@ -40,6 +35,63 @@ func buildCmd(spec Spec, argv, env []string, dir string) (*exec.Cmd, error) {
 		}
 	}
 	return cmd, nil
+}
+
+// credential is who the child runs as: nil (circled's credentials) when
+// neither UID nor GID is set, else exactly UID, GID and Groups. The
+// groups are always set (setgroups), so circled's supplementary groups
+// never leak into a child that changes user or group.
+func credential(spec Spec) (*syscall.Credential, error) {
+	if spec.UID == nil && spec.GID == nil {
+		return nil, nil
+	}
+	if spec.UID != nil && spec.GID == nil {
+		return nil, fmt.Errorf("uid %d without a gid: the primary group is not known", *spec.UID)
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(*spec.GID)}
+	if spec.UID != nil {
+		cred.Uid = uint32(*spec.UID)
+	}
+	for _, g := range spec.Groups {
+		cred.Groups = append(cred.Groups, uint32(g))
+	}
+	if sameCredential(cred) {
+		// Nothing changes. Skipping it keeps an unprivileged circled able
+		// to run a watcher as itself: setgroups needs CAP_SETGID even to
+		// set the same list.
+		return nil, nil
+	}
+	return cred, nil
+}
+
+// sameCredential reports whether circled already has exactly cred's ids
+// and groups (real and effective).
+func sameCredential(cred *syscall.Credential) bool {
+	if uint32(os.Getuid()) != cred.Uid || uint32(os.Geteuid()) != cred.Uid ||
+		uint32(os.Getgid()) != cred.Gid || uint32(os.Getegid()) != cred.Gid {
+		return false
+	}
+	have, err := os.Getgroups()
+	if err != nil {
+		return false
+	}
+	set := map[uint32]bool{}
+	for _, g := range have {
+		set[uint32(g)] = true
+	}
+	want := map[uint32]bool{}
+	for _, g := range cred.Groups {
+		want[g] = true
+	}
+	if len(set) != len(want) {
+		return false
+	}
+	for g := range want {
+		if !set[g] {
+			return false
+		}
+	}
+	return true
 }
 
 // parseSignal turns "TERM", "SIGTERM" or "15" into a signal.

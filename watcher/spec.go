@@ -28,10 +28,18 @@ type Spec struct {
 	// Env is the complete child environment ("K=V"); CIRCLED_WID is added.
 	Env []string
 	Dir string
-	// UID, GID: nil = unchanged. Umask -1 = inherit.
+	// UID, GID: nil = unchanged. When either is set, the process's
+	// supplementary groups are exactly Groups (empty = none), never
+	// circled's; a UID needs a GID. supervisor/config resolves all three
+	// from the user database.
 	UID, GID *int
-	Umask    int
-	Rlimits  []Rlimit
+	Groups   []int
+	// User is the account UID belongs to, for messages (nil = none or
+	// no passwd entry). Its variables are already in Env.
+	User *User
+	// Umask -1 = inherit.
+	Umask   int
+	Rlimits []Rlimit
 
 	StopSignal string // "TERM", "INT", ... or a number as text
 	// StopChildren sends StopSignal to the whole process group; otherwise
@@ -46,6 +54,11 @@ type Spec struct {
 	// Stdout and Stderr receive the processes' output; nil discards it
 	// (the child gets /dev/null).
 	Stdout, Stderr Sink
+}
+
+// User is the passwd entry a process runs as.
+type User struct {
+	Name, Home, Shell string
 }
 
 // Rlimit is a resource limit by name ("nofile") with soft = hard = Value.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,25 +30,50 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func fakeUsers() (func(string) (int, error), func(string) (int, error)) {
-	users := map[string]int{"root": 0, "tarek": 1001, "www": 33}
-	groups := map[string]int{"root": 0, "wheel": 10, "www": 33}
-	return func(n string) (int, error) {
-			if id, ok := users[n]; ok {
-				return id, nil
+// fakeUsers is the user database of the tests: tarek is in wheel and www
+// besides his own group; uid 4242 has no passwd entry.
+var fakeUsers = map[string]*User{
+	"root":  {Name: "root", UID: 0, GID: 0, Home: "/root", Shell: "/bin/bash"},
+	"tarek": {Name: "tarek", UID: 1001, GID: 1001, Home: "/home/tarek", Shell: "/bin/zsh", Groups: []int{33, 10}},
+	"www":   {Name: "www", UID: 33, GID: 33, Home: "/var/www", Shell: "/usr/sbin/nologin"},
+}
+
+var fakeGroups = map[string]int{"root": 0, "wheel": 10, "www": 33, "tarek": 1001, "ssl-cert": 111}
+
+func testOptions(env ...string) Options {
+	return Options{
+		Environ: env,
+		LookupUser: func(n string) (*User, error) {
+			if u, ok := fakeUsers[n]; ok {
+				c := *u
+				return &c, nil
 			}
-			return 0, user.UnknownUserError(n)
-		}, func(n string) (int, error) {
-			if id, ok := groups[n]; ok {
+			return nil, user.UnknownUserError(n)
+		},
+		LookupUserID: func(id int) (*User, error) {
+			for _, u := range fakeUsers {
+				if u.UID == id {
+					c := *u
+					return &c, nil
+				}
+			}
+			return nil, user.UnknownUserIdError(id)
+		},
+		LookupGroup: func(n string) (int, error) {
+			if id, ok := fakeGroups[n]; ok {
 				return id, nil
 			}
 			return 0, user.UnknownGroupError(n)
-		}
-}
-
-func testOptions(env ...string) Options {
-	lu, lg := fakeUsers()
-	return Options{Environ: env, LookupUser: lu, LookupGroup: lg}
+		},
+		LookupGroupID: func(id int) (string, error) {
+			for n, g := range fakeGroups {
+				if g == id {
+					return n, nil
+				}
+			}
+			return "", user.UnknownGroupIdError(strconv.Itoa(id))
+		},
+	}
 }
 
 func loadString(t *testing.T, ini string, env ...string) (*Config, error, string) {
@@ -205,11 +231,13 @@ redirect_stderr = false
 	want := &Watcher{
 		Name: "all", File: filepath.Join(dir, "circled.ini"), Line: 13,
 		Argv:       []string{"/bin/prog", "a b", "c d", "e f", "--x=1", WIDToken},
-		Env:        []string{"CIRCLED_WATCHER=all", "PATH=/bin:/usr/bin"},
+		Env:        []string{"CIRCLED_WATCHER=all", "HOME=/home/tarek", "LOGNAME=tarek", "PATH=/bin:/usr/bin", "SHELL=/bin/zsh", "USER=tarek"},
 		WorkingDir: filepath.Join(dir, "work"),
-		UID:        &uid, GID: &gid, Umask: 0o27,
-		Rlimits:  []Rlimit{{"as", RlimInfinity}, {"core", RlimInfinity}, {"nofile", 1024}},
-		CopyPath: true, StopSignal: "INT", StopChildren: false,
+		UID:        &uid, GID: &gid, Groups: []int{10, 33}, Umask: 0o27,
+		User:       &User{Name: "tarek", UID: 1001, GID: 1001, Home: "/home/tarek", Shell: "/bin/zsh", Groups: []int{33, 10}},
+		GroupNames: map[int]string{10: "wheel", 33: "www"},
+		Rlimits:    []Rlimit{{"as", RlimInfinity}, {"core", RlimInfinity}, {"nofile", 1024}},
+		CopyPath:   true, StopSignal: "INT", StopChildren: false,
 		GracefulTimeout: 2500 * time.Millisecond, NumProcesses: 3, Respawn: false, MaxRetry: -1,
 		Autostart: false, Priority: -7, WarmupDelay: 250 * time.Millisecond, Critical: true,
 		MinUptime: 3 * time.Second, BackoffMax: time.Minute,

@@ -7,9 +7,11 @@
 // circus's configuration files: circus features circled does not implement
 // load with a warning.
 //
-// The package is pure: it reads files and, for uid/gid names, the user
-// database (through Options, replaceable in tests), and never starts,
-// signals or watches anything. Load is the entry point for circled;
+// The package is pure: it reads files and, for uid and gid, the user and
+// group databases (through Options, replaceable in tests), and never
+// starts, signals or watches anything. A uid is resolved completely here:
+// its primary group, its supplementary groups (initgroups) and its home,
+// name and shell for the environment, so nothing is looked up at spawn. Load is the entry point for circled;
 // ReadDaemon reads only the main file's daemon section, for circlectl.
 //
 // Values are read the way Python's configparser reads them: ';' and '#'

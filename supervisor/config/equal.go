@@ -3,7 +3,8 @@ package config
 import "reflect"
 
 // Equal reports whether w and o would run the same processes the same way.
-// File and Line are ignored: moving a section is not a change.
+// File and Line are ignored: moving a section is not a change; so are
+// group names (GroupNames).
 func (w *Watcher) Equal(o *Watcher) bool {
 	if w == nil || o == nil {
 		return w == o
@@ -25,6 +26,7 @@ func (w *Watcher) EqualExceptNumProcesses(o *Watcher) bool {
 func normalized(w *Watcher) Watcher {
 	c := *w
 	c.File, c.Line = "", 0
+	c.GroupNames = nil // a renamed group is still the same gid
 	if len(c.Argv) == 0 {
 		c.Argv = nil
 	}

@@ -48,12 +48,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			wt.Respawn, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
 		p("  flapping:\t%d exits in %s: retry in %s, at most %d times\n",
 			wt.Flapping.Attempts, wt.Flapping.Window, wt.Flapping.RetryIn, wt.Flapping.MaxRetry)
-		if wt.UID != nil {
-			p("  uid:\t%d\n", *wt.UID)
-		}
-		if wt.GID != nil {
-			p("  gid:\t%d\n", *wt.GID)
-		}
+		writeCredentials(p, wt)
 		if wt.Umask >= 0 {
 			p("  umask:\t%04o\n", wt.Umask)
 		}
@@ -127,4 +122,38 @@ func quoteArgv(argv []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
+}
+
+// writeCredentials prints who a watcher's processes run as: the user, the
+// primary group and the complete supplementary group list.
+func writeCredentials(p func(string, ...any), wt *Watcher) {
+	if wt.UID == nil && wt.GID == nil {
+		return
+	}
+	switch u := wt.User; {
+	case wt.UID == nil:
+		p("  user:\tcircled's\n")
+	case u == nil:
+		p("  user:\tuid %d (no passwd entry: HOME, USER, LOGNAME and SHELL are not set)\n", *wt.UID)
+	default:
+		p("  user:\t%s (uid %d) home %s shell %s\n", u.Name, u.UID, u.Home, u.Shell)
+	}
+	p("  group:\t%s\n", groupName(wt, *wt.GID))
+	if len(wt.Groups) == 0 {
+		p("  groups:\t(none)\n")
+		return
+	}
+	names := make([]string, len(wt.Groups))
+	for i, g := range wt.Groups {
+		names[i] = groupName(wt, g)
+	}
+	p("  groups:\t%s\n", strings.Join(names, ", "))
+}
+
+// groupName renders gid as "name (gid N)", or "gid N" when it has no name.
+func groupName(wt *Watcher, gid int) string {
+	if n, ok := wt.GroupNames[gid]; ok {
+		return fmt.Sprintf("%s (gid %d)", n, gid)
+	}
+	return fmt.Sprintf("gid %d", gid)
 }

@@ -57,11 +57,32 @@ type Watcher struct {
 	// Env is the child's environment, sorted by key: circled's whole
 	// environment when copy_env, else just PATH when copy_path, then the
 	// matching [env] / [env:PATTERNS] sections, then CIRCLED_WATCHER.
+	// With uid, HOME, USER, LOGNAME and SHELL are the user's (absent for a
+	// uid without passwd entry) unless an env section sets them.
 	// Values may contain WIDToken. CIRCLED_WID is added per process.
 	Env        []string
 	WorkingDir string // absolute or "" (= circled's cwd)
-	UID        *int   // nil = unset (resolved from a name or number)
-	GID        *int
+	// UID is the uid key, resolved from a name or a number; nil = unset
+	// (the processes run as circled's user).
+	UID *int
+	// GID is the processes' primary group: the gid key, else the passwd
+	// group of UID. It is nil only when neither uid nor gid is set.
+	GID *int
+	// Groups is the complete supplementary group list of the processes
+	// whenever UID or GID is set, sorted, never circled's own groups:
+	//   - uid with a passwd entry: GID plus every group that lists the
+	//     user (initgroups); a gid key replaces the passwd group;
+	//   - numeric uid without a passwd entry (gid is then required): none;
+	//   - gid alone: just GID.
+	// nil when neither is set (the processes keep circled's groups).
+	Groups []int
+	// User is the passwd entry of UID; nil when uid is unset or is a
+	// number without an entry. Its home, name and shell are in Env as
+	// HOME, USER, LOGNAME and SHELL unless an env section sets them.
+	User *User
+	// GroupNames names GID and Groups where the group database has a name
+	// (for circled check; Equal ignores it).
+	GroupNames map[int]string
 	Umask      int // -1 = unset (inherit [circled] umask)
 	Rlimits    []Rlimit
 
@@ -164,7 +185,28 @@ func (e *Error) Error() string {
 type Options struct {
 	// Environ is circled's environment (os.Environ() in production).
 	Environ []string
-	// LookupUser and LookupGroup resolve uid/gid names; nil = os/user.
-	LookupUser  func(name string) (int, error)
-	LookupGroup func(name string) (int, error)
+	// LookupUser finds a user by login name and LookupUserID by uid;
+	// "not found" is user.UnknownUserError / user.UnknownUserIdError.
+	// nil = the system's user database (os/user, and /etc/passwd for the
+	// shell).
+	LookupUser   func(name string) (*User, error)
+	LookupUserID func(uid int) (*User, error)
+	// LookupGroup resolves a gid name ("not found" is
+	// user.UnknownGroupError); LookupGroupID names a gid for circled
+	// check (an error leaves it unnamed). nil = os/user.
+	LookupGroup   func(name string) (int, error)
+	LookupGroupID func(gid int) (string, error)
+}
+
+// User is an entry of the user database.
+type User struct {
+	Name  string // login name: USER and LOGNAME
+	UID   int
+	GID   int    // primary group
+	Home  string // HOME
+	Shell string // SHELL; "/bin/sh" when the entry names none
+	// Groups are the groups whose member list names the user (the
+	// supplementary groups of initgroups). GID need not be among them;
+	// the default lookup leaves it out, so that a gid key replaces it.
+	Groups []int
 }

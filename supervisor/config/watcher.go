@@ -218,6 +218,7 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		}
 	}
 	// [env] sections first, then [env:PATTERNS], each in file order.
+	fromSection := map[string]bool{}
 	for pass := 0; pass < 2; pass++ {
 		for _, e := range l.envs {
 			global := strings.EqualFold(strings.TrimSpace(e.name), "env")
@@ -237,6 +238,7 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 					continue
 				}
 				env[k.name] = v
+				fromSection[k.name] = true
 			}
 		}
 	}
@@ -310,6 +312,11 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		w.Argv = argv
 	}
 
+	// The user's groups and variables. The uid and gid values may use the
+	// env sections' variables, so this comes after them.
+	l.resolveCredentials(s, keys["uid"], w, env, fromSection)
+	w.Env = envList(env)
+
 	if w.Singleton {
 		if numSet != nil && w.NumProcesses > 1 {
 			l.errorf(s, numSet.line, numSet.name, "%d processes for a singleton watcher (want at most 1)", w.NumProcesses)
@@ -377,17 +384,14 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 		if !posixProcessAttrs {
 			return errNotSupported
 		}
-		kind := "user"
-		if key == "gid" {
-			kind = "group"
-		}
 		var id int
-		if id, err = l.lookupID(kind, v); err == nil {
-			if key == "uid" {
-				w.UID = &id
-			} else {
-				w.GID = &id
+		var u *User
+		if key == "uid" {
+			if u, id, err = l.lookupUser(v); err == nil {
+				w.User, w.UID = u, &id
 			}
+		} else if id, err = l.lookupGroup(v); err == nil {
+			w.GID = &id
 		}
 	case "umask":
 		if !posixProcessAttrs {
