@@ -18,7 +18,7 @@ type Flapping struct {
 	Attempts int           // exits ...
 	Window   time.Duration // ... within this window mean flapping
 	RetryIn  time.Duration // pause before trying again
-	MaxRetry int           // flapping rounds before fatal
+	MaxRetry int           // flapping rounds before fatal; -1 = retry forever (circus)
 }
 
 // backoffBase is the first delay after a failed start.
@@ -118,7 +118,7 @@ func (p Policy) OnExit(now time.Time, uptime time.Duration, failures int, h Hist
 		if len(exits) == p.Flapping.Attempts && now.Sub(exits[0]) <= p.Flapping.Window {
 			h.Exits = nil
 			h.Rounds++
-			if h.Rounds > p.Flapping.MaxRetry {
+			if p.Flapping.MaxRetry >= 0 && h.Rounds > p.Flapping.MaxRetry {
 				return Fatal, 0, 0, h
 			}
 			return Flap, p.Flapping.RetryIn, 0, h

@@ -27,6 +27,8 @@ func TestOnExit(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	noRespawn := base
 	noRespawn.Respawn = false
+	forever := base
+	forever.Flapping.MaxRetry = -1
 	type step struct {
 		at       time.Duration
 		uptime   time.Duration
@@ -56,6 +58,19 @@ func TestOnExit(t *testing.T) {
 			{40 * time.Second, 0, Restart, 100 * time.Millisecond, 1},
 			{41 * time.Second, 0, Restart, 200 * time.Millisecond, 2},
 			{42 * time.Second, 0, Fatal, 0, 0},
+		}},
+		// circus: flapping.max_retry = -1 retries forever; it used to
+		// make the first flapping round fatal.
+		{"flapping.max_retry -1 flaps forever", forever, []step{
+			{0, 0, Restart, 100 * time.Millisecond, 1},
+			{time.Second, 0, Restart, 200 * time.Millisecond, 2},
+			{2 * time.Second, 0, Flap, 30 * time.Second, 0},
+			{40 * time.Second, 0, Restart, 100 * time.Millisecond, 1},
+			{41 * time.Second, 0, Restart, 200 * time.Millisecond, 2},
+			{42 * time.Second, 0, Flap, 30 * time.Second, 0},
+			{80 * time.Second, 0, Restart, 100 * time.Millisecond, 1},
+			{81 * time.Second, 0, Restart, 200 * time.Millisecond, 2},
+			{82 * time.Second, 0, Flap, 30 * time.Second, 0},
 		}},
 	}
 	for _, c := range cases {
