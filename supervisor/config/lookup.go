@@ -14,7 +14,7 @@ import (
 
 // maxID is the largest valid uid/gid: (uid_t)-1 means "unchanged" to the
 // kernel.
-const maxID = 1<<32 - 2
+const maxID int64 = 1<<32 - 2
 
 func defaultLookupUser(name string) (*User, error) {
 	u, err := user.Lookup(name)
@@ -108,7 +108,7 @@ func loginShell(name, uid string) string {
 // without a passwd entry yields (nil, n, nil).
 func (l *loader) lookupUser(v string) (*User, int, error) {
 	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 || n > maxID {
+		if n < 0 || int64(n) > maxID {
 			return nil, 0, fmt.Errorf("invalid user %d", n)
 		}
 		fn := l.opts.LookupUserID
@@ -141,7 +141,7 @@ func (l *loader) lookupUser(v string) (*User, int, error) {
 		return nil, 0, fmt.Errorf("user %q not found", v)
 	case err != nil:
 		return nil, 0, fmt.Errorf("user %q: %v", v, err)
-	case u.UID < 0 || u.UID > maxID:
+	case u.UID < 0 || int64(u.UID) > maxID:
 		return nil, 0, fmt.Errorf("user %q: invalid uid %d", v, u.UID)
 	}
 	return u, u.UID, nil
@@ -151,7 +151,7 @@ func (l *loader) lookupUser(v string) (*User, int, error) {
 // needs no group entry).
 func (l *loader) lookupGroup(v string) (int, error) {
 	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 || n > maxID {
+		if n < 0 || int64(n) > maxID {
 			return 0, fmt.Errorf("invalid group %d", n)
 		}
 		return n, nil
@@ -170,7 +170,7 @@ func (l *loader) lookupGroup(v string) (int, error) {
 		return 0, fmt.Errorf("group %q not found", v)
 	case err != nil:
 		return 0, fmt.Errorf("group %q: %v", v, err)
-	case id < 0 || id > maxID:
+	case id < 0 || int64(id) > maxID:
 		return 0, fmt.Errorf("group %q: invalid id %d", v, id)
 	}
 	return id, nil
