@@ -31,7 +31,10 @@ var _ Backend = (*Client)(nil)
 const dialTimeout = 5 * time.Second
 
 // NewClient returns a client for the daemon on socket. It does not connect
-// until the first call.
+// until the first call. On Unix, before each connection it checks that the
+// socket and the directories on the way belong to this user or root and
+// that nobody else can replace them; if not, the call fails with an error
+// wrapping ErrUnsafeSocket and ErrUnreachable, without connecting.
 func NewClient(socket string) *Client {
 	c := &Client{socket: socket}
 	tr := &http.Transport{

@@ -16,10 +16,15 @@ var ErrSocketInUse = errors.New("another circled is running")
 
 // Listen listens on the control socket at path with file mode mode.
 //
-// The socket's directory is created 0700 when missing. An existing socket
-// that a live daemon answers is an error wrapping ErrSocketInUse; a stale
-// one (connection refused) is removed and replaced. Anything at path that
-// is not a socket is an error and is never removed.
+// The socket's directory is created 0700 when missing. On Unix, that
+// directory, every directory above it and the socket must belong to this
+// process's user or root and not be writable by others (a sticky directory
+// such as /tmp may be), or Listen fails with an error wrapping
+// ErrUnsafeSocket that names the file, its owner and mode; the client
+// checks the same before it connects (see sockperm_unix.go). An existing
+// socket that a live daemon answers is an error wrapping ErrSocketInUse; a
+// stale one (connection refused) is removed and replaced. Anything at path
+// that is not a socket is an error and is never removed.
 //
 // On Unix the socket is a unix domain socket; closing the listener removes
 // it. A zero mode means 0600. On Windows it is a named pipe (mode is

@@ -14,10 +14,11 @@ import (
 )
 
 func listen(path string, mode os.FileMode) (net.Listener, error) {
-	if err := ensureDir(filepath.Dir(path)); err != nil {
+	t := socketTrust()
+	if err := ensureDir(filepath.Dir(path), t); err != nil {
 		return nil, err
 	}
-	if err := clearStale(path); err != nil {
+	if err := clearStale(path, t); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("unix", path)
@@ -35,28 +36,37 @@ func listen(path string, mode os.FileMode) (net.Listener, error) {
 	return ln, nil
 }
 
-// ensureDir creates dir 0700 when missing. An existing directory is left
-// as it is (it may be /tmp or a directory the admin chose).
-func ensureDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("socket directory %s is not a directory", dir)
-		}
-		return nil
-	}
+// ensureDir creates dir 0700 when missing, then checks it and every
+// directory above it (checkSocketDir). An existing directory is not
+// changed (it may be /tmp or a directory the admin chose); an unsafe one is
+// an error wrapping ErrUnsafeSocket.
+func ensureDir(dir string, t trust) error {
+	err := checkSocketDir(dir, t)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Everything that exists on the way is safe. Create the rest; if
+	// someone else creates it first, the check below refuses it.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return fmt.Errorf("create socket directory: %w", err)
 	}
-	// MkdirAll is subject to the umask; make sure of 0700.
-	return os.Chmod(dir, 0o700)
+	switch err := os.Mkdir(dir, 0o700); {
+	case err == nil:
+		// Ours, in a safe parent: chmod cannot be redirected. Mkdir is
+		// subject to the umask; make sure of 0700.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("create socket directory: %w", err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("create socket directory: %w", err)
+	}
+	return checkSocketDir(dir, t)
 }
 
-// clearStale removes a socket at path that nobody answers on.
-func clearStale(path string) error {
+// clearStale removes a socket at path that nobody answers on. A socket
+// that is not owned by a trusted owner is refused and left alone, whether
+// a daemon answers on it or not.
+func clearStale(path string, t trust) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -66,6 +76,9 @@ func clearStale(path string) error {
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("%s exists and is not a socket; not removing it", path)
+	}
+	if err := checkSocketFile(path, fi, t); err != nil {
+		return fmt.Errorf("%w; not using or removing it", err)
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {

@@ -127,7 +127,9 @@ func newRootCmd() *cobra.Command {
 
 The socket is --socket, else -c FILE's [circled] socket, else $CIRCLED_SOCKET,
 else /run/circled/circled.sock for root, else $XDG_RUNTIME_DIR/circled.sock,
-else /tmp/circled-$UID/circled.sock.
+else /tmp/circled-$UID/circled.sock. circlectl refuses (exit 4) a socket that
+is not owned by you or root, or whose directory (or one above it) someone
+else owns or may write to, unless it is sticky like /tmp.
 
 Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 4 daemon not reachable.`,

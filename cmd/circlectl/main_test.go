@@ -35,7 +35,14 @@ func shortDir(t *testing.T) string {
 func startDaemon(t *testing.T, f ctl.Backend) string {
 	t.Helper()
 	sock := filepath.Join(shortDir(t), "c.sock")
-	ln, err := ctl.Listen(sock, 0o600)
+	startDaemonAt(t, sock, 0o600, f)
+	return sock
+}
+
+// startDaemonAt serves f on sock, made with mode, until the test ends.
+func startDaemonAt(t *testing.T, sock string, mode os.FileMode, f ctl.Backend) {
+	t.Helper()
+	ln, err := ctl.Listen(sock, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +55,6 @@ func startDaemon(t *testing.T, f ctl.Backend) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return sock
 }
 
 // circlectl runs the command in-process.
