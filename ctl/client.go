@@ -153,8 +153,14 @@ func nameQuery(names []string) url.Values {
 	return url.Values{"name": names}
 }
 
+// watcherPath is /v1/watchers/NAME[/OP] with NAME escaped, "." and ".."
+// included (as %2E): the daemon serves only canonical paths.
 func watcherPath(name, op string) string {
-	p := "/v1/watchers/" + url.PathEscape(name)
+	e := url.PathEscape(name)
+	if e == "." || e == ".." {
+		e = strings.ReplaceAll(e, ".", "%2E")
+	}
+	p := "/v1/watchers/" + e
 	if op != "" {
 		p += "/" + op
 	}

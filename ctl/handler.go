@@ -102,8 +102,45 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 		return
 	}
-	h.mux.ServeHTTP(sw, r)
+	// The mux redirects (307, HTML body) a path that is not canonical
+	// (/v1//watchers, /v1/watchers/./web) to its cleaned form: answer a
+	// JSON 404 instead. A path is served only as it is written.
+	h.mux.ServeHTTP(&noRedirect{ResponseWriter: sw, h: h, r: r}, r)
 }
+
+// noRedirect turns a redirect the mux writes into a JSON 404 not_found
+// (whose message names the canonical path) and drops the HTML body.
+type noRedirect struct {
+	http.ResponseWriter
+	h       *handler
+	r       *http.Request
+	dropped bool
+}
+
+func (w *noRedirect) WriteHeader(code int) {
+	if code < 300 || code > 399 || w.dropped {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.dropped = true
+	hd := w.Header()
+	loc := hd.Get("Location")
+	hd.Del("Location")
+	msg := fmt.Sprintf("no route %s %s: the path is not canonical", w.r.Method, w.r.URL.EscapedPath())
+	if loc != "" {
+		msg += " (" + loc + " is)"
+	}
+	w.h.writeError(w.ResponseWriter, w.r, &apiError{http.StatusNotFound, KindNotFound, msg})
+}
+
+func (w *noRedirect) Write(b []byte) (int, error) {
+	if w.dropped {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *noRedirect) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func tooLarge() error {
 	return &apiError{http.StatusRequestEntityTooLarge, KindBadRequest,

@@ -83,6 +83,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, t timeouts) err
 		ReadTimeout:       t.read,
 		IdleTimeout:       t.idle,
 		MaxHeaderBytes:    maxHeaderBytes,
+		// "OPTIONS *" goes to h (a JSON 404) instead of net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
