@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -82,18 +83,7 @@ func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum Reload
 // apply switches from old to cfg. Called with opMu held.
 func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadSummary {
 	var sum ReloadSummary
-	if old.Daemon.Socket != cfg.Daemon.Socket {
-		sum.NeedRestart = append(sum.NeedRestart, "socket")
-	}
-	if old.Daemon.SocketMode != cfg.Daemon.SocketMode {
-		sum.NeedRestart = append(sum.NeedRestart, "socket_mode")
-	}
-	if old.Daemon.Pidfile != cfg.Daemon.Pidfile {
-		sum.NeedRestart = append(sum.NeedRestart, "pidfile")
-	}
-	if old.Daemon.Logfile != cfg.Daemon.Logfile {
-		sum.NeedRestart = append(sum.NeedRestart, "logfile")
-	}
+	sum.NeedRestart = needRestart(old.Daemon, cfg.Daemon)
 	s.applyDaemon(cfg.Daemon)
 
 	newByName := map[string]*config.Watcher{}
@@ -188,4 +178,48 @@ func namesOf(es []*entry) []string {
 		names[i] = e.cfg.Name
 	}
 	return names
+}
+
+// daemonKeys maps each [circled] setting to its key, and says whether a
+// reload applies it. Those it cannot apply are reported in need_restart
+// when they change; a test pins that every field of config.Daemon is
+// listed, so a new key cannot be silently ignored by a reload.
+var daemonKeys = []struct {
+	field, key string
+	live       bool
+}{
+	{"Socket", "socket", false},
+	{"SocketMode", "socket_mode", false},
+	{"Pidfile", "pidfile", false},
+	{"LogLevel", "loglevel", true},
+	{"LogFormat", "log_format", false},
+	{"Logfile", "logfile", false},
+	{"LogfileMaxBytes", "logfile_max_bytes", false},
+	{"LogfileBackups", "logfile_backups", false},
+	{"LogfileMode", "logfile_mode", false},
+	// The children's umask: a change restarts the watchers (circled's
+	// own umask stays what it was at start).
+	{"Umask", "umask", true},
+	// The default of every watcher's graceful_timeout, which applies.
+	{"GracefulTimeout", "graceful_timeout", true},
+	{"WarmupDelay", "warmup_delay", true},
+	{"WatchConfig", "watch_config", false},
+	{"ServiceName", "service_name", false},
+}
+
+// needRestart lists the [circled] keys that changed and cannot apply
+// without restarting circled.
+func needRestart(old, cur config.Daemon) []string {
+	o, c := reflect.ValueOf(old), reflect.ValueOf(cur)
+	var out []string
+	for _, k := range daemonKeys {
+		f := o.FieldByName(k.field)
+		if !f.IsValid() || k.live {
+			continue
+		}
+		if !reflect.DeepEqual(f.Interface(), c.FieldByName(k.field).Interface()) {
+			out = append(out, k.key)
+		}
+	}
+	return out
 }

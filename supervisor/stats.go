@@ -19,15 +19,20 @@ type WatcherStats struct {
 	Processes []ProcStats
 }
 
-// cpuSampler remembers each pid's last CPU time to report a rate.
+// cpuSampler remembers each live process's last CPU time to report a
+// rate. It holds only processes that were running at the last sample: a
+// pid that is gone (reaped) is forgotten at the next Stats call, and a
+// pid that was reused (another start time) starts over, so the table
+// never grows past the live processes and never shows negative CPU.
 type cpuSampler struct {
 	mu   sync.Mutex
 	last map[int]cpuSample
 }
 
 type cpuSample struct {
-	at  time.Time
-	cpu time.Duration
+	start time.Time // the process's start: tells a reused pid apart
+	at    time.Time
+	cpu   time.Duration
 }
 
 var sampler = cpuSampler{last: map[int]cpuSample{}}
@@ -39,9 +44,28 @@ func (s *Supervisor) Stats(names []string) ([]WatcherStats, error) {
 		return nil, err
 	}
 	out := make([]WatcherStats, 0, len(st))
+	// Every watcher's live processes, to forget the samples of the ones
+	// that are gone, whichever watchers this call asked for.
+	all, _, err := s.Status(nil)
+	if err != nil {
+		return nil, err
+	}
+	live := map[int]time.Time{}
+	for _, w := range all {
+		for _, p := range w.Processes {
+			if p.PID != 0 {
+				live[p.PID] = p.StartedAt
+			}
+		}
+	}
 	now := time.Now()
 	sampler.mu.Lock()
 	defer sampler.mu.Unlock()
+	for pid, smp := range sampler.last {
+		if start, ok := live[pid]; !ok || !start.Equal(smp.start) {
+			delete(sampler.last, pid)
+		}
+	}
 	for _, w := range st {
 		ws := WatcherStats{Name: w.Name}
 		for _, p := range w.Processes {
@@ -55,13 +79,13 @@ func (s *Supervisor) Stats(names []string) ([]WatcherStats, error) {
 			}
 			ps.RSS = rss
 			prev, ok := sampler.last[p.PID]
-			if !ok {
-				prev = cpuSample{at: p.StartedAt}
+			if !ok || !prev.start.Equal(p.StartedAt) {
+				prev = cpuSample{start: p.StartedAt, at: p.StartedAt}
 			}
-			if dt := now.Sub(prev.at); dt > 0 {
+			if dt := now.Sub(prev.at); dt > 0 && cpu >= prev.cpu {
 				ps.CPU = 100 * float64(cpu-prev.cpu) / float64(dt)
 			}
-			sampler.last[p.PID] = cpuSample{at: now, cpu: cpu}
+			sampler.last[p.PID] = cpuSample{start: p.StartedAt, at: now, cpu: cpu}
 			ws.Processes = append(ws.Processes, ps)
 		}
 		out = append(out, ws)

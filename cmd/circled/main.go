@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/circle-supervisor/circle/internal/buildinfo"
 	"github.com/circle-supervisor/circle/watcher"
@@ -81,6 +82,10 @@ func newRootCmd() *cobra.Command {
 			if f.config == "" {
 				return &exitError{code: 2, err: errors.New("missing -c FILE (the main config file)")}
 			}
+			if f.logLevel != "" && !validLogLevel(f.logLevel) {
+				// As loglevel = loud is a config error: never start at info.
+				return &exitError{code: 2, err: fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+			}
 			if svcFlags.service {
 				return runService(cmd, f)
 			}
@@ -119,4 +124,13 @@ func newCheckCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "", "main config file")
 	return cmd
+}
+
+// validLogLevel accepts what [circled] loglevel accepts.
+func validLogLevel(l string) bool {
+	switch strings.ToLower(l) {
+	case "debug", "info", "warn", "warning", "error", "critical":
+		return true
+	}
+	return false
 }
