@@ -1,7 +1,7 @@
 # circle: `make help` lists the targets.
 GO       ?= go
 PKG      := github.com/circle-supervisor/circle
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION  ?= $(shell sh packaging/version.sh 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/buildinfo.Commit=$(COMMIT)
 export CGO_ENABLED := 0

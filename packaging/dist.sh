@@ -10,7 +10,7 @@
 # Archives are reproducible: entries sorted, owner root, mtimes set to the
 # commit time (or $SOURCE_DATE_EPOCH).
 #
-# Environment: VERSION (default `git describe --tags --always --dirty`, as
+# Environment: VERSION (default packaging/version.sh's, as
 # the Makefile stamps it), CROSS_DIR (bin/cross), DIST_DIR (dist).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +20,7 @@ cd "$root"
 GO=${GO:-go}
 CROSS_DIR=${CROSS_DIR:-bin/cross}
 DIST_DIR=${DIST_DIR:-dist}
-VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+VERSION=${VERSION:-$(sh packaging/version.sh)}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
 [ -d "$CROSS_DIR" ] || { echo "dist.sh: no $CROSS_DIR: run make cross (make dist does)" >&2; exit 1; }

@@ -11,9 +11,10 @@
 #   DIST_DIR     output directory (default dist)
 #   ARCHS        default "amd64 arm64"
 #   FORMATS      default "deb rpm"
-#   PKG_VERSION  package version (semver); default from `git describe`:
-#                v1.2.3 -> 1.2.3, 5 commits later -> 1.2.3+5.gabc1234,
-#                no tag -> 0.0.0+git.abc1234 (".dirty" for local changes)
+#   PKG_VERSION  package version (semver); default packaging/version.sh's:
+#                tag v1.2.3 -> 1.2.3; otherwise VERSION~gitYYYYMMDD.N.gHASH
+#                (".dirty" for local changes), which sorts by time and
+#                before the release
 #   MAINTAINER   "Name <email>" of the packages
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,24 +27,13 @@ ARCHS=${ARCHS:-amd64 arm64}
 FORMATS=${FORMATS:-deb rpm}
 MAINTAINER=${MAINTAINER:-circle maintainers <circle-supervisor@users.noreply.github.com>}
 
+# nfpm reads the version as semver: X.Y.Z~PRE becomes X.Y.Z-PRE for it, and
+# it writes X.Y.Z~PRE back into the .deb and the .rpm, the same string as
+# `circled --version`.
 pkg_version() {
-	local tag commit dirty n base
-	git rev-parse --git-dir >/dev/null 2>&1 || { echo 0.0.0+dev; return; }
-	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	dirty=
-	git diff --quiet HEAD -- 2>/dev/null || dirty=.dirty
-	tag=$(git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null || true)
-	if [ -z "$tag" ]; then
-		echo "0.0.0+git.$commit$dirty"
-		return
-	fi
-	base=${tag#v}
-	n=$(git rev-list --count "$tag..HEAD")
-	if [ "$n" = 0 ] && [ -z "$dirty" ]; then
-		echo "$base"
-	else
-		echo "$base+$n.g$commit$dirty"
-	fi
+	local v
+	v=$(sh packaging/version.sh)
+	echo "${v/\~/-}"
 }
 PKG_VERSION=${PKG_VERSION:-$(pkg_version)}
 # nfpm stamps file and package times from it: same commit, same packages.

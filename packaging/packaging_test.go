@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -217,7 +218,10 @@ func TestDebContents(t *testing.T) {
 	}
 
 	ctrl := run(t, "", nil, "dpkg-deb", "-f", deb, "Package", "Architecture", "Version")
-	for _, want := range []string{"Package: circled", "Architecture: " + runtime.GOARCH, "Version: "} {
+	// The package's version is the one packaging/version.sh gives the
+	// Makefile, which stamps it into the binaries.
+	version := strings.TrimSpace(run(t, repoRoot(t), nil, "sh", "packaging/version.sh"))
+	for _, want := range []string{"Package: circled", "Architecture: " + runtime.GOARCH, "Version: " + version + "\n"} {
 		if !strings.Contains(ctrl, want) {
 			t.Errorf("control fields lack %q:\n%s", want, ctrl)
 		}
@@ -421,5 +425,36 @@ func tarNames(t *testing.T, path string) []string {
 			t.Errorf("%s: %s owned by %d:%d, want root", path, h.Name, h.Uid, h.Gid)
 		}
 		names = append(names, strings.TrimSuffix(h.Name, "/"))
+	}
+}
+
+// TestVersionScript: a snapshot's version names the VERSION file's
+// release, sorts before it, and sorts by commit date then count (dpkg's
+// order; rpm's tilde rule is the same), never by hash.
+func TestVersionScript(t *testing.T) {
+	root := repoRoot(t)
+	v := strings.TrimSpace(run(t, root, nil, "sh", "packaging/version.sh"))
+	base, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := strings.TrimSpace(string(base))
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(b) + `(~git[0-9]{8}\.[0-9]+\.g[0-9a-f]+(\.dirty)?)?$`)
+	if !re.MatchString(v) {
+		t.Fatalf("version.sh printed %q, want %s", v, re)
+	}
+	if _, err := exec.LookPath("dpkg"); err != nil {
+		t.Skip("dpkg not installed: cannot check the sort order")
+	}
+	lt := func(a, b string) bool { return exec.Command("dpkg", "--compare-versions", a, "lt", b).Run() == nil }
+	for _, c := range [][2]string{
+		{b + "~git20261123.40.gffffff0", b + "~git20261124.41.g0000001"},
+		{b + "~git20261124.41.gfff", b + "~git20261124.42.g000"},
+		{b + "~git20261124.41.g000", b},
+		{b + "~git20261124.41.g000", b + "~git20261124.41.g000.dirty"},
+	} {
+		if !lt(c[0], c[1]) {
+			t.Errorf("dpkg: %s does not sort before %s", c[0], c[1])
+		}
 	}
 }
