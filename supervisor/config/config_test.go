@@ -363,6 +363,16 @@ func TestMultilineAndComments(t *testing.T) {
 	}
 }
 
+// Names made of letters (any script), digits and _ . - : @ load.
+func TestValidNames(t *testing.T) {
+	c, _ := mustLoad(t, "[watcher:a-b.c_d:e@f]\ncmd = x\n[watcher:café2]\ncmd = x\n[watcher:web:8080]\ncmd = x\n[env:a-b.c_d:e@f, caf?2, web*]\nX = 1\n")
+	for _, n := range []string{"a-b.c_d:e@f", "café2", "web:8080"} {
+		if envOf(watcher(t, c, n))["X"] != "1" {
+			t.Errorf("%s: env section not applied", n)
+		}
+	}
+}
+
 func TestOrdering(t *testing.T) {
 	c, _ := mustLoad(t, "[watcher:c]\ncmd=x\n[watcher:b]\ncmd=x\npriority=5\n[watcher:a]\ncmd=x\n[watcher:z]\ncmd=x\npriority=10\n")
 	var names []string
@@ -468,7 +478,37 @@ func TestErrors(t *testing.T) {
 		{"bad size", "[watcher:a]\ncmd = x\nstdout_stream.max_bytes = lots\n",
 			[]string{`{dir}/circled.ini:3: [watcher:a] stdout_stream.max_bytes: invalid size "lots" (want bytes, or a number with KB, MB, GB or TB)`}},
 		{"bad watcher name", "[watcher:a b]\ncmd = x\n",
-			[]string{`{dir}/circled.ini:1: [watcher:a b]: watcher name "a b": spaces, control characters, slashes and glob characters (*?[]) are not allowed`}},
+			[]string{`{dir}/circled.ini:1: [watcher:a b]: watcher name "a b": ' ' is not allowed (allowed: letters, digits and _ . - : @)`}},
+		{"bidi in watcher name", "[watcher:ab\u202ecd]\ncmd = x\n",
+			[]string{"{dir}/circled.ini:1: [watcher:ab\u202ecd]: watcher name \"ab\\u202ecd\": '\\u202e' is not allowed (allowed: letters, digits and _ . - : @)"}},
+		{"C1 in watcher name", "[watcher:a\u0085b]\ncmd = x\n",
+			[]string{"{dir}/circled.ini:1: [watcher:a\u0085b]: watcher name \"a\\u0085b\": '\\u0085' is not allowed (allowed: letters, digits and _ . - : @)"}},
+		{"invalid UTF-8 in watcher name", "[watcher:a\xff]\ncmd = x\n",
+			[]string{"{dir}/circled.ini:1: [watcher:a\xff]: watcher name \"a\\xff\" is not valid UTF-8 (allowed: letters, digits and _ . - : @)"}},
+		{"slash in watcher name", "[watcher:a/b]\ncmd = x\n",
+			[]string{`{dir}/circled.ini:1: [watcher:a/b]: watcher name "a/b": '/' is not allowed (allowed: letters, digits and _ . - : @)`}},
+		{"glob in watcher name", "[watcher:a*]\ncmd = x\n",
+			[]string{`{dir}/circled.ini:1: [watcher:a*]: watcher name "a*": '*' is not allowed (allowed: letters, digits and _ . - : @)`}},
+		{"dot dot watcher name", "[watcher:..]\ncmd = x\n",
+			[]string{`{dir}/circled.ini:1: [watcher:..]: watcher name ".." is not allowed`}},
+		{"dash watcher name", "[watcher:-v]\ncmd = x\n",
+			[]string{`{dir}/circled.ini:1: [watcher:-v]: watcher name "-v" may not start with -`}},
+		{"long watcher name", "[watcher:" + strings.Repeat("a", 129) + "]\ncmd = x\n",
+			[]string{`{dir}/circled.ini:1: [watcher:` + strings.Repeat("a", 129) + `]: watcher name "aaaaaaaaaaaaaaaaaaaa"... is 129 bytes long (at most 128)`}},
+		{"bad env pattern chars", "[watcher:a]\ncmd = x\n[env:a, b c]\nX=1\n",
+			[]string{`{dir}/circled.ini:3: [env:a, b c]: watcher pattern "b c": ' ' is not allowed (allowed: letters, digits and _ . - : @, and the glob characters * ? [ ] ^ \)`}},
+		{"NUL in cmd", "[watcher:a]\ncmd = x\x00y\n",
+			[]string{`{dir}/circled.ini:2: [watcher:a] cmd: NUL character (\x00) is not allowed`}},
+		{"NUL in args continuation", "[watcher:a]\ncmd = x\nargs = y\n  z\x00\n",
+			[]string{`{dir}/circled.ini:4: [watcher:a] args: NUL character (\x00) is not allowed`}},
+		{"NUL in env value", "[watcher:a]\ncmd = x\n[env]\nX = 1\x00\n",
+			[]string{`{dir}/circled.ini:4: [env] X: NUL character (\x00) is not allowed`}},
+		{"NUL in key", "[watcher:a]\ncmd = x\n[env]\nX\x00Y = 1\n",
+			[]string{`{dir}/circled.ini:4: [env] X\x00Y: NUL character (\x00) is not allowed`}},
+		{"NUL in section name", "[watcher:a\x00]\ncmd = x\n",
+			[]string{`{dir}/circled.ini:1: [watcher:a\x00]: NUL character (\x00) is not allowed`}},
+		{"NUL in daemon value", "[circled]\npidfile = /run/x\x00\n",
+			[]string{`{dir}/circled.ini:2: [circled] pidfile: NUL character (\x00) is not allowed`}},
 		{"bad env pattern", "[watcher:a]\ncmd = x\n[env:[]\nX=1\n",
 			[]string{`{dir}/circled.ini:3: [env:[]: bad pattern "[": syntax error in pattern`}},
 		{"bad loglevel", "[circus]\nloglevel = loud\n",

@@ -372,7 +372,7 @@ func (l *loader) section(s *srcSection) {
 			l.daemonSection(s, false)
 		}
 	case secWatcher:
-		if err := checkWatcherName(name); err != nil {
+		if err := CheckWatcherName(name); err != nil {
 			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: err.Error()})
 			return
 		}
@@ -387,6 +387,10 @@ func (l *loader) section(s *srcSection) {
 	case secEnv:
 		if s.name != "env" && strings.TrimSpace(name) == "" {
 			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: "empty watcher pattern"})
+			return
+		}
+		if err := checkEnvPatterns(name); err != nil {
+			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: err.Error()})
 			return
 		}
 		l.envs = append(l.envs, s)
@@ -406,19 +410,6 @@ func (l *loader) section(s *srcSection) {
 		}
 		l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: msg})
 	}
-}
-
-// checkWatcherName keeps names usable on the command line and in globs.
-func checkWatcherName(name string) error {
-	if name == "" {
-		return errors.New("empty watcher name")
-	}
-	if i := strings.IndexFunc(name, func(r rune) bool {
-		return r <= ' ' || r == 0x7f || strings.ContainsRune("/\\*?[]", r)
-	}); i >= 0 {
-		return fmt.Errorf("watcher name %q: spaces, control characters, slashes and glob characters (*?[]) are not allowed", name)
-	}
-	return nil
 }
 
 // includedFiles resolves the main file's include and include_dir (or the

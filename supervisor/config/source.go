@@ -119,6 +119,7 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 		errs     []*Error
 		cur      *scanSection
 		inValue  bool // the previous line was a key or its continuation
+		lastKey  string
 		seen     = map[string]int{}
 		seenKeys map[string]int
 	)
@@ -127,12 +128,33 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 		n := i + 1
 		raw = strings.TrimSuffix(raw, "\r")
 		if inValue && raw != "" && isIndent(raw[0]) {
+			if strings.IndexByte(raw, 0) >= 0 {
+				key := quoteNUL(lastKey)
+				if cur != nil {
+					key = "[" + strings.TrimSpace(cur.raw) + "] " + key
+				}
+				errs = append(errs, &Error{File: path, Line: n, Key: key, Msg: nulMsg})
+			}
 			continue // Python multi-line continuation
 		}
 		inValue = false
 		line := strings.TrimLeftFunc(raw, unicode.IsSpace)
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
+		}
+		if strings.IndexByte(line, 0) >= 0 {
+			// NUL cannot reach a process (argv, environment), a path
+			// or a name: refuse it anywhere, comments aside.
+			key := ""
+			switch idx := strings.IndexAny(line, "=:"); {
+			case line[0] == '[':
+				key = "[" + quoteNUL(strings.TrimSpace(strings.TrimSuffix(line[1:], "]"))) + "]"
+			case idx > 0 && cur != nil:
+				key = "[" + strings.TrimSpace(cur.raw) + "] " + quoteNUL(strings.TrimSpace(line[:idx]))
+			case idx > 0:
+				key = quoteNUL(strings.TrimSpace(line[:idx]))
+			}
+			errs = append(errs, &Error{File: path, Line: n, Key: key, Msg: nulMsg})
 		}
 		if line[0] == '[' {
 			end := strings.LastIndexByte(line, ']')
@@ -164,6 +186,7 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 			continue
 		}
 		inValue = true
+		lastKey = strings.TrimSpace(line[:idx])
 		if cur == nil {
 			errs = append(errs, &Error{File: path, Line: n, Key: strings.TrimSpace(line[:idx]), Msg: "key outside any section"})
 			continue
