@@ -18,9 +18,9 @@ build: ## build bin/circled and bin/circlectl (static, CGO_ENABLED=0)
 run: build ## run circled in the foreground on conf.d/ (socket: see README)
 	./bin/circled -c conf.d/circled.ini
 
-test: ## run every test with -race (installs gcc when missing: -race needs cgo)
-	@command -v gcc >/dev/null || { echo "installing gcc (go test -race needs cgo)"; apt-get install -y gcc >/dev/null; }
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+test: ## run every test with -race, then list every skipped test and its reason (installs gcc when missing: -race needs cgo)
+	@bash packaging/test-deps.sh
+	CGO_ENABLED=1 $(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
 
 test-docker: ## PID 1 in a real container: images FROM scratch, docker stop/kill/wait/logs (needs a Docker Engine)
 	bash packaging/docker/test.sh

@@ -28,13 +28,11 @@ skip() { echo "SKIP make test-windows: $*"; exit 0; }
 if ! command -v wine >/dev/null || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
 	command -v apt-get >/dev/null || skip "wine is not installed and there is no apt-get to install it"
 	[ "$(id -u)" = 0 ] || skip "wine is not installed and installing it needs root"
-	echo "installing wine and gcc-mingw-w64-x86-64-win32 from Debian (about 30 s)"
+	echo "make test-windows: installing wine, wine64 and gcc-mingw-w64-x86-64-win32 system-wide from Debian's packages (apt-get update first; about 30 s)"
 	export DEBIAN_FRONTEND=noninteractive
-	if ! timeout 240 apt-get install -y --no-install-recommends wine wine64 gcc-mingw-w64-x86-64-win32 >/tmp/circled-wine-apt.log 2>&1; then
-		timeout 120 apt-get update >>/tmp/circled-wine-apt.log 2>&1 || true
-		timeout 240 apt-get install -y --no-install-recommends wine wine64 gcc-mingw-w64-x86-64-win32 >>/tmp/circled-wine-apt.log 2>&1 ||
-			skip "apt-get could not install wine (log: /tmp/circled-wine-apt.log): $(tail -1 /tmp/circled-wine-apt.log)"
-	fi
+	timeout 120 apt-get update >/tmp/circled-wine-apt.log 2>&1 || true
+	timeout 240 apt-get install -y --no-install-recommends wine wine64 gcc-mingw-w64-x86-64-win32 >>/tmp/circled-wine-apt.log 2>&1 ||
+		skip "apt-get could not install wine (log: /tmp/circled-wine-apt.log): $(tail -1 /tmp/circled-wine-apt.log)"
 fi
 command -v wine >/dev/null && command -v wineserver >/dev/null || skip "wine installed but /usr/bin/wine or wineserver is missing"
 
