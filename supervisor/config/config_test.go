@@ -363,6 +363,58 @@ func TestMultilineAndComments(t *testing.T) {
 	}
 }
 
+// Every count and duration has a documented maximum, checked at load
+// (issue 13.4): past it is an error naming file, line and key and saying
+// the range; at it the config loads.
+func TestBounds(t *testing.T) {
+	tests := []struct {
+		section, key, bad, want, max string
+	}{
+		{"watcher:a", "numprocesses", "9223372036854775807", "9223372036854775807 is out of range (0..100000)", "100000"},
+		{"watcher:a", "numprocess", "100001", "100001 is out of range (0..100000)", "100000"},
+		{"watcher:a", "numprocesses", "99999999999999999999999", "99999999999999999999999 is out of range (0..100000)", "0"},
+		{"watcher:a", "graceful_timeout", "86401", `duration "86401" is out of range (at most 24h)`, "24h"},
+		{"watcher:a", "graceful_timeout", "9223372036", `duration "9223372036" is out of range (at most 24h)`, "86400"},
+		{"watcher:a", "max_retry", "1000001", "1000001 is out of range (-1..1000000)", "1000000"},
+		{"watcher:a", "priority", "-1000001", "-1000001 is out of range (-1000000..1000000)", "-1000000"},
+		{"watcher:a", "priority", "9223372036854775808", "9223372036854775808 is out of range (-1000000..1000000)", "1000000"},
+		{"watcher:a", "warmup_delay", "3601", `duration "3601" is out of range (at most 1h)`, "1h"},
+		{"watcher:a", "min_uptime", "366d", `invalid duration "366d" (want seconds such as 2.5, or a duration such as 10s)`, "8760h"},
+		{"watcher:a", "min_uptime", "8761h", `duration "8761h" is out of range (at most 365 days)`, "8760h"},
+		{"watcher:a", "backoff_max", "2562047h", `duration "2562047h" is out of range (at most 365 days)`, "31536000"},
+		{"watcher:a", "flapping.attempts", "10001", "10001 is out of range (1..10000)", "10000"},
+		{"watcher:a", "flapping.window", "1e12", `duration "1e12" is out of range (at most 365 days)`, "8760h"},
+		{"watcher:a", "flapping.retry_in", "31536001", `duration "31536001" is out of range (at most 365 days)`, "31536000"},
+		{"watcher:a", "flapping.max_retry", "2000000", "2000000 is out of range (-1..1000000)", "-1"},
+		{"circled", "graceful_timeout", "25h", `duration "25h" is out of range (at most 24h)`, "24h"},
+		{"circled", "warmup_delay", "2h", `duration "2h" is out of range (at most 1h)`, "3600"},
+		{"circled", "logfile_max_bytes", "2TB", `size "2TB" is out of range (at most 1 TiB)`, "1TB"},
+		{"circled", "logfile_backups", "10001", "10001 is out of range (0..10000)", "10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.section+" "+tt.key+"="+tt.bad, func(t *testing.T) {
+			body := "[" + tt.section + "]\n" + tt.key + " = %s\n"
+			if tt.section != "circled" {
+				body += "cmd = x\n"
+			} else {
+				body += "[watcher:a]\ncmd = x\n"
+			}
+			_, err, dir := loadString(t, strings.Replace(body, "%s", tt.bad, 1))
+			want := dir + "/circled.ini:2: [" + tt.section + "] " + tt.key + ": " + tt.want
+			if err == nil || err.Error() != want {
+				t.Errorf("error:\n%v\nwant:\n%s", err, want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("not a *Error: %T", err)
+			}
+			if _, err, _ := loadString(t, strings.Replace(body, "%s", tt.max, 1)); err != nil {
+				t.Errorf("%s = %s: %v", tt.key, tt.max, err)
+			}
+		})
+	}
+}
+
 // Names made of letters (any script), digits and _ . - : @ load.
 func TestValidNames(t *testing.T) {
 	c, _ := mustLoad(t, "[watcher:a-b.c_d:e@f]\ncmd = x\n[watcher:café2]\ncmd = x\n[watcher:web:8080]\ncmd = x\n[env:a-b.c_d:e@f, caf?2, web*]\nX = 1\n")
@@ -435,7 +487,7 @@ func TestErrors(t *testing.T) {
 			[]string{`{dir}/circled.ini:3: [watcher:a] rlimit_nofle: unknown resource limit; did you mean "rlimit_nofile"?`}},
 		{"all errors reported", "[watcher:a]\ncmd = x\nnumprocesses = -1\nshell = maybe\n[watcher:b]\ngraceful_timeout = -3\nstop_signal = SIGFOO\n",
 			[]string{
-				`{dir}/circled.ini:3: [watcher:a] numprocesses: -1 is out of range (minimum 0)`,
+				`{dir}/circled.ini:3: [watcher:a] numprocesses: -1 is out of range (0..100000)`,
 				`{dir}/circled.ini:4: [watcher:a] shell: invalid boolean "maybe" (want true/false, yes/no, on/off or 1/0)`,
 				`{dir}/circled.ini:5: [watcher:b] cmd: required key is missing`,
 				`{dir}/circled.ini:6: [watcher:b] graceful_timeout: negative duration "-3"`,

@@ -292,15 +292,15 @@ func (l *loader) daemonValue(key, v string) error {
 		}
 		d.Umask, err = parseOctal(v)
 	case "graceful_timeout":
-		d.GracefulTimeout, err = parseDuration(v)
+		d.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
 	case "warmup_delay":
-		d.WarmupDelay, err = parseDuration(v)
+		d.WarmupDelay, err = parseDurationMax(v, MaxWarmupDelay)
 	case "watch_config":
 		d.WatchConfig, err = parseBool(v)
 	case "logfile_max_bytes":
-		d.LogfileMaxBytes, err = parseSize(v)
+		d.LogfileMaxBytes, err = parseSizeMax(v, MaxLogBytes)
 	case "logfile_backups":
-		d.LogfileBackups, err = parseIntMin(v, 0)
+		d.LogfileBackups, err = parseIntRange(v, 0, MaxBackups)
 	case "service_name":
 		if v == "" || strings.ContainsAny(v, `/\ 	`) {
 			err = fmt.Errorf("invalid service name %q (no spaces or slashes)", v)

@@ -375,7 +375,7 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 	case "cmd", "args":
 		// assembled by the caller
 	case "numprocesses":
-		w.NumProcesses, err = parseIntMin(v, 0)
+		w.NumProcesses, err = parseIntRange(v, 0, MaxProcesses)
 	case "working_dir":
 		w.WorkingDir = absPath(l.mainDir, v)
 	case "shell":
@@ -403,37 +403,37 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 	case "stop_children":
 		w.StopChildren, err = parseBool(v)
 	case "graceful_timeout":
-		w.GracefulTimeout, err = parseDuration(v)
+		w.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
 	case "respawn":
 		w.Respawn, err = parseBool(v)
 	case "max_retry":
-		w.MaxRetry, err = parseIntMin(v, -1)
+		w.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
 	case "autostart":
 		w.Autostart, err = parseBool(v)
 	case "priority":
-		w.Priority, err = parseInt(v)
+		w.Priority, err = parseIntRange(v, -MaxPriority, MaxPriority)
 	case "warmup_delay":
-		w.WarmupDelay, err = parseDuration(v)
+		w.WarmupDelay, err = parseDurationMax(v, MaxWarmupDelay)
 	case "singleton":
 		w.Singleton, err = parseBool(v)
 	case "critical":
 		w.Critical, err = parseBool(v)
 	case "min_uptime":
-		w.MinUptime, err = parseDuration(v)
+		w.MinUptime, err = parseDurationMax(v, MaxDuration)
 	case "backoff_max":
-		w.BackoffMax, err = parseDuration(v)
+		w.BackoffMax, err = parseDurationMax(v, MaxDuration)
 	case "redirect_stderr":
 		var b bool
 		b, err = parseBool(v)
 		w.RedirectStderr = w.RedirectStderr || b
 	case "flapping.attempts":
-		w.Flapping.Attempts, err = parseIntMin(v, 1)
+		w.Flapping.Attempts, err = parseIntRange(v, 1, MaxFlappingAttempts)
 	case "flapping.window":
-		w.Flapping.Window, err = parseDuration(v)
+		w.Flapping.Window, err = parseDurationMax(v, MaxDuration)
 	case "flapping.retry_in":
-		w.Flapping.RetryIn, err = parseDuration(v)
+		w.Flapping.RetryIn, err = parseDurationMax(v, MaxDuration)
 	case "flapping.max_retry":
-		w.Flapping.MaxRetry, err = parseIntMin(v, -1)
+		w.Flapping.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
 	default:
 		err = fmt.Errorf("internal error: unhandled key")
 	}

@@ -1,0 +1,116 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Upper bounds of counts and durations, checked at load so that nothing
+// later (allocation per process, timer arithmetic, log rotation cutoffs)
+// can run out of memory or overflow. They are part of the documented file
+// format; the control API uses MaxProcesses for incr/decr too.
+const (
+	// MaxProcesses bounds numprocesses (per watcher).
+	MaxProcesses = 100000
+	// MaxGracefulTimeout bounds graceful_timeout ([circled] and watchers).
+	MaxGracefulTimeout = 24 * time.Hour
+	// MaxWarmupDelay bounds warmup_delay ([circled] and watchers): it is
+	// multiplied by the number of processes (or watchers) started at once.
+	MaxWarmupDelay = time.Hour
+	// MaxDuration bounds min_uptime, backoff_max, flapping.window and
+	// flapping.retry_in.
+	MaxDuration = 365 * 24 * time.Hour
+	// MaxRetries bounds max_retry and flapping.max_retry (-1 = forever).
+	MaxRetries = 1000000
+	// MaxFlappingAttempts bounds flapping.attempts (the policy keeps that
+	// many exit times per watcher).
+	MaxFlappingAttempts = 10000
+	// MaxPriority bounds priority: -MaxPriority..MaxPriority.
+	MaxPriority = 1000000
+	// MaxLogBytes bounds stdout_stream.max_bytes, stderr_stream.max_bytes
+	// and [circled] logfile_max_bytes (1 TiB).
+	MaxLogBytes int64 = 1 << 40
+	// MaxBackups bounds backup_count and [circled] logfile_backups.
+	MaxBackups = 10000
+	// MaxAgeDays bounds stream max_age (days, 10 years).
+	MaxAgeDays = 3650
+	// MaxRotatePeriod bounds rotate_interval times the rotate_when unit
+	// (S, M, H, D, W0-W6, midnight) of a timed stream (366 days).
+	MaxRotatePeriod = 366 * 24 * time.Hour
+)
+
+// parseIntRange parses an integer in lo..hi. Numbers too large for
+// int64 are out of range too, not "invalid".
+func parseIntRange(s string, lo, hi int) (int, error) {
+	t := strings.TrimSpace(s)
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%s is out of range (%d..%d)", t, lo, hi)
+		}
+		return 0, fmt.Errorf("invalid integer %q", s)
+	}
+	if n < int64(lo) || n > int64(hi) {
+		return 0, fmt.Errorf("%d is out of range (%d..%d)", n, lo, hi)
+	}
+	return int(n), nil
+}
+
+// parseDurationMax parses a duration (see parseDuration) of at most max.
+func parseDurationMax(s string, max time.Duration) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsInf(f, 0) && f > max.Seconds() {
+		// Seconds beyond time.Duration's range are out of range too.
+		return 0, fmt.Errorf("duration %q is out of range (at most %s)", t, humanDuration(max))
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d > max {
+		return 0, fmt.Errorf("duration %q is out of range (at most %s)", strings.TrimSpace(s), humanDuration(max))
+	}
+	return d, nil
+}
+
+// parseSizeMax parses a size (see parseSize) of at most max bytes.
+func parseSizeMax(s string, max int64) (int64, error) {
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, err
+	}
+	if n > max {
+		return 0, fmt.Errorf("size %q is out of range (at most %s)", strings.TrimSpace(s), humanSize(max))
+	}
+	return n, nil
+}
+
+// humanDuration writes a bound the way the README does: "24h", "1h",
+// "365 days".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d > 24*time.Hour && d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
+
+func humanSize(n int64) string {
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.m && n%u.m == 0 {
+			return strconv.FormatInt(n/u.m, 10) + " " + u.s
+		}
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
