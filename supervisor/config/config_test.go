@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -390,6 +391,12 @@ func TestBounds(t *testing.T) {
 		{"circled", "warmup_delay", "2h", `duration "2h" is out of range (at most 1h)`, "3600"},
 		{"circled", "logfile_max_bytes", "2TB", `size "2TB" is out of range (at most 1 TiB)`, "1TB"},
 		{"circled", "logfile_backups", "10001", "10001 is out of range (0..10000)", "10000"},
+		// Stream keys (issue 13.5): lumberjack's max_age cutoff and the timed
+		// rotation's period must not overflow.
+		{"watcher:a", "stdout_stream.max_age", "999999", "999999 is out of range (0..3650 days)", "3650"},
+		{"watcher:a", "stderr_stream.backup_count", "10001", "10001 is out of range (0..10000)", "10000"},
+		{"watcher:a", "stdout_stream.max_bytes", "9223372036854775807", `size "9223372036854775807" is out of range (at most 1 TiB)`, "1TiB"},
+		{"watcher:a", "stdout_stream.rotate_interval", "9223372036854775807", "9223372036854775807 is out of range (1..31622400)", "8784"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.section+" "+tt.key+"="+tt.bad, func(t *testing.T) {
@@ -412,6 +419,33 @@ func TestBounds(t *testing.T) {
 				t.Errorf("%s = %s: %v", tt.key, tt.max, err)
 			}
 		})
+	}
+}
+
+// rotate_interval is bounded by rotate_when's unit: at most 366 days.
+func TestRotateIntervalBound(t *testing.T) {
+	for _, tt := range []struct {
+		when     string
+		bad, max int
+	}{{"S", 31622401, 31622400}, {"M", 527041, 527040}, {"H", 8785, 8784}, {"D", 367, 366}, {"midnight", 367, 366}, {"W3", 53, 52}, {"", 8785, 8784}} {
+		body := "[watcher:a]\ncmd = x\nstdout_stream.class = timed\nstdout_stream.filename = /tmp/x.log\nstdout_stream.rotate_interval = %d\n"
+		when := tt.when
+		if when != "" {
+			body += "stdout_stream.rotate_when = " + tt.when + "\n"
+		} else {
+			when = "H"
+		}
+		_, err, dir := loadString(t, fmt.Sprintf(body, tt.bad))
+		want := fmt.Sprintf("%s/circled.ini:5: [watcher:a] stdout_stream.rotate_interval: %d is out of range for rotate_when = %s (1..%d: at most 366 days)", dir, tt.bad, when, tt.max)
+		if when == "S" { // seconds: the bound of every unit, checked first
+			want = fmt.Sprintf("%s/circled.ini:5: [watcher:a] stdout_stream.rotate_interval: %d is out of range (1..%d)", dir, tt.bad, tt.max)
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("error:\n%v\nwant:\n%s", err, want)
+		}
+		if _, err, _ := loadString(t, fmt.Sprintf(body, tt.max)); err != nil {
+			t.Errorf("rotate_when %s, rotate_interval %d: %v", tt.when, tt.max, err)
+		}
 	}
 }
 

@@ -46,16 +46,22 @@ const (
 // parseIntRange parses an integer in lo..hi. Numbers too large for
 // int64 are out of range too, not "invalid".
 func parseIntRange(s string, lo, hi int) (int, error) {
+	return parseIntRangeUnit(s, lo, hi, "")
+}
+
+// parseIntRangeUnit is parseIntRange with a unit in the message
+// (" days").
+func parseIntRangeUnit(s string, lo, hi int, unit string) (int, error) {
 	t := strings.TrimSpace(s)
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil {
 		if errors.Is(err, strconv.ErrRange) {
-			return 0, fmt.Errorf("%s is out of range (%d..%d)", t, lo, hi)
+			return 0, fmt.Errorf("%s is out of range (%d..%d%s)", t, lo, hi, unit)
 		}
 		return 0, fmt.Errorf("invalid integer %q", s)
 	}
 	if n < int64(lo) || n > int64(hi) {
-		return 0, fmt.Errorf("%d is out of range (%d..%d)", n, lo, hi)
+		return 0, fmt.Errorf("%d is out of range (%d..%d%s)", n, lo, hi, unit)
 	}
 	return int(n), nil
 }

@@ -22,26 +22,6 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("invalid boolean %q (want true/false, yes/no, on/off or 1/0)", s)
 }
 
-func parseInt(s string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("invalid integer %q", s)
-	}
-	return n, nil
-}
-
-// parseIntMin parses an integer no smaller than min.
-func parseIntMin(s string, min int) (int, error) {
-	n, err := parseInt(s)
-	if err != nil {
-		return 0, err
-	}
-	if n < min {
-		return 0, fmt.Errorf("%d is out of range (minimum %d)", n, min)
-	}
-	return n, nil
-}
-
 // parseDuration accepts float seconds ("25.5", circus's form) or a Go
 // duration ("10s", "1m30s"). Negative durations are errors.
 func parseDuration(s string) (time.Duration, error) {

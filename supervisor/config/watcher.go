@@ -350,6 +350,16 @@ func (l *loader) checkStream(s *srcSection, keys map[string]srcKey, prefix strin
 			st.RotateInterval = 1
 		}
 	}
+	if k, ok := keys[prefix+".rotate_interval"]; ok && st.RotateInterval > 0 {
+		when := st.RotateWhen
+		if when == "" {
+			when = "H" // the timed class's default
+		}
+		unit := rotateUnit(when)
+		if max := int(MaxRotatePeriod / unit); st.RotateInterval > max {
+			l.errorf(s, k.line, k.name, "%d is out of range for rotate_when = %s (1..%d: at most %s)", st.RotateInterval, when, max, humanDuration(MaxRotatePeriod))
+		}
+	}
 }
 
 // watcherValue parses one watcher key's expanded value into w.
@@ -482,11 +492,11 @@ func (l *loader) streamValue(w *Watcher, st *Stream, isStderr bool, key, v strin
 		}
 		st.Filename = absPath(l.mainDir, v)
 	case "max_bytes":
-		st.MaxBytes, err = parseSize(v)
+		st.MaxBytes, err = parseSizeMax(v, MaxLogBytes)
 	case "backup_count":
-		st.BackupCount, err = parseIntMin(v, 0)
+		st.BackupCount, err = parseIntRange(v, 0, MaxBackups)
 	case "max_age":
-		st.MaxAge, err = parseIntMin(v, 0)
+		st.MaxAge, err = parseIntRangeUnit(v, 0, MaxAgeDays, " days")
 	case "compress":
 		st.Compress, err = parseBool(v)
 	case "rotate_when":
@@ -502,11 +512,30 @@ func (l *loader) streamValue(w *Watcher, st *Stream, isStderr bool, key, v strin
 			err = fmt.Errorf("invalid rotate_when %q (want S, M, H, D, midnight or W0..W6)", v)
 		}
 	case "rotate_interval":
-		st.RotateInterval, err = parseIntMin(v, 1)
+		// The bound for the unit is checked by checkStream, once
+		// rotate_when is known; S (seconds) allows the most.
+		st.RotateInterval, err = parseIntRange(v, 1, int(MaxRotatePeriod/time.Second))
 	case "time_format":
 		st.TimeFormat = v
 	}
 	return err
+}
+
+// rotateUnit is the period of one rotate_interval for rotate_when (as
+// Python's TimedRotatingFileHandler: W0-W6 and midnight count weeks and
+// days).
+func rotateUnit(when string) time.Duration {
+	switch when {
+	case "S":
+		return time.Second
+	case "M":
+		return time.Minute
+	case "H":
+		return time.Hour
+	case "D", "midnight":
+		return 24 * time.Hour
+	}
+	return 7 * 24 * time.Hour // W0..W6
 }
 
 func didYouMean(s string, cands []string) string {
