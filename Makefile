@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/buildinfo.Commit=$(COMMIT)
 export CGO_ENABLED := 0
 
-.PHONY: help build run test test-docker test-windows bench dist packages check fmt vet tidy-check cross clean
+.PHONY: help build run test fuzz test-docker test-windows bench dist packages check fmt vet tidy-check cross clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ run: build ## run circled in the foreground on conf.d/ (socket: see README)
 test: ## run every test with -race, then list every skipped test and its reason (installs gcc when missing: -race needs cgo)
 	@bash packaging/test-deps.sh
 	CGO_ENABLED=1 $(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s): HTTP handler, config parsers
+	bash scripts/fuzz.sh
 
 test-docker: ## PID 1 in a real container: images FROM scratch, docker stop/kill/wait/logs (needs a Docker Engine)
 	bash packaging/docker/test.sh
