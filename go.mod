@@ -10,7 +10,6 @@ require (
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sys v0.49.0
 	gopkg.in/ini.v1 v1.67.3
-	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 )
 
 require (

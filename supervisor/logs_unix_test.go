@@ -7,12 +7,16 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
 // lockedBuf is an io.Writer tests can read while it is written.
@@ -120,7 +124,7 @@ func TestCompressedBackupsAreValid(t *testing.T) {
 	var gzs []string
 	eventually(t, 20*time.Second, "compressed backups", func() bool {
 		gzs, _ = filepath.Glob(filepath.Join(gzdir, "c-*.log.gz"))
-		// lumberjack removes a backup once its .gz is complete.
+		// A backup is removed once its .gz is complete.
 		plain, _ := filepath.Glob(filepath.Join(gzdir, "c-*.log"))
 		return state(s2, "c") == "stopped" && len(gzs) >= 2 && len(plain) == 0
 	})
@@ -213,5 +217,175 @@ func TestReloadClosesRemovedWatchersFiles(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(gone); string(b) != "hello\n" {
 		t.Fatalf("removed watcher's file holds %q", b)
+	}
+}
+
+// attackSetup is issue 13's first attack: a watcher running as nobody
+// whose log directory nobody owns, and a root-only file outside it.
+type attackSetup struct {
+	logDir, secret string
+	intact         func() bool
+}
+
+func newAttack(t *testing.T) attackSetup {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the watcher runs as nobody and circled as root")
+	}
+	base := t.TempDir()
+	// nobody must reach its log directory.
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := attackSetup{logDir: filepath.Join(base, "logs"), secret: filepath.Join(base, "root", "authorized_keys")}
+	os.Mkdir(a.logDir, 0o755)
+	if err := os.Chown(a.logDir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Dir(a.secret), 0o700)
+	const content = "ssh-ed25519 AAAA root@host\n"
+	if err := os.WriteFile(a.secret, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.intact = func() bool {
+		b, err := os.ReadFile(a.secret)
+		fi, err2 := os.Lstat(a.secret)
+		if err != nil || err2 != nil {
+			return false
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return string(b) == content && fi.Mode() == 0o600 && st.Uid == 0 && st.Gid == 0
+	}
+	return a
+}
+
+// plantedBackup is an old backup name the attacker plants.
+const plantedBackup = "app-2001-01-01T00-00-00.000.log"
+
+// config is a watcher run by nobody that prints hello; when go1 appears
+// it replaces app.log with a symbolic link to the secret; when go3
+// appears it plants a backup of its own whose .gz name links to the
+// secret (lumberjack chowned the secret to the backup's owner, then
+// truncated it and wrote the gzip data into it); when go2 appears it
+// prints a long line.
+func (a attackSetup) config(extra string) string {
+	l := a.logDir
+	return "[watcher:svc]\nuid = nobody\ngid = nogroup\ncmd = /bin/sh -c 'echo hello; while :; do " +
+		"if [ -e " + l + "/go1 ]; then rm -f " + l + "/app.log; ln -s " + a.secret + " " + l + "/app.log; echo attacker-1; rm " + l + "/go1; fi; " +
+		"if [ -e " + l + "/go3 ]; then echo planted > " + l + "/" + plantedBackup + "; ln -s " + a.secret + " " + l + "/" + plantedBackup + ".gz; rm " + l + "/go3; fi; " +
+		"if [ -e " + l + "/go2 ]; then echo ssh-ed25519 attacker-2-$(head -c 300 /dev/zero | tr \"\\\\0\" x); rm " + l + "/go2; fi; " +
+		"sleep 0.01; done'\n" +
+		"stdout_stream.class = FileStream\nstdout_stream.filename = " + l + "/app.log\n" + extra
+}
+
+// trigger creates name in the log directory and waits until the watcher
+// has consumed it.
+func (a attackSetup) trigger(t *testing.T, name string) {
+	t.Helper()
+	p := filepath.Join(a.logDir, name)
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, name+" consumed", func() bool {
+		_, err := os.Lstat(p)
+		return os.IsNotExist(err)
+	})
+}
+
+// newSupLog is newSup with circled's log captured.
+func newSupLog(t *testing.T, path string) (*Supervisor, *lockedBuf) {
+	t.Helper()
+	cfg, err := config.Load(path, config.Options{Environ: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logb lockedBuf
+	s := New(cfg, Options{Spawner: runReaper(t), Environ: os.Environ(), Stdout: discardW{}, Stderr: discardW{},
+		Log: slog.New(slog.NewTextHandler(&logb, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-errc; s.Close() })
+	return s, &logb
+}
+
+func droppedBytes(s *Supervisor, name string) int64 {
+	st, _, err := s.Status([]string{name})
+	if err != nil || len(st) != 1 {
+		return 0
+	}
+	var n int64
+	for _, p := range st[0].Processes {
+		n += p.DroppedBytes
+	}
+	return n
+}
+
+// Issue 13, point 1: after the watcher swaps its log file for a symbolic
+// link to a root-only file, a reopen does not follow the link: the file
+// is untouched, the lines are counted as dropped and the error is logged.
+func TestWatcherCannotRedirectLogFileByReopen(t *testing.T) {
+	a := newAttack(t)
+	dir := t.TempDir()
+	s, logb := newSupLog(t, writeConfig(t, dir, a.config("")))
+	app := filepath.Join(a.logDir, "app.log")
+	eventually(t, 10*time.Second, "hello in app.log", func() bool {
+		b, _ := os.ReadFile(app)
+		return string(b) == "hello\n"
+	})
+	a.trigger(t, "go1")
+	if fi, err := os.Lstat(app); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("app.log is not the attacker's link: %v %v", fi, err)
+	}
+	if err := s.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	a.trigger(t, "go2")
+	eventually(t, 10*time.Second, "the refused line counted in dropped_bytes", func() bool { return droppedBytes(s, "svc") > 0 })
+	if !a.intact() {
+		b, _ := os.ReadFile(a.secret)
+		t.Fatalf("the root-only file changed: %q", b)
+	}
+	eventually(t, 10*time.Second, "the error logged", func() bool {
+		return strings.Contains(logb.String(), "symbolic link") && strings.Contains(logb.String(), app)
+	})
+}
+
+// The same link, and a planted backup whose .gz name is a link, are
+// never followed by a rotation (rename, compress, prune): the link
+// becomes a backup entry, a fresh app.log takes the name, the planted
+// backup is compressed into a new file, the root-only file is untouched.
+func TestWatcherCannotRedirectLogFileByRotation(t *testing.T) {
+	a := newAttack(t)
+	dir := t.TempDir()
+	s, _ := newSupLog(t, writeConfig(t, dir, a.config("stdout_stream.max_bytes = 200\nstdout_stream.backup_count = 5\nstdout_stream.compress = true\n")))
+	app := filepath.Join(a.logDir, "app.log")
+	eventually(t, 10*time.Second, "hello in app.log", func() bool {
+		b, _ := os.ReadFile(app)
+		return string(b) == "hello\n"
+	})
+	a.trigger(t, "go1")
+	a.trigger(t, "go3")
+	a.trigger(t, "go2") // past max_bytes: rotates, then compresses the backups
+	eventually(t, 10*time.Second, "a fresh app.log with the long line, the planted backup compressed", func() bool {
+		if !a.intact() {
+			b, _ := os.ReadFile(a.secret)
+			t.Fatalf("the root-only file changed: %q", b)
+		}
+		fi, err := os.Lstat(app)
+		b, _ := os.ReadFile(app)
+		gz, gzErr := os.Lstat(filepath.Join(a.logDir, plantedBackup+".gz"))
+		_, plainErr := os.Lstat(filepath.Join(a.logDir, plantedBackup))
+		return err == nil && fi.Mode().IsRegular() && strings.HasPrefix(string(b), "ssh-ed25519 attacker-2-") &&
+			gzErr == nil && gz.Mode().IsRegular() && os.IsNotExist(plainErr)
+	})
+	if !a.intact() {
+		b, _ := os.ReadFile(a.secret)
+		t.Fatalf("the root-only file changed: %q", b)
+	}
+	if n := droppedBytes(s, "svc"); n != 0 {
+		t.Fatalf("dropped_bytes = %d, want 0", n)
 	}
 }

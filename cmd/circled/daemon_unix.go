@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/safefile"
 	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +44,9 @@ func daemonize(cmd *cobra.Command, f rootFlags) error {
 	}
 	defer out.Close()
 	if d.Logfile != "" && d.Logfile != "-" {
-		lf, err := os.OpenFile(d.Logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		// Like the daemon's own open (logs.Rotating): no symbolic link,
+		// regular files only, in a directory checked once.
+		lf, err := safefile.OpenAppendPath(d.Logfile, logs.DefaultFileMode)
 		if err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
 		}

@@ -44,7 +44,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	reopen := func() error { return nil }
 	if cfg.Daemon.Logfile != "" {
-		// Rotated by lumberjack; watchers' StdoutStream output goes there too,
+		// Rotated by logs.Rotating; watchers' StdoutStream output goes there too,
 		// so nothing writes to a file that rotation renamed away.
 		maxBytes, backups := cfg.Daemon.LogfileMaxBytes, cfg.Daemon.LogfileBackups
 		if maxBytes == 0 {
@@ -53,7 +53,9 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		if backups == 0 {
 			backups = 5
 		}
-		lj := logs.NewRotating(cfg.Daemon.Logfile, maxBytes, backups, 0, false)
+		// Opened without following a symbolic link, in a directory checked
+		// once (logs.Rotating).
+		lj := logs.NewRotatingFile(logs.FileSpec{Path: cfg.Daemon.Logfile, MaxBytes: maxBytes, BackupCount: backups})
 		if _, err := lj.Write(nil); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
 		}

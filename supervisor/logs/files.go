@@ -3,12 +3,9 @@ package logs
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
-
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // FileSpec describes a FileStream or TimedRotatingFileStream destination.
@@ -22,10 +19,15 @@ type FileSpec struct {
 	// timed rotation.
 	RotateWhen     string
 	RotateInterval int
+	// Mode is the permission of each file circled creates at Path (at
+	// first use and at every rotation), exactly (the umask does not
+	// apply); 0 means DefaultFileMode. An existing file keeps its mode.
+	// Compressed backups get their source's mode.
+	Mode os.FileMode
 }
 
-// noRotation is lumberjack's MaxSize (in MB) that never triggers.
-const noRotation = 1 << 30
+// DefaultFileMode is the mode of a log file when FileSpec.Mode is 0.
+const DefaultFileMode os.FileMode = 0o640
 
 // Files shares one rotating file per path between every process and
 // watcher writing to it, and reopens them all on demand. Each Get holds a
@@ -34,6 +36,7 @@ const noRotation = 1 << 30
 type Files struct {
 	mu    sync.Mutex
 	files map[string]*file
+	dirs  *dirSet // one descriptor per directory, shared by its files
 }
 
 type file struct {
@@ -60,7 +63,7 @@ func (r *fileRef) Release() {
 }
 
 // NewFiles makes an empty set.
-func NewFiles() *Files { return &Files{files: map[string]*file{}} }
+func NewFiles() *Files { return &Files{files: map[string]*file{}, dirs: newDirSet()} }
 
 // Get returns the destination for spec, opening it on first use. A second
 // spec for the same path gets the first one's file (its rotation wins).
@@ -69,7 +72,7 @@ func (fs *Files) Get(spec FileSpec) Dest {
 	defer fs.mu.Unlock()
 	f := fs.files[spec.Path]
 	if f == nil {
-		f = &file{Rotating: NewRotating(spec.Path, spec.MaxBytes, spec.BackupCount, spec.MaxAgeDays, spec.Compress)}
+		f = &file{Rotating: newRotating(spec, fs.dirs)}
 		if spec.RotateWhen != "" {
 			f.maxBytes = 0
 			fs.scheduleLocked(f, spec.RotateWhen, max(spec.RotateInterval, 1))
@@ -96,87 +99,6 @@ func (fs *Files) CloseUnused() {
 		f.Close()
 		delete(fs.files, p)
 	}
-}
-
-// Rotating is a file rotated at exactly maxBytes, on whole writes (whole
-// lines), with backups named, compressed and pruned by lumberjack.
-// Rotation is decided here rather than by lumberjack because lumberjack
-// counts sizes in whole megabytes and names backups by the millisecond:
-// two rotations in the same millisecond would overwrite a backup, so
-// rotate waits for a free name.
-type Rotating struct {
-	mu       sync.Mutex
-	lj       *lumberjack.Logger
-	maxBytes int64
-	size     int64
-	sized    bool
-}
-
-// NewRotating makes a rotating file; maxBytes 0 never rotates by size.
-func NewRotating(path string, maxBytes int64, backups, maxAgeDays int, compress bool) *Rotating {
-	return &Rotating{
-		lj:       &lumberjack.Logger{Filename: path, MaxSize: noRotation, MaxBackups: backups, MaxAge: maxAgeDays, Compress: compress, LocalTime: true},
-		maxBytes: maxBytes,
-	}
-}
-
-// Write writes p whole to the current file, rotating first when p would
-// take the file past maxBytes.
-func (r *Rotating) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.sized {
-		r.size, r.sized = fileSize(r.lj.Filename), true
-	}
-	if r.maxBytes > 0 && r.size > 0 && r.size+int64(len(p)) > r.maxBytes {
-		if err := r.rotateLocked(); err != nil {
-			return 0, err
-		}
-	}
-	n, err := r.lj.Write(p)
-	r.size += int64(n)
-	return n, err
-}
-
-// Rotate starts a new file now.
-func (r *Rotating) Rotate() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.rotateLocked()
-}
-
-func (r *Rotating) rotateLocked() error {
-	for backupExists(r.lj.Filename, time.Now()) {
-		time.Sleep(time.Millisecond - time.Duration(time.Now().Nanosecond())%time.Millisecond)
-	}
-	r.size = 0
-	return r.lj.Rotate()
-}
-
-// Close closes the file; the next Write reopens it at its path.
-func (r *Rotating) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sized = false
-	return r.lj.Close()
-}
-
-// backupExists reports whether lumberjack's backup name for t is taken
-// (plain or compressed).
-func backupExists(path string, t time.Time) bool {
-	dir, base := filepath.Split(path)
-	ext := filepath.Ext(base)
-	name := filepath.Join(dir, strings.TrimSuffix(base, ext)+"-"+t.Format("2006-01-02T15-04-05.000")+ext)
-	_, err1 := os.Lstat(name)
-	_, err2 := os.Lstat(name + ".gz")
-	return err1 == nil || err2 == nil
-}
-
-func fileSize(path string) int64 {
-	if fi, err := os.Stat(path); err == nil {
-		return fi.Size()
-	}
-	return 0
 }
 
 func (fs *Files) scheduleLocked(f *file, when string, interval int) {
@@ -220,10 +142,13 @@ func NextRotation(now time.Time, when string, interval int) time.Time {
 }
 
 // Reopen closes every file; the next write reopens it at its path, so an
-// external logrotate's mv is followed by a fresh file.
+// external logrotate's mv is followed by a fresh file. The directories
+// are resolved again too (a directory that was removed and made again is
+// followed).
 func (fs *Files) Reopen() error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	fs.dirs.forget()
 	var errs []string
 	for p, f := range fs.files {
 		if err := f.Close(); err != nil {

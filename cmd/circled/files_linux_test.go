@@ -1,0 +1,291 @@
+//go:build linux
+
+package main
+
+// Issue 13, points 1, 2 and 6, against the real circled and circlectl
+// binaries (built by TestMain in script_test.go): files circled writes
+// never follow a link planted by someone else, the pidfile cannot be
+// turned against another file, and lost output is counted and said.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/circle-supervisor/circle/ctl"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// circledProc is one circled run in the foreground.
+type circledProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	out    *syncBuf // its stdout and stderr
+	socket string
+	done   chan struct{}
+	code   int
+}
+
+// startCircled runs circled -c dir/circled.ini with cfg and args.
+func startCircled(t *testing.T, dir, cfg string, args ...string) *circledProc {
+	t.Helper()
+	ini := filepath.Join(dir, "circled.ini")
+	if err := os.WriteFile(ini, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "cf") // $TMPDIR/TestName... may be too long for a socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	p := &circledProc{t: t, out: &syncBuf{}, socket: filepath.Join(sockDir, "c.sock"), done: make(chan struct{})}
+	p.cmd = exec.Command(filepath.Join(binDir, "circled"), append([]string{"-c", ini, "--socket", p.socket}, args...)...)
+	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// exit waits (at most 20 s) for circled to exit and returns its code.
+func (p *circledProc) exit() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(20 * time.Second):
+		p.t.Fatalf("circled still running after 20s; output:\n%s", p.out)
+		return -1
+	}
+}
+
+// up waits until circled answers on its socket.
+func (p *circledProc) up() {
+	p.t.Helper()
+	waitFor(p.t, "circled to answer", func() bool {
+		select {
+		case <-p.done:
+			p.t.Fatalf("circled exited %d:\n%s", p.code, p.out)
+		default:
+		}
+		_, err := p.ctl("version")
+		return err == nil
+	})
+}
+
+// ctl runs circlectl against this circled.
+func (p *circledProc) ctl(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(binDir, "circlectl"), append([]string{"--socket", p.socket}, args...)...)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("circlectl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
+}
+
+func (p *circledProc) mustCtl(args ...string) string {
+	p.t.Helper()
+	out, err := p.ctl(args...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return out
+}
+
+// quit stops circled and waits for it to exit 0.
+func (p *circledProc) quit() {
+	p.t.Helper()
+	p.mustCtl("quit")
+	if code := p.exit(); code != 0 {
+		p.t.Fatalf("circled exited %d:\n%s", code, p.out)
+	}
+}
+
+// dropped sums dropped_bytes of watcher name in `circlectl status --json`.
+func (p *circledProc) dropped(name string) int64 {
+	p.t.Helper()
+	var st ctl.Status
+	if err := json.Unmarshal([]byte(p.mustCtl("status", "--json", name)), &st); err != nil {
+		p.t.Fatal(err)
+	}
+	var n int64
+	for _, w := range st.Watchers {
+		for _, pr := range w.Processes {
+			n += pr.DroppedBytes
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds, for at most 20 s; a desc given is
+// in the failure.
+func waitFor(t *testing.T, what string, cond func() bool, desc ...*string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			if len(desc) > 0 {
+				what += " (last: " + *desc[0] + ")"
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// victim is a file circled must never write; intact reports whether its
+// content, mode and owner are as made.
+func victim(t *testing.T) (string, func() bool) {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "authorized_keys")
+	const content = "ssh-ed25519 AAAA root@host\n"
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi0, _ := os.Stat(p)
+	return p, func() bool {
+		b, err := os.ReadFile(p)
+		fi, err2 := os.Lstat(p)
+		return err == nil && err2 == nil && string(b) == content && fi.Mode() == 0o600 &&
+			fi.Sys().(*syscall.Stat_t).Uid == fi0.Sys().(*syscall.Stat_t).Uid
+	}
+}
+
+const idleWatcher = "[watcher:idle]\ncmd = sleep 1000\n"
+
+// circled's own logfile at a symbolic link: circled refuses to start, in
+// the foreground and with --daemon (whose launcher opens it first); the
+// target is untouched.
+func TestLogfileSymlinkRefused(t *testing.T) {
+	tgt, intact := victim(t)
+	dir := t.TempDir()
+	logfile := filepath.Join(dir, "circled.log")
+	os.Symlink(tgt, logfile)
+	cfg := "[circled]\nlogfile = " + logfile + "\n" + idleWatcher
+	for _, args := range [][]string{nil, {"--daemon"}} {
+		p := startCircled(t, dir, cfg, args...)
+		if code := p.exit(); code != 1 {
+			t.Fatalf("%v: exit %d, want 1:\n%s", args, code, p.out)
+		}
+		if !strings.Contains(p.out.String(), "logfile") || !strings.Contains(p.out.String(), "symbolic link") {
+			t.Fatalf("%v: error does not say why:\n%s", args, p.out)
+		}
+		if !intact() {
+			t.Fatalf("%v: the link's target changed", args)
+		}
+	}
+}
+
+// Issue 13's first attack end to end: a watcher running as nobody, whose
+// log directory nobody owns, replaces app.log with a symbolic link to a
+// root-only file and prints a line. Neither `circlectl reopen` nor a
+// restart of circled follows the link: the file is unchanged, and the
+// refused output shows in status --json (dropped_bytes) and in circled's
+// log.
+func TestWatcherLogSymlinkAttack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the watcher runs as nobody and circled as root")
+	}
+	secret, intact := victim(t)
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o755) // nobody must reach its log directory
+	}
+	logDir := filepath.Join(base, "logs")
+	os.Mkdir(logDir, 0o755)
+	if err := os.Chown(logDir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(logDir, "app.log")
+	cfg := "[watcher:svc]\nuid = nobody\ngid = nogroup\ncmd = /bin/sh -c 'echo hello; while :; do " +
+		"if [ -e " + logDir + "/go1 ]; then rm -f " + app + "; ln -s " + secret + " " + app + "; rm " + logDir + "/go1; fi; " +
+		"if [ -e " + logDir + "/go2 ]; then echo ssh-ed25519 AAAA attacker; rm " + logDir + "/go2; fi; " +
+		"sleep 0.01; done'\n" +
+		"stdout_stream.class = FileStream\nstdout_stream.filename = " + app + "\n"
+	trigger := func(name string) {
+		t.Helper()
+		os.WriteFile(filepath.Join(logDir, name), nil, 0o644)
+		waitFor(t, name+" consumed", func() bool {
+			_, err := os.Lstat(filepath.Join(logDir, name))
+			return errors.Is(err, os.ErrNotExist)
+		})
+	}
+	dir := t.TempDir()
+	p := startCircled(t, dir, cfg)
+	p.up()
+	waitFor(t, "hello in app.log", func() bool {
+		b, _ := os.ReadFile(app)
+		return string(b) == "hello\n"
+	})
+	trigger("go1")
+	p.mustCtl("reopen")
+	trigger("go2")
+	waitFor(t, "dropped_bytes in status --json", func() bool { return p.dropped("svc") > 0 })
+	if !intact() {
+		t.Fatal("the root-only file changed after reopen")
+	}
+	waitFor(t, "the refusal in circled's log", func() bool {
+		return strings.Contains(p.out.String(), "symbolic link") && strings.Contains(p.out.String(), app)
+	})
+	p.quit()
+
+	// A restart: the new circled opens app.log (still the link) for the
+	// watcher's first line.
+	p = startCircled(t, dir, cfg)
+	p.up()
+	waitFor(t, "dropped_bytes after restart", func() bool { return p.dropped("svc") > 0 })
+	trigger("go2")
+	if !intact() {
+		t.Fatal("the root-only file changed after a restart")
+	}
+	p.quit()
+}
