@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -201,6 +202,116 @@ func victim(t *testing.T) (string, func() bool) {
 }
 
 const idleWatcher = "[watcher:idle]\ncmd = sleep 1000\n"
+
+// A symbolic link at the pidfile path: circled refuses to start, the
+// link's target keeps its content, and the link stays.
+func TestPidfileSymlinkNotFollowed(t *testing.T) {
+	tgt, intact := victim(t)
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "circled.pid")
+	os.Symlink(tgt, pid)
+	p := startCircled(t, dir, idleWatcher, "--pidfile", pid)
+	if code := p.exit(); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, p.out)
+	}
+	if !strings.Contains(p.out.String(), "pidfile") || !strings.Contains(p.out.String(), "symbolic link") {
+		t.Fatalf("error does not say why:\n%s", p.out)
+	}
+	if !intact() {
+		t.Fatal("the link's target changed")
+	}
+	if fi, err := os.Lstat(pid); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was removed or replaced: %v %v", fi, err)
+	}
+}
+
+// A FIFO at the pidfile path (with no reader, which used to block the
+// open forever): circled exits 1 at once with a clear error.
+func TestPidfileFIFODoesNotHang(t *testing.T) {
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "circled.pid")
+	if err := syscall.Mkfifo(pid, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startCircled(t, dir, idleWatcher, "--pidfile", pid)
+	if code := p.exit(); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, p.out)
+	}
+	if !strings.Contains(p.out.String(), "FIFO") {
+		t.Fatalf("error does not say why:\n%s", p.out)
+	}
+}
+
+// A regular file that does not hold a pid is not overwritten; a stale
+// pidfile (a number) is.
+func TestPidfileOtherContentNotOverwritten(t *testing.T) {
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "circled.pid")
+	os.WriteFile(pid, []byte("important data\n"), 0o644)
+	p := startCircled(t, dir, idleWatcher, "--pidfile", pid)
+	if code := p.exit(); code != 1 || !strings.Contains(p.out.String(), "does not hold a pid") {
+		t.Fatalf("exit %d, want 1 saying why:\n%s", code, p.out)
+	}
+	if b, _ := os.ReadFile(pid); string(b) != "important data\n" {
+		t.Fatalf("file now holds %q", b)
+	}
+	os.WriteFile(pid, []byte("999999999\n"), 0o644)
+	p = startCircled(t, dir, idleWatcher, "--pidfile", pid)
+	p.up()
+	if b, _ := os.ReadFile(pid); string(b) != strconv.Itoa(p.cmd.Process.Pid)+"\n" {
+		t.Fatalf("stale pidfile holds %q, want circled's pid", b)
+	}
+	p.quit()
+	if _, err := os.Lstat(pid); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pidfile not removed at exit: %v", err)
+	}
+}
+
+// As root: a pidfile another user owns (planted in a shared directory,
+// where they could later rewrite it to name any process) is refused.
+func TestPidfileOfAnotherUserRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the pidfile belongs to nobody")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o1777)
+	pid := filepath.Join(dir, "circled.pid")
+	os.WriteFile(pid, []byte("1\n"), 0o644)
+	if err := os.Chown(pid, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	p := startCircled(t, dir, idleWatcher, "--pidfile", pid)
+	if code := p.exit(); code != 1 || !strings.Contains(p.out.String(), "belongs to uid 65534") {
+		t.Fatalf("exit %d, want 1 saying why:\n%s", code, p.out)
+	}
+	if b, _ := os.ReadFile(pid); string(b) != "1\n" {
+		t.Fatalf("file now holds %q", b)
+	}
+}
+
+// A pidfile that no longer holds circled's pid at exit (replaced by
+// another daemon's, or by anything else) is left alone.
+func TestPidfileReplacedIsNotRemoved(t *testing.T) {
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "circled.pid")
+	p := startCircled(t, dir, idleWatcher, "--pidfile", pid)
+	p.up()
+	if b, _ := os.ReadFile(pid); string(b) != strconv.Itoa(p.cmd.Process.Pid)+"\n" {
+		t.Fatalf("pidfile holds %q", b)
+	}
+	tmp := filepath.Join(dir, "other")
+	os.WriteFile(tmp, []byte("12345\n"), 0o644)
+	if err := os.Rename(tmp, pid); err != nil {
+		t.Fatal(err)
+	}
+	p.quit()
+	if b, err := os.ReadFile(pid); err != nil || string(b) != "12345\n" {
+		t.Fatalf("replaced pidfile: %q %v", b, err)
+	}
+	if !strings.Contains(p.out.String(), "no longer holds pid") {
+		t.Fatalf("circled did not say why it left the pidfile:\n%s", p.out)
+	}
+}
 
 // circled's own logfile at a symbolic link: circled refuses to start, in
 // the foreground and with --daemon (whose launcher opens it first); the

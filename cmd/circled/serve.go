@@ -86,11 +86,16 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		pidfile = cfg.Daemon.Pidfile
 	}
 	if pidfile != "" {
-		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		pf, err := writePidfile(pidfile, os.Getpid())
+		if err != nil {
 			ln.Close()
 			return &exitError{code: 1, err: fmt.Errorf("pidfile: %w", err)}
 		}
-		defer os.Remove(pidfile)
+		defer func() {
+			if err := pf.remove(); err != nil {
+				log.Warn("pidfile", "err", err)
+			}
+		}()
 	}
 
 	sup := supervisor.New(cfg, supervisor.Options{
