@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -399,4 +400,131 @@ func TestWatcherLogSymlinkAttack(t *testing.T) {
 		t.Fatal("the root-only file changed after a restart")
 	}
 	p.quit()
+}
+
+// mountTmpfs mounts a tmpfs of size on a new directory (root only).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts a small tmpfs to fill it")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// fill writes to a file in dir until the filesystem is full.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return path
+		}
+	}
+}
+
+// A watcher's FileStream on a full disk: the file holds whole lines only
+// (no line glued to half of another), and every byte the watcher printed
+// is either in the file or counted in dropped_bytes.
+func TestFullDiskDropsWholeLinesAndCounts(t *testing.T) {
+	mnt := mountTmpfs(t, "64k")
+	dir := t.TempDir()
+	out := filepath.Join(mnt, "app.log")
+	done := filepath.Join(dir, "done")
+	const lines = 2000
+	// Lines of varying length: N<i> and i%97 y's.
+	cfg := "[watcher:w]\ncmd = /bin/sh -c 'i=0; y=; while [ $i -lt " + strconv.Itoa(lines) + " ]; do " +
+		"echo N$i $y; i=$((i+1)); y=${y}y; if [ ${#y} -ge 97 ]; then y=; fi; done; touch " + done + "; exec sleep 1000'\n" +
+		"stdout_stream.class = FileStream\nstdout_stream.filename = " + out + "\n"
+	var total int64
+	for i := range lines {
+		total += int64(len(strings.TrimSpace(fmt.Sprintf("N%d %s", i, strings.Repeat("y", i%97)))) + 1) // echo drops an empty last word
+	}
+	p := startCircled(t, dir, cfg)
+	p.up()
+	var desc string
+	waitFor(t, "the watcher's output written or dropped", func() bool {
+		if _, err := os.Stat(done); err != nil {
+			desc = "watcher not done"
+			return false
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			desc = err.Error()
+			return false
+		}
+		d := p.dropped("w")
+		desc = fmt.Sprintf("%d in the file + %d dropped, want %d", fi.Size(), d, total)
+		return fi.Size()+d == total
+	}, &desc)
+	b, _ := os.ReadFile(out)
+	if len(b) == 0 || int64(len(b)) == total {
+		t.Fatalf("file has %d of %d bytes: the disk did not fill", len(b), total)
+	}
+	if b[len(b)-1] != '\n' {
+		t.Fatalf("file ends with a partial line: %q", b[max(0, len(b)-80):])
+	}
+	lineRE := regexp.MustCompile(`^N(\d+) ?(y*)$`)
+	last := -1
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		m := lineRE.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("broken line %q", l)
+		}
+		n, _ := strconv.Atoi(m[1])
+		if n <= last || len(m[2]) != n%97 {
+			t.Fatalf("line %q after N%d", l, last)
+		}
+		last = n
+	}
+	t.Logf("%d bytes in the file, %d dropped", len(b), p.dropped("w"))
+	p.quit()
+}
+
+// circled's own logfile on a full disk: circled says so on stderr (with
+// the bytes dropped), keeps the file to whole lines, and once the disk
+// has room again says how much was lost, on stderr and in the logfile.
+func TestLogfileFullDiskSaidOnStderr(t *testing.T) {
+	mnt := mountTmpfs(t, "64k")
+	dir := t.TempDir()
+	logfile := filepath.Join(mnt, "circled.log")
+	p := startCircled(t, dir, "[circled]\nlogfile = "+logfile+"\nloglevel = info\n"+idleWatcher)
+	p.up()
+	filler := fill(t, mnt)
+	for i := 0; !strings.Contains(p.out.String(), "cannot write logfile "+logfile); i++ {
+		if i == 200 {
+			t.Fatalf("nothing on stderr after %d reopens:\n%s", i, p.out)
+		}
+		p.mustCtl("reopen") // logs "log files reopened"
+	}
+	if !regexp.MustCompile(`no space left on device \(\d+ bytes dropped so far\)`).MatchString(p.out.String()) {
+		t.Fatalf("stderr:\n%s", p.out)
+	}
+	os.Remove(filler)
+	p.mustCtl("reopen")
+	waitFor(t, "the loss reported in the logfile", func() bool {
+		b, _ := os.ReadFile(logfile)
+		return strings.Contains(string(b), "could not be written for a while") &&
+			strings.Contains(p.out.String(), "is writable again")
+	})
+	p.quit()
+	b, _ := os.ReadFile(logfile)
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if !strings.HasPrefix(l, "time=") || strings.Count(l, "time=") != 1 {
+			t.Fatalf("broken line in the logfile: %q", l)
+		}
+	}
 }

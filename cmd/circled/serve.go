@@ -43,6 +43,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	logw := io.Writer(cmd.ErrOrStderr())
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	reopen := func() error { return nil }
+	var lfw *logfileWriter
 	if cfg.Daemon.Logfile != "" {
 		// Rotated by logs.Rotating; watchers' StdoutStream output goes there too,
 		// so nothing writes to a file that rotation renamed away.
@@ -54,17 +55,23 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 			backups = 5
 		}
 		// Opened without following a symbolic link, in a directory checked
-		// once (logs.Rotating).
+		// once (logs.Rotating); failures are said on stderr.
 		lj := logs.NewRotatingFile(logs.FileSpec{Path: cfg.Daemon.Logfile, MaxBytes: maxBytes, BackupCount: backups})
 		if _, err := lj.Write(nil); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
 		}
 		defer lj.Close()
-		lw := &logs.LockedWriter{Mu: new(sync.Mutex), W: lj}
+		lfw = &logfileWriter{w: lj, path: lj.Path(), stderr: cmd.ErrOrStderr()}
+		lw := &logs.LockedWriter{Mu: new(sync.Mutex), W: lfw}
 		logw, stdout, stderr = lw, lw, lw
 		reopen = lj.Close // the next write reopens the path
 	}
 	log := newLogger(logw, cfg.Daemon.LogFormat, level)
+	if lfw != nil {
+		lfw.recovered = func(n int64) {
+			log.Warn("the logfile could not be written for a while; its lines were dropped", "bytes", n)
+		}
+	}
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "warning", w.String())
 	}

@@ -165,3 +165,29 @@ func TestNextRotation(t *testing.T) {
 		}
 	}
 }
+
+// partialDest keeps the first keep bytes of a write and fails (a full
+// disk cut back to whole lines by Rotating).
+type partialDest struct {
+	memDest
+	keep int
+}
+
+func (p *partialDest) Write(b []byte) (int, error) {
+	n := min(p.keep, len(b))
+	p.buf.Write(b[:n])
+	return n, errors.New("no space left on device")
+}
+
+// Only what the destination did not keep counts as dropped.
+func TestDropsCountOnlyWhatWasLost(t *testing.T) {
+	d := &partialDest{keep: 11}
+	drops := NewDrops()
+	s := &Sink{Name: "w", Dest: func(int) Dest { return d }, Drops: drops}
+	w := s.Open(1, 7)
+	defer w.Close()
+	w.Write([]byte("0123456789\nabc\nde\n"))
+	if got := drops.Dropped(7); got != 7 {
+		t.Fatalf("dropped = %d, want 7 (the two lines not kept)", got)
+	}
+}

@@ -137,10 +137,11 @@ func (w *procWriter) emit(lines []byte) {
 			w.out = nil
 		}
 	}
-	if _, err := w.dest.Write(data); err != nil {
+	if n, err := w.dest.Write(data); err != nil {
 		// Keep draining the pipe so the child never blocks; count and
-		// report (throttled) what is lost.
-		w.dropped.Add(int64(len(data)))
+		// report (throttled) what is lost. A Rotating file reports in n
+		// the whole lines it kept.
+		w.dropped.Add(int64(len(data) - min(max(n, 0), len(data))))
 		s.Drops.report(s.Log, s.Name, err)
 	}
 }
