@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/cgroup"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -56,6 +57,10 @@ type Options struct {
 	// Lifecycle hooks (systemd's sd_notify): every autostart watcher has
 	// started; a reload begins (Ready follows it); shutdown begins.
 	OnReady, OnReloading, OnStopping func()
+	// Socket is the control socket circled listens on (set by the daemon
+	// once it holds it). It names circled's cgroup subtree, which circled
+	// then moves into. Empty: a subtree of this Supervisor's own.
+	Socket string
 }
 
 // Supervisor owns the watchers.
@@ -80,6 +85,8 @@ type Supervisor struct {
 	quit     chan struct{}
 	quitOnce sync.Once
 	crit     chan *ExitError
+
+	cg *cgroup.Tree // nil: processes are contained by process groups only
 }
 
 type entry struct {
@@ -116,6 +123,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	}
 	s.snap = snapshot(cfg.Files)
 	s.applyDaemon(cfg.Daemon)
+	s.setupContainment()
 	for _, wc := range cfg.Watchers {
 		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)
 	}
@@ -144,6 +152,9 @@ func ParseLevel(l string) slog.Level {
 func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
 	e := &entry{cfg: wc}
 	e.w = watcher.New(s.spec(wc, d), s.opts.Spawner, s.log, s.onEvent)
+	if s.cg != nil {
+		e.w.SetCgroups(s.cg)
+	}
 	return e
 }
 
@@ -213,6 +224,9 @@ func (s *Supervisor) Close() {
 		s.closeRing(n)
 	}
 	s.files.Close()
+	if s.cg != nil {
+		s.cg.Close()
+	}
 }
 
 // StopAll stops every watcher gracefully, in reverse priority order,
@@ -527,6 +541,16 @@ func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
 		}
 		out = append(out, ws)
 	}
+	// Processes without a cgroup: one scan of /proc for all of them.
+	var uncounted []*watcher.ProcStatus
+	for i := range out {
+		for j := range out[i].Processes {
+			if out[i].Processes[j].Descendants < 0 {
+				uncounted = append(uncounted, &out[i].Processes[j])
+			}
+		}
+	}
+	watcher.FillDescendants(uncounted)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return out, s.lastReloadErr, nil

@@ -2,7 +2,10 @@
 
 package watcher
 
-import "golang.org/x/sys/unix"
+import (
+	"github.com/circle-supervisor/circle/internal/cgroup"
+	"golang.org/x/sys/unix"
+)
 
 // pgroupGone reports whether no process is left in the process group
 // led by pid (a zombie still counts until it is reaped). It is one
@@ -22,4 +25,12 @@ func signalPgroup(pid int, sig string) error {
 		return err
 	}
 	return nil
+}
+
+// signalCell sends sig to every process of c outside process group
+// pgid (signalled on its own).
+func signalCell(c *cgroup.Proc, sig string, pgid int) {
+	if s, err := parseSignal(sig); err == nil {
+		c.Signal(s, pgid)
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/cgroup"
 )
 
 // Watcher states, as reported by Status.
@@ -48,6 +50,7 @@ type Watcher struct {
 	log     *slog.Logger
 	spawner Spawner
 	onEvent func(Event)
+	cg      *cgroup.Tree // nil: processes are contained by their group only
 
 	mu       sync.Mutex
 	spec     Spec
@@ -96,6 +99,23 @@ type proc struct {
 	killT     *time.Timer
 	recheckT  *time.Timer // re-checks a lingering group without events
 	recheckD  time.Duration
+	cell      *cgroup.Proc // the process's own cgroup, if any
+	cellWatch func()       // cancels the watch on its cgroup.events
+}
+
+// descendants counts p's processes beyond its main one from its cgroup,
+// or is -1 (FillDescendants counts them from /proc).
+func (p *proc) descendants() int {
+	if p.cell == nil {
+		return -1
+	}
+	n := 0
+	for _, pid := range p.cell.Pids() {
+		if pid != p.pid {
+			n++
+		}
+	}
+	return n
 }
 
 // down reports whether p no longer counts as a running process.
@@ -118,6 +138,16 @@ func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Wat
 	}
 	w.resize(spec.NumProcesses)
 	return w
+}
+
+// SetCgroups makes every process started from now on run in a cgroup of
+// its own under t, so that everything it starts, at any depth, is
+// stopped with it and counted (ProcStatus.Descendants). Call it before
+// Start.
+func (w *Watcher) SetCgroups(t *cgroup.Tree) {
+	w.mu.Lock()
+	w.cg = t
+	w.mu.Unlock()
 }
 
 // Name is the watcher's name.
@@ -414,8 +444,11 @@ func (w *Watcher) Signal(sig string, pid int, children bool) error {
 			continue
 		}
 		found = true
-		if err := signalProc(p.pid, sig, children); err != nil {
+		if err := signalProc(p.pid, sig, children); err != nil && !p.exited {
 			errs = append(errs, fmt.Errorf("pid %d: %w", p.pid, err))
+		}
+		if children && p.cell != nil {
+			signalCell(p.cell, sig, p.pid)
 		}
 	}
 	if pid != 0 && !found {
@@ -501,6 +534,8 @@ func (w *Watcher) spawnManyLocked(slots []*slot) {
 type spawnJob struct {
 	s                *slot
 	p                *proc
+	name             string
+	cg               *cgroup.Tree
 	cmd              *exec.Cmd
 	readers, writers []*os.File
 	pid              int
@@ -520,7 +555,7 @@ func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
 	}
 	env = append(env, "CIRCLED_WID="+wid)
-	j := &spawnJob{s: s, p: &proc{wid: s.wid}}
+	j := &spawnJob{s: s, p: &proc{wid: s.wid}, name: spec.Name, cg: w.cg}
 	j.cmd, j.err = buildCmd(spec, argv, env, strings.ReplaceAll(spec.Dir, WIDToken, wid))
 	if j.err == nil {
 		j.readers, j.writers, j.err = attachOutput(j.cmd, spec)
@@ -533,8 +568,29 @@ func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 func (w *Watcher) startJob(j *spawnJob) {
 	if j.err == nil {
 		p := j.p
+		if j.cg != nil {
+			cell, err := j.cg.NewProc(j.name, j.s.wid)
+			if err == nil {
+				if err = cell.Prepare(j.cmd); err != nil {
+					cell.Remove()
+				}
+			}
+			if err != nil {
+				w.log.Warn("cannot make the process's cgroup; it runs contained by its process group only", "wid", j.s.wid, "err", err)
+			} else {
+				p.cell = cell
+			}
+		}
 		p.startedAt = time.Now()
 		j.pid, j.err = w.spawner.Start(j.cmd, func(st ExitStatus) { w.exited(p, st) })
+		if p.cell != nil {
+			if j.err != nil {
+				p.cell.Remove()
+				p.cell = nil
+			} else if err := p.cell.Started(j.pid); err != nil {
+				w.log.Debug("moving the process into its cgroup", "pid", j.pid, "err", err)
+			}
+		}
 	}
 	for _, f := range j.writers {
 		f.Close() // the child's ends
@@ -623,6 +679,10 @@ func (w *Watcher) stopProcLocked(p *proc) {
 	if err := signalProc(p.pid, w.spec.StopSignal, w.spec.StopChildren); err != nil {
 		w.log.Debug("stop signal", "pid", p.pid, "err", err)
 	}
+	if w.spec.StopChildren && p.cell != nil {
+		// Also whatever left the process group (setsid, double fork).
+		signalCell(p.cell, w.spec.StopSignal, p.pid)
+	}
 	w.armKillLocked(p)
 }
 
@@ -645,6 +705,9 @@ func (w *Watcher) armKillLocked(p *proc) {
 			w.log.Warn("graceful timeout, killing process group", "wid", p.wid, "pid", p.pid, "timeout", grace)
 		}
 		killGroup(p.pid)
+		if p.cell != nil {
+			p.cell.Kill()
+		}
 	})
 }
 
@@ -671,9 +734,10 @@ func (w *Watcher) exited(p *proc, st ExitStatus) {
 	w.finishLocked(p)
 }
 
-// groupGoneLocked reports whether nothing is left of p's process group.
+// groupGoneLocked reports whether nothing is left of p's process group
+// and of its cgroup.
 func (w *Watcher) groupGoneLocked(p *proc) bool {
-	return pgroupGone(p.pid)
+	return pgroupGone(p.pid) && (p.cell == nil || !p.cell.Populated())
 }
 
 // lingerLocked waits for the rest of p's group after its main process
@@ -688,7 +752,10 @@ func (w *Watcher) lingerLocked(p *proc) {
 			w.orphanSub, w.orphanOK = oe.NotifyOrphans(w.recheck)
 		}
 	}
-	if !w.orphanOK {
+	if p.cell != nil {
+		// The kernel tells when the cgroup empties (cgroup.events).
+		p.cellWatch = p.cell.Watch(w.recheck)
+	} else if !w.orphanOK {
 		w.scheduleRecheckLocked(p)
 	}
 	if !p.stopping || !w.spec.StopChildren {
@@ -697,6 +764,9 @@ func (w *Watcher) lingerLocked(p *proc) {
 		w.log.Info("main process exited; stopping the rest of its process group", "wid", p.wid, "pid", p.pid, "signal", w.spec.StopSignal, "timeout", w.spec.GracefulTimeout)
 		if err := signalPgroup(p.pid, w.spec.StopSignal); err != nil {
 			w.log.Debug("stop signal", "pgid", p.pid, "err", err)
+		}
+		if p.cell != nil {
+			signalCell(p.cell, w.spec.StopSignal, p.pid)
 		}
 	}
 	if p.killT == nil {
@@ -751,6 +821,16 @@ func (w *Watcher) finishLocked(p *proc) {
 	}
 	w.stopTimer(&p.killT)
 	w.stopTimer(&p.recheckT)
+	if p.cellWatch != nil {
+		p.cellWatch()
+		p.cellWatch = nil
+	}
+	if p.cell != nil {
+		if err := p.cell.Remove(); err != nil {
+			w.log.Debug("removing the process's cgroup", "err", err)
+		}
+		p.cell = nil
+	}
 	defer w.notify()
 	for i, d := range w.draining {
 		if d == p {
@@ -850,6 +930,11 @@ type ProcStatus struct {
 	Error     string
 	// DroppedBytes is filled in by the supervisor (output it could not write).
 	DroppedBytes int64
+	// Descendants is how many processes run beyond the main one: the
+	// members of its cgroup, else of its process group and of its tree
+	// of children (FillDescendants, from /proc, on Linux). -1: not
+	// counted yet.
+	Descendants int
 }
 
 // Status returns a snapshot.
@@ -862,6 +947,7 @@ func (w *Watcher) Status() Status {
 		switch {
 		case s.proc != nil:
 			ps.PID, ps.StartedAt = s.proc.pid, s.proc.startedAt
+			ps.Descendants = s.proc.descendants()
 			ps.State = ProcRunning
 			if s.proc.down() {
 				ps.State = ProcStopping
@@ -876,7 +962,7 @@ func (w *Watcher) Status() Status {
 		st.Processes = append(st.Processes, ps)
 	}
 	for _, p := range w.draining {
-		st.Processes = append(st.Processes, ProcStatus{WID: p.wid, PID: p.pid, State: ProcStopping, StartedAt: p.startedAt})
+		st.Processes = append(st.Processes, ProcStatus{WID: p.wid, PID: p.pid, State: ProcStopping, StartedAt: p.startedAt, Descendants: p.descendants()})
 	}
 	return st
 }

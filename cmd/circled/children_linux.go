@@ -8,7 +8,12 @@ import (
 )
 
 // leftChildren lists circled's live children (zombies excluded: the
-// reaper takes those), from /proc/self/task/*/children.
+// reaper takes those), from /proc/self/task/*/children. After the
+// watchers have stopped, these are only processes that really were left
+// over: with a cgroup per process a watcher's stop waits until its
+// cgroup is empty, and without one until its process group is; what is
+// left escaped its group (setsid, a double fork) where no cgroup
+// contained it.
 func leftChildren() []int {
 	files, _ := filepath.Glob("/proc/self/task/*/children")
 	var pids []int
@@ -26,6 +31,40 @@ func leftChildren() []int {
 		}
 	}
 	return pids
+}
+
+// describeProc is "PID (COMMAND LINE)" for the final sweep's warnings,
+// with the watcher and slot the process inherited from its environment
+// (CIRCLED_WATCHER, CIRCLED_WID) when it can be read.
+func describeProc(pid int) string {
+	dir := "/proc/" + strconv.Itoa(pid)
+	cmd := ""
+	if b, err := os.ReadFile(dir + "/cmdline"); err == nil {
+		cmd = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	if cmd == "" {
+		if b, err := os.ReadFile(dir + "/comm"); err == nil {
+			cmd = "[" + strings.TrimSpace(string(b)) + "]"
+		}
+	}
+	s := strconv.Itoa(pid) + " (" + cmd + ")"
+	if b, err := os.ReadFile(dir + "/environ"); err == nil {
+		var w, wid string
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "CIRCLED_WATCHER="); ok {
+				w = v
+			} else if v, ok := strings.CutPrefix(kv, "CIRCLED_WID="); ok {
+				wid = v
+			}
+		}
+		if w != "" {
+			s += " of " + w
+			if wid != "" {
+				s += "." + wid
+			}
+		}
+	}
+	return s
 }
 
 func zombie(pid int) bool {

@@ -64,6 +64,12 @@ func TestGroupRestGetsGraceOnStop(t *testing.T) {
 	if w, err := d.status("fam"); err != nil || w.State != "stopped" {
 		t.Fatalf("status after stop: %+v %v", w, err)
 	}
+	if _, err := d.circlectl("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.wait(20 * time.Second); code != 0 {
+		t.Fatalf("circled exited %d", code)
+	}
 }
 
 func TestGroupLeaderExitStopsRestBeforeReplacement(t *testing.T) {

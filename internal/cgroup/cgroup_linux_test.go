@@ -1,0 +1,79 @@
+package cgroup
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func setup(t *testing.T) *Tree {
+	t.Helper()
+	tr, err := Setup("circled-test-"+filepath.Base(t.TempDir()), false)
+	if err != nil {
+		t.Skipf("SKIP: no writable cgroup v2 here: %v", err)
+	}
+	t.Cleanup(func() {
+		KillTree(tr.Path())
+		deadline := time.Now().Add(5 * time.Second)
+		for PopulatedPath(tr.Path()) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := RemoveTree(tr.Path()); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return tr
+}
+
+// A process that escapes its session (setsid) is still in its cgroup:
+// listed, killed with it, and the cgroup's emptying is an event.
+func TestProcContainsEscapes(t *testing.T) {
+	tr := setup(t)
+	c, err := tr.NewProc("web", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", "setsid sleep 1000 & sleep 1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Prepare(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Started(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(c.Pids()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pids in %s: %v, want sh and two sleeps", c.Path(), c.Pids())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !c.Populated() {
+		t.Fatal("not populated")
+	}
+	changed := make(chan struct{}, 16)
+	cancel := c.Watch(func() { changed <- struct{}{} })
+	defer cancel()
+	c.Kill()
+	cmd.Wait()
+	// The setsid'd sleep re-parents to init (or a subreaper) and is reaped there.
+	for c.Populated() {
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no cgroup.events change; pids %v", c.Pids())
+		}
+	}
+	if err := c.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(c.Path()); !os.IsNotExist(err) {
+		t.Fatalf("cgroup still there: %v", err)
+	}
+}

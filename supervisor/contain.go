@@ -1,0 +1,60 @@
+package supervisor
+
+import (
+	"crypto/rand"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"strconv"
+
+	"github.com/circle-supervisor/circle/internal/cgroup"
+)
+
+// NoCgroupsEnv, set to a non-empty value in circled's environment, makes
+// it contain processes by their process group only, even where a cgroup
+// v2 is writable (the tests of that mode use it).
+const NoCgroupsEnv = "CIRCLED_NO_CGROUPS"
+
+// setupContainment decides how processes are contained, once, and logs
+// it. With a writable cgroup v2 each process gets a cgroup of its own
+// (internal/cgroup); elsewhere circled relies on process groups, on being
+// PID 1 or a child subreaper (descendants that escape their group
+// re-parent to it and the final sweep stops them), and on the
+// CIRCLED_WATCHER/CIRCLED_WID variables every child inherits.
+func (s *Supervisor) setupContainment() {
+	if os.Getenv(NoCgroupsEnv) != "" {
+		s.log.Info("process containment: process groups and subreaper (cgroups off: " + NoCgroupsEnv + " is set)")
+		return
+	}
+	// The daemon (Options.Socket set) names its subtree after its socket,
+	// so the next circled on the same socket finds what a crashed one
+	// left, and moves itself into a leaf of it. Anything else (tests that
+	// embed a Supervisor) gets a subtree of its own and stays put.
+	// (Not named after the pid: as PID 1 of a container every circled
+	// is pid 1.)
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	name := fmt.Sprintf("circled-%x", rnd)
+	moveSelf := false
+	if s.opts.Socket != "" {
+		name, moveSelf = cgroupName(s.opts.Socket), true
+	}
+	t, err := cgroup.Setup(name, moveSelf)
+	if err != nil {
+		s.log.Info("process containment: process groups and subreaper (no writable cgroup v2)", "reason", err)
+		return
+	}
+	s.cg = t
+	how := "clone3 into the cgroup"
+	if !t.Clone3() {
+		how = "moved into the cgroup right after exec (no clone3 with CLONE_INTO_CGROUP)"
+	}
+	s.log.Info("process containment: one cgroup v2 per process", "cgroup", t.Path(), "placement", how)
+}
+
+// cgroupName is circled's subtree name for a control socket path.
+func cgroupName(socket string) string {
+	h := fnv.New64a()
+	h.Write([]byte(socket))
+	return "circled-" + strconv.FormatUint(h.Sum64(), 16)
+}
