@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -335,7 +336,21 @@ func Load(path string, opts Options) (*Config, error) {
 	}
 	watchDirs := map[string]bool{l.mainDir: true}
 	for _, p := range l.includedFiles(watchDirs) {
-		f, errs := readSource(p, len(l.files))
+		data, err := ReadFile(p)
+		var nr *NotRegularError
+		switch {
+		case errors.As(err, &nr):
+			// Replaced since includedFiles looked at it: skip it the same way.
+			l.skipped(p, "not a regular file: "+nr.Reason)
+			continue
+		case errors.Is(err, fs.ErrNotExist):
+			l.skipped(p, "removed while the config was read")
+			continue
+		case err != nil:
+			l.errs = append(l.errs, &Error{File: p, Msg: readErrMsg(err)})
+			continue
+		}
+		f, errs := parseSource(p, len(l.files), data)
 		l.errs = append(l.errs, errs...)
 		if f != nil {
 			l.files = append(l.files, f)
@@ -425,9 +440,20 @@ func (l *loader) includedFiles(watchDirs map[string]bool) []string {
 	seen := map[string]bool{fileID(l.main): true}
 	var out []string
 	add := func(p string) {
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() {
-			return // broken symlinks, directories named *.ini
+		fi, err := os.Stat(p) // never blocks, not even on a FIFO
+		switch {
+		case err != nil:
+			if r := openFailure(err); r != "" {
+				l.skipped(p, "not a regular file: "+r)
+			} else if errors.Is(err, fs.ErrNotExist) {
+				l.skipped(p, "removed while the config was read")
+			} else {
+				l.errs = append(l.errs, &Error{File: p, Msg: readErrMsg(err)})
+			}
+			return
+		case !fi.Mode().IsRegular():
+			l.skipped(p, "not a regular file: "+describeMode(fi.Mode()))
+			return
 		}
 		if id := fileID(p); !seen[id] {
 			seen[id] = true
@@ -483,6 +509,12 @@ func (l *loader) includedFiles(watchDirs map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// skipped reports an included file that is not read: only regular files
+// are (after following symlinks).
+func (l *loader) skipped(p, reason string) {
+	l.warns = append(l.warns, Warning{File: p, Msg: "skipped: " + reason})
 }
 
 // fileID identifies a file through symlinks, for deduplication.

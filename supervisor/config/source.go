@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -56,7 +57,7 @@ type scanSection struct {
 // readSource reads and parses one file. Syntax errors are returned with
 // their line; the file is then unusable.
 func readSource(path string, index int) (*srcFile, []*Error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, []*Error{{File: path, Msg: readErrMsg(err)}}
 	}
@@ -64,6 +65,10 @@ func readSource(path string, index int) (*srcFile, []*Error) {
 }
 
 func readErrMsg(err error) string {
+	var nr *NotRegularError
+	if errors.As(err, &nr) {
+		return "not a regular file: " + nr.Reason
+	}
 	if pe, ok := err.(*os.PathError); ok {
 		return pe.Err.Error()
 	}

@@ -158,8 +158,17 @@ type Warning struct {
 	Msg  string
 }
 
+// String is "file:line: key: message"; the line and key are left out
+// when unknown (a warning about a whole file).
 func (w Warning) String() string {
-	return w.File + ":" + strconv.Itoa(w.Line) + ": " + w.Key + ": " + w.Msg
+	s := w.File
+	if w.Line > 0 {
+		s += ":" + strconv.Itoa(w.Line)
+	}
+	if w.Key != "" {
+		s += ": " + w.Key
+	}
+	return s + ": " + w.Msg
 }
 
 // Error is a configuration error. It names the file, line and key.
