@@ -9,9 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // loadNoHang runs Load and fails the test if it blocks (a FIFO with no
@@ -43,7 +44,7 @@ func loadNoHang(t *testing.T, path string) (*Config, error) {
 func TestMainFileNotRegular(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "circled.ini")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	loop := filepath.Join(dir, "loop.ini")
@@ -124,7 +125,7 @@ func TestSkippedIncludes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			must(syscall.Mkfifo(filepath.Join(d, "fifo.ini"), 0o600))
+			must(unix.Mkfifo(filepath.Join(d, "fifo.ini"), 0o600))
 			must(os.Mkdir(filepath.Join(d, "dir.ini"), 0o755))
 			must(os.Symlink("loop.ini", filepath.Join(d, "loop.ini")))
 			must(os.Symlink("nowhere.ini", filepath.Join(d, "dangling.ini")))
