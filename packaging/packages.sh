@@ -65,4 +65,4 @@ for a in $ARCHS; do
 	done
 done
 write_sums "$DIST_DIR"
-echo "packages.sh: circled $PKG_VERSION for linux/{${ARCHS// /,}} ($FORMATS) and SHA256SUMS in $DIST_DIR/"
+echo "packages.sh: circled ${PKG_VERSION/-/\~} for linux/{${ARCHS// /,}} ($FORMATS) and SHA256SUMS in $DIST_DIR/"

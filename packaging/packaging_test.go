@@ -219,9 +219,10 @@ func TestDebContents(t *testing.T) {
 
 	ctrl := run(t, "", nil, "dpkg-deb", "-f", deb, "Package", "Architecture", "Version")
 	// The package's version is the one packaging/version.sh gives the
-	// Makefile, which stamps it into the binaries.
+	// Makefile, which stamps it into the binaries, with nfpm's Debian
+	// revision -1.
 	version := strings.TrimSpace(run(t, repoRoot(t), nil, "sh", "packaging/version.sh"))
-	for _, want := range []string{"Package: circled", "Architecture: " + runtime.GOARCH, "Version: " + version + "\n"} {
+	for _, want := range []string{"Package: circled", "Architecture: " + runtime.GOARCH, "Version: " + version + "-1\n"} {
 		if !strings.Contains(ctrl, want) {
 			t.Errorf("control fields lack %q:\n%s", want, ctrl)
 		}
