@@ -449,6 +449,45 @@ func TestRotateIntervalBound(t *testing.T) {
 	}
 }
 
+// A value that looks like it carries an inline comment loads as written
+// (circus's rule) with a warning naming file, line and key (issue 20.1).
+func TestInlineCommentWarning(t *testing.T) {
+	c, dir := mustLoad(t, `[circled]
+socket = /run/circled/circled.sock   ; default: see README "Control socket"
+pidfile = /run/circled.pid # the pidfile
+[watcher:a]
+cmd = prog --x ; echo not a comment without shell
+args = -q  # invalid option
+  --b
+[watcher:b]
+cmd = prog --x # a shell comment
+shell = true
+[watcher:c]
+cmd = prog 'a ; b' "c # d" e;f g#h
+working_dir = /srv/app ;old
+[env:a]
+URL = http://h/#frag
+NOTE = x	; y
+`)
+	if got := c.Daemon.Socket; got != `/run/circled/circled.sock   ; default: see README "Control socket"` {
+		t.Errorf("socket = %q (the value is kept as written)", got)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, strings.ReplaceAll(w.String(), dir, "{dir}"))
+	}
+	want := []string{
+		`{dir}/circled.ini:2: [circled] socket: " ;" looks like an inline comment, but there are none (as in circus): the value is "/run/circled/circled.sock   ; default: see README \"Control socket\""; put comments on their own line`,
+		`{dir}/circled.ini:3: [circled] pidfile: " #" looks like an inline comment, but there are none (as in circus): the value is "/run/circled.pid # the pidfile"; put comments on their own line`,
+		`{dir}/circled.ini:6: [watcher:a] args: " #" looks like an inline comment, but there are none (as in circus): the value is "-q  # invalid option\n  --b"; put comments on their own line`,
+		`{dir}/circled.ini:13: [watcher:c] working_dir: " ;" looks like an inline comment, but there are none (as in circus): the value is "/srv/app ;old"; put comments on their own line`,
+		`{dir}/circled.ini:16: [env:a] NOTE: " ;" looks like an inline comment, but there are none (as in circus): the value is "x\t; y"; put comments on their own line`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // Names made of letters (any script), digits and _ . - : @ load.
 func TestValidNames(t *testing.T) {
 	c, _ := mustLoad(t, "[watcher:a-b.c_d:e@f]\ncmd = x\n[watcher:café2]\ncmd = x\n[watcher:web:8080]\ncmd = x\n[env:a-b.c_d:e@f, caf?2, web*]\nX = 1\n")

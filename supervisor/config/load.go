@@ -229,6 +229,7 @@ func (l *loader) daemonSection(s *srcSection, isMain bool) {
 		}
 		l.daemonSet[canon] = srcLoc{s.file.path, k.line}
 
+		l.warnInlineComment(s, k, false, false)
 		if canon == "include" || canon == "include_dir" {
 			l.hasInc = true
 			for _, v := range strings.Fields(k.value) {
@@ -409,6 +410,9 @@ func (l *loader) section(s *srcSection) {
 			return
 		}
 		l.envs = append(l.envs, s)
+		for _, k := range s.keys {
+			l.warnInlineComment(s, k, false, false)
+		}
 	case secPlugin:
 		l.warnf(s, s.line, "", "circus plugins are not supported by circled; section ignored")
 	case secSocket:

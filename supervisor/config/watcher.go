@@ -277,6 +277,14 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		}
 	}
 
+	for _, canon := range order {
+		if k := keys[canon]; canon == "cmd" || canon == "args" {
+			l.warnInlineComment(s, k, true, w.Shell)
+		} else {
+			l.warnInlineComment(s, k, false, false)
+		}
+	}
+
 	// cmd and argv.
 	switch {
 	case cmdKey.name == "":
