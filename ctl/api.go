@@ -9,7 +9,11 @@ package ctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -79,6 +83,28 @@ type ReloadSummary struct {
 	// NeedRestart lists [circled] keys that changed but only apply after
 	// circled restarts (socket, ...).
 	NeedRestart []string `json:"need_restart,omitempty"`
+	// Failed maps each watcher the reload restarted or started that did
+	// not come up (a spawn error, fatal, flapping, ...) to the error. It
+	// has the new config all the same and is also listed in added or
+	// restarted. Omitted when every watcher applied.
+	Failed map[string]string `json:"failed,omitempty"`
+	// Error is set when the reload did not fully apply: by the daemon
+	// when a watcher failed (FailedMessage), and by circlectl's --json
+	// when the reload failed as a whole (a bad config, no daemon).
+	Error string `json:"error,omitempty"`
+}
+
+// FailedMessage says which watchers failed to apply, "" when none did.
+func (s ReloadSummary) FailedMessage() string {
+	if len(s.Failed) == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(s.Failed))
+	noun := "watchers"
+	if len(names) == 1 {
+		noun = "watcher"
+	}
+	return fmt.Sprintf("%d %s failed to apply: %s", len(names), noun, strings.Join(names, ", "))
 }
 
 // Stats is the reply of GET /v1/stats.

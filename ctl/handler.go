@@ -551,6 +551,9 @@ func normSummary(s ReloadSummary) ReloadSummary {
 	s.Scaled = nonNil(s.Scaled)
 	s.Updated = nonNil(s.Updated)
 	s.Unchanged = nonNil(s.Unchanged)
+	if s.Error == "" {
+		s.Error = s.FailedMessage()
+	}
 	return s
 }
 

@@ -153,3 +153,23 @@ func TestHandlerShuttingDown(t *testing.T) {
 		t.Errorf("status %d, want 503", resp.StatusCode)
 	}
 }
+
+// A reload whose watchers did not all come up answers 200 with the
+// summary, each failure under "failed", and "error" saying which.
+func TestHandlerReloadConfigFailed(t *testing.T) {
+	f := ctltest.NewFake("web")
+	f.Summary = ctl.ReloadSummary{Restarted: []string{"web", "db"}, Added: []string{"new"},
+		Failed: map[string]string{"web": "web is fatal: spawn failed 1 times: exec: no such file", "new": "new.1: exec: no such file"}}
+	resp, err := rawClient(startServer(t, f)).Post("http://circled/v1/reloadconfig", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := `{"added":["new"],"removed":[],"restarted":["web","db"],"scaled":[],"updated":[],"unchanged":[],` +
+		`"failed":{"new":"new.1: exec: no such file","web":"web is fatal: spawn failed 1 times: exec: no such file"},` +
+		`"error":"2 watchers failed to apply: new, web"}` + "\n"
+	if resp.StatusCode != 200 || string(body) != want {
+		t.Errorf("got %d %s\nwant 200 %s", resp.StatusCode, body, want)
+	}
+}

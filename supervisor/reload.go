@@ -3,11 +3,15 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/watcher"
 )
 
 // ReloadSummary says what a config reload did.
@@ -16,6 +20,12 @@ type ReloadSummary struct {
 	// NeedRestart lists [circled] keys that changed but apply only when
 	// circled restarts.
 	NeedRestart []string
+	// Failed maps each watcher the reload restarted or started that did
+	// not come up to why: its stop or start returned an error (a spawn
+	// error, flapping, ...) or it is fatal afterwards. Such a watcher
+	// still has the new config (and is also listed in Added or
+	// Restarted). Nil when every watcher applied.
+	Failed map[string]string
 }
 
 func (r ReloadSummary) String() string {
@@ -29,6 +39,9 @@ func (r ReloadSummary) String() string {
 		f(r.Added), f(r.Removed), f(r.Restarted), f(r.Scaled), f(r.Updated), len(r.Unchanged))
 	if len(r.NeedRestart) > 0 {
 		s += " need-restart=" + f(r.NeedRestart)
+	}
+	if len(r.Failed) > 0 {
+		s += " failed=" + f(slices.Sorted(maps.Keys(r.Failed)))
 	}
 	return s
 }
@@ -76,7 +89,15 @@ func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum Reload
 		s.log.Warn("config", "warning", w.String())
 	}
 	sum = s.apply(ctx, old, cfg)
-	s.log.Info("config reloaded", "summary", sum.String())
+	if len(sum.Failed) > 0 {
+		args := []any{"summary", sum.String()}
+		for _, n := range slices.Sorted(maps.Keys(sum.Failed)) {
+			args = append(args, n, sum.Failed[n])
+		}
+		s.log.Error("config reloaded, but some watchers failed to apply", args...)
+	} else {
+		s.log.Info("config reloaded", "summary", sum.String())
+	}
 	return sum, true, nil
 }
 
@@ -159,10 +180,93 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 			}
 		}
 	}
-	// Restarts stop in reverse priority, then everything starts in priority order.
-	s.stopGroups(ctx, namesOf(toRestart))
-	s.startGroups(ctx, namesOf(append(toRestart, toStart...)), true)
+	// Restarts stop in reverse priority, then everything starts in
+	// priority order. A watcher whose stop or start fails, or that is
+	// fatal once started, is reported in Failed.
+	failed := &failures{}
+	stopErrs := s.stopEach(ctx, toRestart)
+	for _, e := range toRestart {
+		if err := stopErrs[e]; err != nil {
+			failed.add(e.cfg.Name, fmt.Sprintf("stop: %v", err))
+		}
+	}
+	startErrs := s.startEach(ctx, append(toRestart, toStart...))
+	for _, e := range append(toRestart, toStart...) {
+		if err := startErrs[e]; err != nil {
+			failed.add(e.cfg.Name, err.Error())
+		} else if st := e.w.Status(); st.State == watcher.StateFatal {
+			failed.add(e.cfg.Name, fmt.Sprintf("%s is fatal: %s", e.cfg.Name, st.Error))
+		}
+	}
+	sum.Failed = failed.m
 	return sum
+}
+
+// failures collects per-watcher failures; m stays nil when there is none.
+type failures struct{ m map[string]string }
+
+func (f *failures) add(name, msg string) {
+	if f.m == nil {
+		f.m = map[string]string{}
+	}
+	if prev, ok := f.m[name]; ok {
+		msg = prev + "; " + msg
+	}
+	f.m[name] = msg
+}
+
+// stopEach stops es as stopGroups does (reverse priority, a group in
+// parallel) and returns each one's error.
+func (s *Supervisor) stopEach(ctx context.Context, es []*entry) map[*entry]error {
+	errs := newErrMap()
+	groups := s.groups(namesOf(es))
+	for i := len(groups) - 1; i >= 0; i-- {
+		parallel(groups[i], func(e *entry) error { errs.set(e, e.w.Stop(ctx, true)); return nil })
+	}
+	return errs.m
+}
+
+// startEach starts es and waits, as startGroups does (priority order, a
+// group in parallel, warmup_delay between groups), and returns each
+// one's error. A cancelled ctx fails those not started yet.
+func (s *Supervisor) startEach(ctx context.Context, es []*entry) map[*entry]error {
+	errs := newErrMap()
+	groups := s.groups(namesOf(es))
+	for i, g := range groups {
+		parallel(g, func(e *entry) error { errs.set(e, e.w.Start(ctx, true)); return nil })
+		s.mu.Lock()
+		delay := s.cfg.Daemon.WarmupDelay
+		s.mu.Unlock()
+		if delay > 0 && i < len(groups)-1 {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				for _, rest := range groups[i+1:] {
+					for _, e := range rest {
+						errs.set(e, fmt.Errorf("not started: %w", ctx.Err()))
+					}
+				}
+				return errs.m
+			}
+		}
+	}
+	return errs.m
+}
+
+type errMap struct {
+	mu sync.Mutex
+	m  map[*entry]error
+}
+
+func newErrMap() *errMap { return &errMap{m: map[*entry]error{}} }
+
+func (m *errMap) set(e *entry, err error) {
+	if err == nil {
+		return
+	}
+	m.mu.Lock()
+	m.m[e] = err
+	m.mu.Unlock()
 }
 
 // setCfg replaces an entry's config; readers outside opMu hold s.mu.

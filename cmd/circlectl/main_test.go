@@ -234,6 +234,11 @@ func TestUnreachable(t *testing.T) {
 	if code != 4 || json.Unmarshal([]byte(stdout), &v) != nil || v.Client.Version == "" || v.Daemon != nil {
 		t.Errorf("version --json unreachable: exit %d, %q", code, stdout)
 	}
+	code, stdout, _ = circlectl("--socket", sock, "reloadconfig", "--json")
+	var sum ctl.ReloadSummary
+	if code != 4 || json.Unmarshal([]byte(stdout), &sum) != nil || !strings.Contains(sum.Error, sock) {
+		t.Errorf("reloadconfig --json unreachable: exit %d, %q", code, stdout)
+	}
 }
 
 func TestVersionJSON(t *testing.T) {
@@ -249,9 +254,38 @@ func TestReloadConfigBadConfig(t *testing.T) {
 	f := ctltest.NewFake("web")
 	f.ReloadErr = fmt.Errorf("%w: /etc/circled.ini:3: [watcher:x] cmd: required key is missing", ctl.ErrBadConfig)
 	sock := startDaemon(t, f)
-	code, _, stderr := circlectl("--socket", sock, "reloadconfig")
-	if code != 1 || !strings.Contains(stderr, "/etc/circled.ini:3") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
+	code, stdout, stderr := circlectl("--socket", sock, "reloadconfig")
+	if code != 1 || !strings.Contains(stderr, "/etc/circled.ini:3") || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// --json always prints a document: empty lists and the error.
+	code, stdout, stderr = circlectl("--socket", sock, "reloadconfig", "--json")
+	var doc ctl.ReloadSummary
+	if code != 1 || json.Unmarshal([]byte(stdout), &doc) != nil || !strings.Contains(doc.Error, "/etc/circled.ini:3") ||
+		!strings.Contains(stderr, "/etc/circled.ini:3") {
+		t.Errorf("--json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if !strings.HasPrefix(stdout, `{"added":[],"removed":[],"restarted":[],"scaled":[],"updated":[],"unchanged":[],"error":`) {
+		t.Errorf("--json document %q: want every list present and empty", stdout)
+	}
+}
+
+// A reload that applied but left watchers down reports each and exits 1.
+func TestReloadConfigFailedWatchers(t *testing.T) {
+	f := ctltest.NewFake("web")
+	f.Summary = ctl.ReloadSummary{Restarted: []string{"web", "db"}, Unchanged: []string{"ok"},
+		Failed: map[string]string{"db": "db is fatal: spawn failed 1 times: exec: no such file"}}
+	sock := startDaemon(t, f)
+	code, stdout, stderr := circlectl("--socket", sock, "reloadconfig")
+	if code != 1 || stdout != "restarted: web, db\nfailed: db: db is fatal: spawn failed 1 times: exec: no such file\n" ||
+		stderr != "circlectl: 1 watcher failed to apply: db\n" {
+		t.Errorf("exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	code, stdout, _ = circlectl("--socket", sock, "reloadconfig", "--json")
+	var doc ctl.ReloadSummary
+	if code != 1 || json.Unmarshal([]byte(stdout), &doc) != nil || doc.Error != "1 watcher failed to apply: db" ||
+		!strings.Contains(doc.Failed["db"], "fatal") || len(doc.Restarted) != 2 {
+		t.Errorf("--json: exit %d, %q", code, stdout)
 	}
 }
 

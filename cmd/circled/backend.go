@@ -127,7 +127,7 @@ func toSummary(s supervisor.ReloadSummary) ctl.ReloadSummary {
 		return l
 	}
 	return ctl.ReloadSummary{Added: nz(s.Added), Removed: nz(s.Removed), Restarted: nz(s.Restarted), Scaled: nz(s.Scaled),
-		Updated: nz(s.Updated), Unchanged: nz(s.Unchanged), NeedRestart: s.NeedRestart}
+		Updated: nz(s.Updated), Unchanged: nz(s.Unchanged), NeedRestart: s.NeedRestart, Failed: s.Failed}
 }
 
 func (b backend) Signal(ctx context.Context, name, sig string, pid int, children bool) (ctl.Result, error) {
