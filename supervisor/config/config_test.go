@@ -488,6 +488,33 @@ NOTE = x	; y
 	}
 }
 
+// circus's check_flapping = false turns flapping detection off:
+// Flapping.Attempts = 0, which watcher.Policy reads as "never flap"
+// (issue 12.6).
+func TestCheckFlapping(t *testing.T) {
+	c, dir := mustLoad(t, "[watcher:off]\ncmd = x\ncheck_flapping = false\n[watcher:on]\ncmd = x\ncheck_flapping = yes\nflapping.attempts = 7\n"+
+		"[watcher:both]\ncmd = x\nflapping.attempts = 7\ncheck_flapping = off\n")
+	if got := watcher(t, c, "off").Flapping; got.Attempts != 0 || got.Window != 10*time.Second {
+		t.Errorf("off: %+v", got)
+	}
+	if got := watcher(t, c, "on").Flapping.Attempts; got != 7 {
+		t.Errorf("on: attempts %d", got)
+	}
+	if got := watcher(t, c, "both").Flapping.Attempts; got != 0 {
+		t.Errorf("both: attempts %d", got)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, strings.ReplaceAll(w.String(), dir, "{dir}"))
+	}
+	if want := []string{"{dir}/circled.ini:10: [watcher:both] flapping.attempts: ignored: check_flapping = false (line 11) turns flapping detection off"}; !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	if _, err, _ := loadString(t, "[watcher:a]\ncmd = x\ncheck_flapping = perhaps\n"); err == nil || !strings.Contains(err.Error(), `:3: [watcher:a] check_flapping: invalid boolean "perhaps"`) {
+		t.Errorf("error %v", err)
+	}
+}
+
 // Names made of letters (any script), digits and _ . - : @ load.
 func TestValidNames(t *testing.T) {
 	c, _ := mustLoad(t, "[watcher:a-b.c_d:e@f]\ncmd = x\n[watcher:café2]\ncmd = x\n[watcher:web:8080]\ncmd = x\n[env:a-b.c_d:e@f, caf?2, web*]\nX = 1\n")

@@ -46,8 +46,12 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		p("  stop:\t%s to the %s, SIGKILL after %s\n", sig, target, wt.GracefulTimeout)
 		p("  restart:\trespawn=%t autostart=%t max_retry=%d min_uptime=%s backoff_max=%s\n",
 			wt.Respawn, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
-		p("  flapping:\t%d exits in %s: retry in %s, at most %d times\n",
-			wt.Flapping.Attempts, wt.Flapping.Window, wt.Flapping.RetryIn, wt.Flapping.MaxRetry)
+		if wt.Flapping.Attempts > 0 {
+			p("  flapping:\t%d exits in %s: retry in %s, at most %d times\n",
+				wt.Flapping.Attempts, wt.Flapping.Window, wt.Flapping.RetryIn, wt.Flapping.MaxRetry)
+		} else {
+			p("  flapping:\toff (check_flapping = false)\n")
+		}
 		writeCredentials(p, wt)
 		if wt.Umask >= 0 {
 			p("  umask:\t%04o\n", wt.Umask)

@@ -114,7 +114,10 @@ type Watcher struct {
 
 // Flapping is the flapping.* keys.
 type Flapping struct {
-	Attempts int           // default 5
+	// Attempts is flapping.attempts, default 5; 0 when circus's
+	// check_flapping = false turns flapping detection off (watcher.Policy
+	// never flaps with Attempts <= 0).
+	Attempts int
 	Window   time.Duration // default 10s
 	RetryIn  time.Duration // default 30s
 	MaxRetry int           // default 5; -1 = forever

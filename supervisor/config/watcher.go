@@ -15,7 +15,7 @@ var watcherKeys = []string{
 	"graceful_timeout", "respawn", "max_retry", "autostart", "priority",
 	"warmup_delay", "singleton", "critical", "min_uptime", "backoff_max",
 	"redirect_stderr", "flapping.attempts", "flapping.window",
-	"flapping.retry_in", "flapping.max_retry",
+	"flapping.retry_in", "flapping.max_retry", "check_flapping",
 }
 
 // ignoredWatcherKeys are circus watcher keys circled does not implement;
@@ -24,7 +24,7 @@ var ignoredWatcherKeys = []string{
 	"use_sockets", "virtualenv", "virtualenv_py_ver", "max_age",
 	"max_age_variance", "shell_args", "send_hup", "close_child_stdin",
 	"close_child_stdout", "close_child_stderr", "on_demand", "use_papa",
-	"stdin_socket", "flapping.active", "check_flapping",
+	"stdin_socket", "flapping.active",
 }
 
 var rlimitNames = []string{
@@ -320,6 +320,20 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		w.Argv = argv
 	}
 
+	// circus's check_flapping = false turns flapping detection off:
+	// Attempts 0 (watcher.Policy never flaps then), whatever
+	// flapping.attempts says.
+	if k, ok := keys["check_flapping"]; ok {
+		if v, err := base.expand(k.value); err == nil {
+			if on, err := parseBool(v); err == nil && !on {
+				w.Flapping.Attempts = 0
+				if a, ok := keys["flapping.attempts"]; ok {
+					l.warnf(s, a.line, a.name, "ignored: check_flapping = false (line %d) turns flapping detection off", k.line)
+				}
+			}
+		}
+	}
+
 	// The user's groups and variables. The uid and gid values may use the
 	// env sections' variables, so this comes after them.
 	l.resolveCredentials(s, keys["uid"], w, env, fromSection)
@@ -452,6 +466,9 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 		w.Flapping.RetryIn, err = parseDurationMax(v, MaxDuration)
 	case "flapping.max_retry":
 		w.Flapping.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
+	case "check_flapping":
+		// Applied by resolveWatcher once every key is read.
+		_, err = parseBool(v)
 	default:
 		err = fmt.Errorf("internal error: unhandled key")
 	}
