@@ -275,8 +275,9 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, r, normResult(res), err)
 }
 
-// incr serves incr (sign 1) and decr (sign -1). n must be positive; the
-// sign comes from the route.
+// incr serves incr (sign 1) and decr (sign -1). n must be 1..MaxProcesses;
+// the sign comes from the route. An incr may not take the watcher beyond
+// MaxProcesses (decr stops at 0).
 func (h *handler) incr(sign int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		req := IncrRequest{N: 1}
@@ -284,11 +285,26 @@ func (h *handler) incr(sign int) http.HandlerFunc {
 			h.writeError(w, r, err)
 			return
 		}
-		if req.N < 1 {
-			h.writeError(w, r, badRequest("n must be a positive number, got %d", req.N))
+		if req.N < 1 || req.N > MaxProcesses {
+			h.writeError(w, r, badRequest("n must be 1..%d (the maximum number of processes of a watcher), got %d", MaxProcesses, req.N))
 			return
 		}
-		res, err := h.b.Incr(r.Context(), r.PathValue("name"), sign*req.N)
+		name := r.PathValue("name")
+		if sign > 0 {
+			// Checked against the count now: a concurrent incr may pass
+			// too, but each adds at most MaxProcesses.
+			cur, err := h.b.NumProcesses(r.Context(), name)
+			if err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+			if cur.NumProcesses+req.N > MaxProcesses {
+				h.writeError(w, r, badRequest("%s has %d processes: %d more would exceed the maximum of %d processes per watcher",
+					name, cur.NumProcesses, req.N, MaxProcesses))
+				return
+			}
+		}
+		res, err := h.b.Incr(r.Context(), name, sign*req.N)
 		h.reply(w, r, normResult(res), err)
 	}
 }

@@ -24,10 +24,16 @@ type SignalRequest struct {
 }
 
 // IncrRequest is the body of POST /v1/watchers/{name}/incr and .../decr.
-// N defaults to 1.
+// N defaults to 1 and must be 1..MaxProcesses.
 type IncrRequest struct {
 	N int `json:"n"`
 }
+
+// MaxProcesses is the most processes a watcher may have, and so the
+// largest n of incr and decr and the largest count incr may reach. It is
+// the config's bound too (supervisor/config.MaxProcesses; a test in
+// cmd/circlectl pins that they are equal: ctl imports no config).
+const MaxProcesses = 100000
 
 // QuitRequest is the body of POST /v1/quit. Wait defaults to true.
 type QuitRequest struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
 // shortDir is a fresh directory with a path short enough for a socket.
@@ -99,6 +100,9 @@ func TestCommands(t *testing.T) {
 		{[]string{"incr", "web", "0"}, 2, "", "", "positive"},
 		{[]string{"incr", "web", "x"}, 2, "", "", "positive"},
 		{[]string{"incr", "nope"}, 3, "", "", ""},
+		{[]string{"incr", "web", "9223372036854775806"}, 1, "", "", "n must be 1..100000"},
+		{[]string{"decr", "web", "100001"}, 1, "", "", "n must be 1..100000"},
+		{[]string{"incr", "web", "100000"}, 1, "NumProcesses web", "", "exceed the maximum of 100000"},
 		{[]string{"numprocesses", "web"}, 0, "NumProcesses web", "1\n", ""},
 		{[]string{"numprocesses", "web", "--json"}, 0, "", `{"watchers":["web"],"numprocesses":1}` + "\n", ""},
 		{[]string{"stats"}, 0, "Stats []", "3.0MiB", ""},
@@ -367,5 +371,13 @@ func TestDeps(t *testing.T) {
 		if strings.HasPrefix(p, mod) && !allowed[p] {
 			t.Errorf("circlectl depends on %s", p)
 		}
+	}
+}
+
+// The API's bound on processes per watcher is the config's (ctl cannot
+// import supervisor/config; circlectl links both).
+func TestMaxProcessesIsTheConfigBound(t *testing.T) {
+	if ctl.MaxProcesses != config.MaxProcesses {
+		t.Fatalf("ctl.MaxProcesses = %d, config.MaxProcesses = %d: keep them equal", ctl.MaxProcesses, config.MaxProcesses)
 	}
 }
