@@ -147,12 +147,12 @@ func TestDefaults(t *testing.T) {
 		NumProcesses: 1, Respawn: true, MaxRetry: 5, Autostart: true,
 		MinUptime: time.Second, BackoffMax: 10 * time.Second,
 		Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
-		Stdout:   Stream{Class: "stdout"}, Stderr: Stream{Class: "stdout"},
+		Stdout:   Stream{Class: "stdout", FileMode: 0o640}, Stderr: Stream{Class: "stdout", FileMode: 0o640},
 	}
 	if got := c.Watchers[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
-	wantD := Daemon{SocketMode: 0o600, LogLevel: "info", LogFormat: "text", Umask: -1, GracefulTimeout: 30 * time.Second, WatchConfig: true}
+	wantD := Daemon{SocketMode: 0o600, LogLevel: "info", LogFormat: "text", LogfileMode: 0o640, Umask: -1, GracefulTimeout: 30 * time.Second, WatchConfig: true}
 	if c.Daemon != wantD {
 		t.Errorf("daemon %+v, want %+v", c.Daemon, wantD)
 	}
@@ -169,6 +169,7 @@ pidfile = /run/circled.pid
 loglevel = DEBUG
 log_format = json
 logfile = log/circled.log
+logfile_mode = 0604
 umask = 022
 graceful_timeout = 12
 warmup_delay = 0.5
@@ -211,6 +212,7 @@ stdout_stream.backup_count = 4
 stdout_stream.max_age = 7
 stdout_stream.compress = true
 stdout_stream.time_format = %Y
+stdout_stream.file_mode = 644
 stderr_stream.class = TimedRotatingFileStream
 stderr_stream.filename = /var/log/err.log
 stderr_stream.rotate_when = midnight
@@ -221,7 +223,7 @@ redirect_stderr = false
 	d := c.Daemon
 	wantD := Daemon{
 		Socket: filepath.Join(dir, "run/circled.sock"), SocketMode: 0o660, Pidfile: "/run/circled.pid",
-		LogLevel: "debug", LogFormat: "json", Logfile: filepath.Join(dir, "log/circled.log"), Umask: 0o22,
+		LogLevel: "debug", LogFormat: "json", Logfile: filepath.Join(dir, "log/circled.log"), LogfileMode: 0o604, Umask: 0o22,
 		GracefulTimeout: 12 * time.Second, WarmupDelay: 500 * time.Millisecond, WatchConfig: false,
 	}
 	if d != wantD {
@@ -230,7 +232,7 @@ redirect_stderr = false
 	w := c.Watchers[0]
 	uid, gid := 1001, 10
 	want := &Watcher{
-		Name: "all", File: filepath.Join(dir, "circled.ini"), Line: 13,
+		Name: "all", File: filepath.Join(dir, "circled.ini"), Line: 14,
 		Argv:       []string{"/bin/prog", "a b", "c d", "e f", "--x=1", WIDToken},
 		Env:        []string{"CIRCLED_WATCHER=all", "HOME=/home/tarek", "LOGNAME=tarek", "PATH=/bin:/usr/bin", "SHELL=/bin/zsh", "USER=tarek"},
 		WorkingDir: filepath.Join(dir, "work"),
@@ -244,8 +246,8 @@ redirect_stderr = false
 		MinUptime: 3 * time.Second, BackoffMax: time.Minute,
 		Flapping: Flapping{Attempts: 3, Window: 20 * time.Second, RetryIn: time.Minute, MaxRetry: 2},
 		Stdout: Stream{Class: "file", Filename: filepath.Join(dir, "logs/out-"+WIDToken+".log"), MaxBytes: 1 << 20,
-			BackupCount: 4, MaxAge: 7, Compress: true, TimeFormat: "%Y"},
-		Stderr: Stream{Class: "timed", Filename: "/var/log/err.log", RotateWhen: "midnight", RotateInterval: 2, MaxBytes: 10 << 10},
+			BackupCount: 4, MaxAge: 7, Compress: true, TimeFormat: "%Y", FileMode: 0o644},
+		Stderr: Stream{Class: "timed", Filename: "/var/log/err.log", RotateWhen: "midnight", RotateInterval: 2, MaxBytes: 10 << 10, FileMode: 0o640},
 	}
 	if !reflect.DeepEqual(w, want) {
 		t.Errorf("watcher\n got %+v\nwant %+v", w, want)
@@ -599,6 +601,10 @@ func TestErrors(t *testing.T) {
 			[]string{`{dir}/circled.ini:3: [watcher:a] priority: invalid integer "high"`}},
 		{"bad socket_mode", "[circled]\nsocket_mode = 0800\n",
 			[]string{`{dir}/circled.ini:2: [circled] socket_mode: invalid octal mode "0800"`}},
+		{"bad logfile_mode", "[circled]\nlogfile_mode = 01777\n",
+			[]string{`{dir}/circled.ini:2: [circled] logfile_mode: mode "01777" is larger than 0777`}},
+		{"bad file_mode", "[watcher:a]\ncmd = x\nstderr_stream.file_mode = rw-r-----\n",
+			[]string{`{dir}/circled.ini:3: [watcher:a] stderr_stream.file_mode: invalid octal mode "rw-r-----"`}},
 		{"singleton", "[watcher:a]\ncmd = x\nsingleton = true\nnumprocesses = 2\n",
 			[]string{`{dir}/circled.ini:4: [watcher:a] numprocesses: 2 processes for a singleton watcher (want at most 1)`}},
 		{"unknown env var", "[watcher:a]\ncmd = echo $(circus.env.myvar)\n",

@@ -43,6 +43,11 @@ const (
 	MaxRotatePeriod = 366 * 24 * time.Hour
 )
 
+// DefaultFileMode is the default of stdout_stream.file_mode,
+// stderr_stream.file_mode and [circled] logfile_mode: readable by the
+// file's group (log shippers in adm, say), not by others.
+const DefaultFileMode = 0o640
+
 // parseIntRange parses an integer in lo..hi. Numbers too large for
 // int64 are out of range too, not "invalid".
 func parseIntRange(s string, lo, hi int) (int, error) {

@@ -59,6 +59,7 @@ func newLoader(path string, opts Options) (*loader, error) {
 		daemonSet: map[string]srcLoc{},
 		daemon: Daemon{
 			SocketMode:      0o600,
+			LogfileMode:     DefaultFileMode,
 			LogLevel:        "info",
 			LogFormat:       "text",
 			Umask:           -1,
@@ -165,7 +166,7 @@ var daemonKeys = []string{
 	"include", "include_dir", "socket", "socket_mode", "pidfile", "loglevel",
 	"log_format", "logfile", "logoutput", "umask", "graceful_timeout",
 	"warmup_delay", "watch_config", "logfile_max_bytes", "logfile_backups",
-	"service_name",
+	"service_name", "logfile_mode",
 }
 
 // ignoredDaemonKeys are circus [circus] keys circled does not implement.
@@ -288,6 +289,10 @@ func (l *loader) daemonValue(key, v string) error {
 		default:
 			d.Logfile = absPath(l.mainDir, v)
 		}
+	case "logfile_mode":
+		var m int
+		m, err = parseOctal(v)
+		d.LogfileMode = os.FileMode(m)
 	case "umask":
 		if !posixProcessAttrs {
 			return errNotSupported

@@ -89,7 +89,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 func describeStream(s Stream) string {
 	switch s.Class {
 	case "file", "timed":
-		d := s.Class + " " + s.Filename
+		d := s.Class + " " + s.Filename + fmt.Sprintf(" mode=%04o", s.FileMode.Perm())
 		if s.MaxBytes > 0 {
 			d += fmt.Sprintf(" max_bytes=%d", s.MaxBytes)
 		}

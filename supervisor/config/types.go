@@ -36,6 +36,7 @@ type Daemon struct {
 	LogLevel        string      // debug|info|warn|error; default info
 	LogFormat       string      // text|json; default text
 	Logfile         string      // absolute or ""; "" = stderr
+	LogfileMode     os.FileMode // logfile_mode: the logfile's permissions (default 0640)
 	LogfileMaxBytes int64       // rotate the logfile at this size (0 = default 100 MiB)
 	LogfileBackups  int         // rotated logfiles kept (0 = default 5)
 	Umask           int         // -1 = unset
@@ -147,6 +148,10 @@ type Stream struct {
 	RotateWhen     string
 	RotateInterval int
 	TimeFormat     string
+	// FileMode is file_mode: the permissions of the log file and its
+	// backups (octal, at most 0777; default 0640). The logs package
+	// applies it when it creates a file, and keeps it across rotation.
+	FileMode os.FileMode
 }
 
 // WIDToken is what every spelling of $(circle.wid) / $(circus.wid) /

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -34,7 +35,7 @@ var rlimitNames = []string{
 
 var streamKeys = []string{
 	"class", "filename", "max_bytes", "backup_count", "max_age", "compress",
-	"rotate_when", "rotate_interval", "time_format",
+	"rotate_when", "rotate_interval", "time_format", "file_mode",
 }
 
 // widKeys may contain $(circle.wid): the watcher substitutes it per process.
@@ -142,8 +143,8 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		MinUptime:       time.Second,
 		BackoffMax:      10 * time.Second,
 		Flapping:        Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
-		Stdout:          Stream{Class: "stdout"},
-		Stderr:          Stream{Class: "stdout"},
+		Stdout:          Stream{Class: "stdout", FileMode: DefaultFileMode},
+		Stderr:          Stream{Class: "stdout", FileMode: DefaultFileMode},
 	}
 
 	// Sort the keys: known (canonical name -> key), ignored, unknown.
@@ -542,6 +543,10 @@ func (l *loader) streamValue(w *Watcher, st *Stream, isStderr bool, key, v strin
 		st.RotateInterval, err = parseIntRange(v, 1, int(MaxRotatePeriod/time.Second))
 	case "time_format":
 		st.TimeFormat = v
+	case "file_mode":
+		var m int
+		m, err = parseOctal(v)
+		st.FileMode = os.FileMode(m)
 	}
 	return err
 }
