@@ -60,6 +60,9 @@ type ProcessStatus struct {
 type Exit struct {
 	Code   int    `json:"code"`
 	Signal string `json:"signal"`
+	// None is true when no process of the slot has exited yet (it never
+	// ran, or its first process still runs): Code and Signal mean nothing.
+	None bool `json:"none,omitempty"`
 }
 
 // Result is the reply of start, stop, restart, reload, signal, incr, decr.

@@ -10,13 +10,18 @@ import (
 // newIncrCmd builds incr (sign 1) and decr (sign -1).
 func newIncrCmd(g *globals, use string, sign int) *cobra.Command {
 	var asJSON bool
-	verb := "Add"
+	short := "Add N processes (default 1) to watcher NAME and print the new count"
 	if sign < 0 {
-		verb = "Remove"
+		short = "Remove N processes (default 1) from watcher NAME and print the new count"
 	}
 	cmd := &cobra.Command{
-		Use:               use + " NAME [N]",
-		Short:             verb + " N processes (default 1) to watcher NAME and print the new count",
+		Use:   use + " NAME [N]",
+		Short: short,
+		Long: short + `.
+
+N is 1..100000; an incr may not take the watcher beyond 100000 processes
+(the maximum per watcher), and a decr stops at 0. The other processes are
+not touched: incr starts new ones, decr stops the highest-numbered ones.`,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: completeWatchers(g),
 		RunE: func(cmd *cobra.Command, args []string) error {

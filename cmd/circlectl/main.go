@@ -13,12 +13,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/buildinfo"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
@@ -44,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	initCompletionCmd(root) // after SetOut: cobra's scripts go where it was then
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -136,6 +139,11 @@ Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what the first line of `circlectl version` does,
+	// without asking the daemon. No -v: it is not verbose.
+	root.Version = buildinfo.String("circlectl")
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.Flags().Bool("version", false, "print circlectl's version and exit (circlectl version also asks the daemon)")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "control socket `PATH`")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "circled config `FILE` (for its socket; for check)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -203,4 +211,27 @@ func completeWatchers(g *globals) cobra.CompletionFunc {
 // jsonFlag adds --json to cmd.
 func jsonFlag(cmd *cobra.Command, p *bool) {
 	cmd.Flags().BoolVar(p, "json", false, "print the daemon's JSON reply")
+}
+
+// initCompletionCmd adds cobra's completion command now (cobra would at
+// Execute) so that a shell it has no script for is a usage error: cobra's
+// own command prints its help and exits 0 for `completion tcsh`.
+func initCompletionCmd(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		var shells []string
+		for _, sc := range c.Commands() {
+			shells = append(shells, sc.Name())
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return usageErrorf("completion: no completion script for shell %q (shells: %s)", args[0], strings.Join(shells, ", "))
+		}
+	}
 }

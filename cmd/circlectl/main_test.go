@@ -18,6 +18,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/buildinfo"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
@@ -224,13 +225,18 @@ func TestStatusTable(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	sock := filepath.Join(shortDir(t), "none.sock")
-	for _, args := range [][]string{{"status"}, {"restart", "web"}, {"version"}, {"logs", "web", "-f"}, {"reopen"}} {
+	// status --quiet too: it has no verdict to give, so it exits 4 like
+	// every other command, with the error on stderr (issue 20 §5).
+	for _, args := range [][]string{{"status"}, {"status", "--quiet"}, {"restart", "web"}, {"version"}, {"logs", "web", "-f"}, {"reopen"}} {
 		code, stdout, stderr := circlectl(append([]string{"--socket", sock}, args...)...)
 		if code != 4 || !strings.Contains(stderr, sock) {
 			t.Errorf("%v: exit %d, stderr %q; want 4 naming %s", args, code, stderr, sock)
 		}
 		if args[0] == "version" && !strings.HasPrefix(stdout, "circlectl ") {
 			t.Errorf("version without a daemon printed %q, want the client version", stdout)
+		}
+		if args[0] == "status" && stdout != "" {
+			t.Errorf("%v without a daemon printed %q on stdout", args, stdout)
 		}
 	}
 	code, stdout, _ := circlectl("--socket", sock, "version", "--json")
@@ -379,5 +385,43 @@ func TestDeps(t *testing.T) {
 func TestMaxProcessesIsTheConfigBound(t *testing.T) {
 	if ctl.MaxProcesses != config.MaxProcesses {
 		t.Fatalf("ctl.MaxProcesses = %d, config.MaxProcesses = %d: keep them equal", ctl.MaxProcesses, config.MaxProcesses)
+	}
+}
+
+// CLI polish (issue 20 §8): a shell completion has no script for is a
+// usage error; --version prints the client line of `version`.
+func TestCompletionAndVersionFlag(t *testing.T) {
+	code, stdout, stderr := circlectl("completion", "tcsh")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, `no completion script for shell "tcsh" (shells: bash, fish, powershell, zsh)`) {
+		t.Errorf("completion tcsh: exit %d, stdout %q, stderr %q; want a usage error", code, stdout, stderr)
+	}
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		if code, stdout, stderr := circlectl("completion", sh); code != 0 || !strings.Contains(stdout, "circlectl") || stderr != "" {
+			t.Errorf("completion %s: exit %d, stderr %q", sh, code, stderr)
+		}
+	}
+	if code, stdout, _ := circlectl("completion"); code != 0 || !strings.Contains(stdout, "Available Commands") {
+		t.Errorf("completion: exit %d, %q; want its help", code, stdout)
+	}
+
+	code, stdout, stderr = circlectl("--version")
+	if code != 0 || stderr != "" || stdout != buildinfo.String("circlectl")+"\n" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// The same line as `version` prints first (here without a daemon).
+	_, vout, _ := circlectl("--socket", filepath.Join(shortDir(t), "none.sock"), "version")
+	if first, _, _ := strings.Cut(vout, "\n"); first+"\n" != stdout {
+		t.Errorf("--version %q, version's first line %q", stdout, first)
+	}
+}
+
+func TestDecrHelp(t *testing.T) {
+	_, out, _ := circlectl("decr", "--help")
+	if !strings.Contains(out, "Remove N processes (default 1) from watcher NAME") {
+		t.Errorf("decr --help:\n%s", out)
+	}
+	_, out, _ = circlectl("incr", "--help")
+	if !strings.Contains(out, "Add N processes (default 1) to watcher NAME") {
+		t.Errorf("incr --help:\n%s", out)
 	}
 }

@@ -21,12 +21,21 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show watchers and their processes",
 		Long: `Show watchers and their processes (all when none is named).
 
-With --quiet print nothing; exit 0 when every autostart watcher (of those
-named) is active and no watcher is fatal, flapping or backing off, else
-exit 1. A watcher with autostart = false may be stopped. Meant for health
-checks such as a Kubernetes liveness probe: an autostart watcher stopped by
-hand, still starting, or a respawn = false one that has finished also
-counts as not active.`,
+The table's STATE is the watcher's state, except that an active watcher
+with no process to run (numprocesses = 0: scaled to zero with decr, or
+configured so) shows as "idle". LAST-EXIT is how the process that restarted
+most last ended: "exit N", "signal NAME", "spawn failed" when it could not
+be started (the error is in ERROR), "-" when none has ended.
+
+With --quiet print nothing on stdout; exit 0 when every autostart watcher
+(of those named) is active with at least one process and no watcher is
+fatal, flapping or backing off, else exit 1. A watcher with autostart =
+false may be stopped or idle. Meant for health checks such as a Kubernetes
+liveness probe: an autostart watcher stopped by hand, scaled to zero, still
+starting, or a respawn = false one that has finished counts as not active.
+When there is no verdict to give, --quiet exits like every other command,
+with the error on stderr: 4 when the daemon does not answer, 3 when a name
+matches no watcher, 2 on a usage error.`,
 		ValidArgsFunction: completeWatchers(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -50,19 +59,34 @@ counts as not active.`,
 		},
 	}
 	jsonFlag(cmd, &asJSON)
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing; exit 0 when every autostart watcher is active, else 1")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing; exit 0 when every autostart watcher is active with a process, else 1 (4: no daemon)")
 	return cmd
 }
 
-// healthy is the --quiet verdict: every autostart watcher is active, and
-// no watcher (autostart or started by hand) is failing.
+// healthy is the --quiet verdict: every autostart watcher is active with
+// at least one process wanted (not idle), and no watcher (autostart or
+// started by hand) is failing.
 func healthy(st ctl.Status) bool {
 	for _, w := range st.Watchers {
-		if w.Autostart && w.State != "active" || failing(w.State) {
+		if w.Autostart && (w.State != "active" || idle(w)) || failing(w.State) {
 			return false
 		}
 	}
 	return true
+}
+
+// idle reports an active watcher that has no process to run
+// (numprocesses = 0).
+func idle(w ctl.WatcherStatus) bool {
+	return w.State == "active" && w.NumProcesses == 0
+}
+
+// tableState is the STATE column: the watcher's state, or "idle".
+func tableState(w ctl.WatcherStatus) string {
+	if idle(w) {
+		return "idle"
+	}
+	return w.State
 }
 
 func failing(state string) bool {
@@ -79,7 +103,7 @@ func writeStatus(w io.Writer, st ctl.Status, now time.Time) error {
 	}
 	fmt.Fprintln(tw, header)
 	for _, ws := range st.Watchers {
-		line := strings.Join([]string{ws.Name, ws.State, pids(ws.Processes), uptime(ws.Processes, now),
+		line := strings.Join([]string{ws.Name, tableState(ws), pids(ws.Processes), uptime(ws.Processes, now),
 			strconv.Itoa(restarts(ws.Processes)), lastExit(ws.Processes)}, "\t")
 		if withErr {
 			line += "\t" + orDash(watcherError(ws))
@@ -168,26 +192,48 @@ func restarts(ps []ctl.ProcessStatus) int {
 	return n
 }
 
-// lastExit shows the exit of the process that restarted most, "-" when
-// none has exited yet.
+// lastExit shows how the process that restarted most last ended: "spawn
+// failed" when its slot's last start failed (ERROR has the error), "-"
+// when none has ended.
 func lastExit(ps []ctl.ProcessStatus) string {
 	var best *ctl.ProcessStatus
 	for i := range ps {
 		p := &ps[i]
-		if p.Restarts == 0 && p.LastExit == (ctl.Exit{}) && p.State != "exited" {
+		if !ended(p) {
 			continue
 		}
 		if best == nil || p.Restarts > best.Restarts {
 			best = p
 		}
 	}
-	if best == nil {
+	switch {
+	case best == nil:
 		return "-"
-	}
-	if best.LastExit.Signal != "" {
+	case spawnFailed(best):
+		return "spawn failed"
+	case best.LastExit.Signal != "":
 		return "signal " + best.LastExit.Signal
 	}
 	return "exit " + strconv.Itoa(best.LastExit.Code)
+}
+
+// spawnFailed: the slot's last start failed (a slot's error is cleared
+// when a process starts).
+func spawnFailed(p *ctl.ProcessStatus) bool {
+	return p.Error != "" && p.PID == 0
+}
+
+// ended reports whether the slot has something to show in LAST-EXIT: a
+// failed start or an exit. A daemon that says last_exit.none is believed;
+// one that does not (older) is read from the restarts and the state.
+func ended(p *ctl.ProcessStatus) bool {
+	switch {
+	case spawnFailed(p):
+		return true
+	case p.LastExit.None:
+		return false
+	}
+	return p.Restarts > 0 || p.LastExit != (ctl.Exit{}) || p.State == "exited"
 }
 
 func orDash(s string) string {
