@@ -201,8 +201,10 @@ func TestClientLogsLastLines(t *testing.T) {
 	}
 }
 
-// A line logged after the follow started reaches the client within
-// 100 ms; removing the watcher ends the stream cleanly.
+// A line logged after the follow started reaches the client on its own:
+// nothing is logged after it until it has arrived, so a reply that is not
+// flushed line by line never delivers it (the 5 s deadline is for that bug,
+// not a latency target). Removing the watcher ends the stream cleanly.
 func TestClientLogsFollow(t *testing.T) {
 	f := ctltest.NewFake("web", "worker")
 	c := ctl.NewClient(startServer(t, f))
@@ -211,13 +213,9 @@ func TestClientLogsFollow(t *testing.T) {
 
 	for i := range 3 {
 		line := fmt.Sprintf("web.1 | new %d\n", i)
-		start := time.Now()
 		f.Log("worker", "stdout", "not followed")
 		f.Log("web", "stdout", fmt.Sprintf("new %d", i))
-		waitFor(t, 5*time.Second, "the new line", func() bool { return strings.HasSuffix(out.String(), line) })
-		if d := time.Since(start); d > 100*time.Millisecond {
-			t.Errorf("line %d took %v to arrive, want <= 100ms", i, d)
-		}
+		waitFor(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), line) })
 	}
 	f.Log("web", "stderr", "last words")
 	f.RemoveWatcher("web")
