@@ -52,7 +52,7 @@ func (b backend) busy() error {
 
 func toExit(e watcher.ExitStatus, has bool) ctl.Exit {
 	if !has {
-		return ctl.Exit{}
+		return ctl.Exit{None: true} // nothing has ended yet: not "exit 0"
 	}
 	if e.Signal != "" {
 		return ctl.Exit{Signal: e.Signal} // code is for normal exits only

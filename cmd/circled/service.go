@@ -140,12 +140,12 @@ func newServiceCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "service install|uninstall|start|stop|restart|status [-c FILE]",
-		Short: "install and control circled as a system service (Windows service, systemd unit, launchd job)",
+		Short: "install and control circled as a system service (Windows service, systemd unit, SysV init script, launchd job)",
 		Long: `install and control circled as a system service (Windows service, systemd
-unit, launchd job). install needs -c FILE (on Windows it defaults to
-%ProgramData%\circled\circled.ini); the installed command line is
-"circled -c FILE --service". status prints running, stopped or not installed
-and exits 0, 3 or 4.`,
+unit, SysV init script, launchd job). install needs -c FILE (on Windows it
+defaults to %ProgramData%\circled\circled.ini); the installed command line is
+"circled -c FILE --service". status prints running, stopped, not installed or
+unknown and exits 0, 3, 4 or 4.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"install", "uninstall", "start", "stop", "restart", "status"},
 		RunE: func(cmd *cobra.Command, args []string) error {
