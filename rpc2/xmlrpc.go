@@ -56,7 +56,7 @@ func (p *parser) next() (xml.Token, error) {
 			if err == io.EOF {
 				return nil, badf("unexpected end of body")
 			}
-			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 		}
 		switch t := t.(type) {
 		case xml.Comment:
@@ -178,8 +178,7 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// decodeCall reads a methodCall from r (already size-bounded).
-func decodeCall(r io.Reader) (call, error) {
+func newStrictDecoder(r io.Reader) *xml.Decoder {
 	d := xml.NewDecoder(r)
 	d.Strict = true
 	// Only the five predefined entities exist; no DTD can declare more.
@@ -190,6 +189,12 @@ func decodeCall(r io.Reader) (call, error) {
 		}
 		return nil, fmt.Errorf("encoding %q not supported (UTF-8 only)", label)
 	}
+	return d
+}
+
+// decodeCall reads a methodCall from r (already size-bounded).
+func decodeCall(r io.Reader) (call, error) {
+	d := newStrictDecoder(r)
 	p := &parser{d: d}
 	var c call
 	if err := p.expect("methodCall"); err != nil {
@@ -248,7 +253,7 @@ func decodeCall(r io.Reader) (call, error) {
 			return c, nil
 		}
 		if err != nil {
-			return c, fmt.Errorf("%w: %v", errBadRequest, err)
+			return c, fmt.Errorf("%w: %w", errBadRequest, err)
 		}
 		switch t := t.(type) {
 		case xml.Comment:
