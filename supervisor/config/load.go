@@ -29,8 +29,10 @@ type loader struct {
 	includes  []includeSpec     // from the main file
 	hasInc    bool              // the main file has include or include_dir
 
-	watchers []*srcSection
-	envs     []*srcSection
+	watchers  []*srcSection
+	watcherAt map[string]*srcSection // watcher name -> its section
+	envs      []*srcSection
+	envIdx    *envIndex // built from envs once they are all known
 }
 
 type srcLoc struct {
@@ -397,13 +399,15 @@ func (l *loader) section(s *srcSection) {
 			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]", Msg: err.Error()})
 			return
 		}
-		for _, o := range l.watchers {
-			if _, on := classify(o.name); on == name {
-				l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]",
-					Msg: fmt.Sprintf("watcher %q is already defined at %s:%d", name, o.file.path, o.line)})
-				return
-			}
+		if o, ok := l.watcherAt[name]; ok {
+			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]",
+				Msg: fmt.Sprintf("watcher %q is already defined at %s:%d", name, o.file.path, o.line)})
+			return
 		}
+		if l.watcherAt == nil {
+			l.watcherAt = map[string]*srcSection{}
+		}
+		l.watcherAt[name] = s
 		l.watchers = append(l.watchers, s)
 	case secEnv:
 		if s.name != "env" && strings.TrimSpace(name) == "" {

@@ -7,25 +7,9 @@ import (
 	"os"
 	"strings"
 	"unicode"
-
-	"gopkg.in/ini.v1"
 )
 
-// iniOptions makes ini.v1 read files the way Python's configparser (and so
-// circus) does: no inline comments (`cmd = echo a ; sleep 1` keeps its
-// `; sleep 1`), indented continuation lines, no backslash continuation,
-// quotes kept, key case kept (env sections are case-sensitive; circled
-// matches its own keys case-insensitively).
-var iniOptions = ini.LoadOptions{
-	IgnoreInlineComment:        true,
-	AllowPythonMultilineValues: true,
-	IgnoreContinuation:         true,
-	PreserveSurroundedQuote:    true,
-	KeyValueDelimiters:         "=:",
-	ChildSectionDelimiter:      "\x00", // no parent/child key inheritance
-}
-
-// srcFile is one parsed file with the line numbers ini.v1 does not keep.
+// srcFile is one parsed file.
 type srcFile struct {
 	path     string
 	index    int // 0 = main file, then include order
@@ -43,15 +27,8 @@ type srcSection struct {
 // srcKey is one key = value of a section, in file order.
 type srcKey struct {
 	name  string // as written
-	value string // as ini.v1 read it
+	value string // as read: trimmed, continuation lines joined with "\n"
 	line  int
-}
-
-// scanSection and scanKey are what the line pre-scan finds.
-type scanSection struct {
-	raw  string // name between the brackets, untrimmed (ini.v1's key)
-	line int
-	keys map[string]int // key name as written -> line
 }
 
 // readSource reads and parses one file. Syntax errors are returned with
@@ -75,72 +52,70 @@ func readErrMsg(err error) string {
 	return err.Error()
 }
 
+// parseSource parses one file the way Python's configparser (and so
+// circus) reads it, in one pass that is linear in the size of the file:
+//   - a line whose first non-blank character is ';' or '#' is a comment;
+//     there are no inline comments (`cmd = echo a ; sleep 1` keeps its
+//     `; sleep 1`);
+//   - [name] starts a section (the name is what lies between the '[' and
+//     the last ']' of the line, trimmed);
+//   - key = value or key: value (the first '=' or ':' splits), key and
+//     value trimmed; quotes are kept and backslashes are literal;
+//   - a line indented with spaces, tabs or form feeds right after a key
+//     (or its previous continuation line) continues the value: the value
+//     gets a line break and the line as written, indentation included.
+//     A blank line or a comment line ends the value;
+//   - a UTF-8 byte order mark is skipped, "\r\n" is a line break.
+//
+// It reports, with their lines, what configparser would reject (keys
+// outside a section, lines that are neither, duplicate sections, duplicate
+// keys: case-insensitively except in env sections), what would be read
+// differently elsewhere (quoted key names, values starting with ` or
+// """), and NUL anywhere but in a comment. With any error the file is
+// unusable and nil is returned.
 func parseSource(path string, index int, data []byte) (*srcFile, []*Error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	scanned, errs := scanLines(path, data)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	f, err := loadINI(data)
-	if err != nil {
-		return nil, []*Error{{File: path, Msg: "parse error: " + err.Error()}}
-	}
-	sf := &srcFile{path: path, index: index}
-	for _, sc := range scanned {
-		sec, err := f.GetSection(sc.raw)
-		if err != nil { // the scan and ini.v1 disagree: refuse to guess
-			return nil, []*Error{{File: path, Line: sc.line, Key: "[" + strings.TrimSpace(sc.raw) + "]", Msg: "section could not be parsed"}}
-		}
-		s := &srcSection{file: sf, name: strings.TrimSpace(sc.raw), line: sc.line}
-		for _, k := range sec.Keys() {
-			line, ok := sc.keys[k.Name()]
-			if !ok {
-				line = sc.line // a quoted key name ini.v1 unquoted
-			}
-			s.keys = append(s.keys, srcKey{name: k.Name(), value: k.Value(), line: line})
-		}
-		sf.sections = append(sf.sections, s)
-	}
-	return sf, nil
-}
-
-// loadINI runs ini.v1, turning a panic on hostile input into an error.
-func loadINI(data []byte) (f *ini.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, err = nil, fmt.Errorf("%v", r)
-		}
-	}()
-	return ini.LoadSources(iniOptions, data)
-}
-
-// scanLines mirrors ini.v1's line handling (with iniOptions) to learn the
-// line of every section header and key, and reports what configparser
-// would reject: keys outside a section, lines that are not key = value,
-// duplicate sections and duplicate keys.
-func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 	var (
-		out      []*scanSection
+		sf       = &srcFile{path: path, index: index}
 		errs     []*Error
-		cur      *scanSection
-		inValue  bool // the previous line was a key or its continuation
-		lastKey  string
+		cur      *srcSection // nil outside a section, or after a bad header
+		inValue  bool        // the previous line was a key or its continuation
+		lastKey  string      // the key inValue refers to, as written
+		valIdx   = -1        // its index in cur.keys; -1 when it was refused
+		cont     []string    // its continuation lines
 		seen     = map[string]int{}
 		seenKeys map[string]int
 	)
-	lines := strings.Split(string(data), "\n")
-	for i, raw := range lines {
-		n := i + 1
+	// endValue joins the continuation lines to the last key's value.
+	endValue := func() {
+		if len(cont) > 0 && valIdx >= 0 {
+			k := &cur.keys[valIdx]
+			k.value += "\n" + strings.Join(cont, "\n")
+		}
+		cont = cont[:0]
+	}
+	text := string(data)
+	for n := 1; len(text) > 0; n++ {
+		raw := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			raw, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
 		raw = strings.TrimSuffix(raw, "\r")
 		if inValue && raw != "" && isIndent(raw[0]) {
 			if strings.IndexByte(raw, 0) >= 0 {
 				key := quoteNUL(lastKey)
 				if cur != nil {
-					key = "[" + strings.TrimSpace(cur.raw) + "] " + key
+					key = "[" + cur.name + "] " + key
 				}
 				errs = append(errs, &Error{File: path, Line: n, Key: key, Msg: nulMsg})
 			}
-			continue // Python multi-line continuation
+			cont = append(cont, raw) // Python multi-line continuation
+			continue
+		}
+		if inValue {
+			endValue()
 		}
 		inValue = false
 		line := strings.TrimLeftFunc(raw, unicode.IsSpace)
@@ -155,7 +130,7 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 			case line[0] == '[':
 				key = "[" + quoteNUL(strings.TrimSpace(strings.TrimSuffix(line[1:], "]"))) + "]"
 			case idx > 0 && cur != nil:
-				key = "[" + strings.TrimSpace(cur.raw) + "] " + quoteNUL(strings.TrimSpace(line[:idx]))
+				key = "[" + cur.name + "] " + quoteNUL(strings.TrimSpace(line[:idx]))
 			case idx > 0:
 				key = quoteNUL(strings.TrimSpace(line[:idx]))
 			}
@@ -170,7 +145,7 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 			}
 			rawName := line[1:end]
 			name := strings.TrimSpace(rawName)
-			if strings.EqualFold(name, ini.DefaultSection) || name == "" {
+			if strings.EqualFold(name, "DEFAULT") || name == "" {
 				errs = append(errs, &Error{File: path, Line: n, Key: "[" + name + "]", Msg: "section name not allowed"})
 				cur = nil
 				continue
@@ -180,9 +155,9 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 			} else {
 				seen[rawName] = n
 			}
-			cur = &scanSection{raw: rawName, line: n, keys: map[string]int{}}
+			cur = &srcSection{file: sf, name: name, line: n}
 			seenKeys = map[string]int{}
-			out = append(out, cur)
+			sf.sections = append(sf.sections, cur)
 			continue
 		}
 		idx := strings.IndexAny(line, "=:")
@@ -190,38 +165,44 @@ func scanLines(path string, data []byte) ([]*scanSection, []*Error) {
 			errs = append(errs, &Error{File: path, Line: n, Msg: fmt.Sprintf("expected [section] or key = value, got %q", line)})
 			continue
 		}
-		inValue = true
-		lastKey = strings.TrimSpace(line[:idx])
+		inValue, valIdx = true, -1
+		key := strings.TrimSpace(line[:idx])
+		lastKey = key
 		if cur == nil {
-			errs = append(errs, &Error{File: path, Line: n, Key: strings.TrimSpace(line[:idx]), Msg: "key outside any section"})
+			errs = append(errs, &Error{File: path, Line: n, Key: key, Msg: "key outside any section"})
 			continue
 		}
-		key := strings.TrimSpace(line[:idx])
-		// ini.v1 gives these a meaning configparser does not (quoted and
-		// multi-line values) and could swallow the lines that follow.
+		// Other ini readers give these a meaning configparser does not
+		// (quoted and multi-line values).
 		if key[0] == '"' || key[0] == '`' {
 			errs = append(errs, &Error{File: path, Line: n, Key: key, Msg: "quoted key names are not supported"})
 			continue
 		}
-		if v := strings.TrimSpace(line[idx+1:]); strings.HasPrefix(v, "`") || strings.HasPrefix(v, `"""`) {
-			errs = append(errs, &Error{File: path, Line: n, Key: "[" + strings.TrimSpace(cur.raw) + "] " + key, Msg: "a value may not start with ` or \"\"\" (quote it differently)"})
+		value := strings.TrimSpace(line[idx+1:])
+		if strings.HasPrefix(value, "`") || strings.HasPrefix(value, `"""`) {
+			errs = append(errs, &Error{File: path, Line: n, Key: "[" + cur.name + "] " + key, Msg: "a value may not start with ` or \"\"\" (quote it differently)"})
 			continue
-		}
-		if _, ok := cur.keys[key]; !ok {
-			cur.keys[key] = n
 		}
 		// circled's own keys are case-insensitive, env keys are not.
 		dk := key
-		if !isEnvSection(strings.TrimSpace(cur.raw)) {
+		if !isEnvSection(cur.name) {
 			dk = strings.ToLower(key)
 		}
 		if prev, ok := seenKeys[dk]; ok {
-			errs = append(errs, &Error{File: path, Line: n, Key: "[" + strings.TrimSpace(cur.raw) + "] " + key, Msg: fmt.Sprintf("duplicate key (first at line %d)", prev)})
-		} else {
-			seenKeys[dk] = n
+			errs = append(errs, &Error{File: path, Line: n, Key: "[" + cur.name + "] " + key, Msg: fmt.Sprintf("duplicate key (first at line %d)", prev)})
+			continue
 		}
+		seenKeys[dk] = n
+		cur.keys = append(cur.keys, srcKey{name: key, value: value, line: n})
+		valIdx = len(cur.keys) - 1
 	}
-	return out, errs
+	if inValue {
+		endValue()
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return sf, nil
 }
 
 func isIndent(c byte) bool { return c == ' ' || c == '\t' || c == '\f' }

@@ -78,8 +78,15 @@ func (l *loader) resolveWatchers() []*Watcher {
 }
 
 // checkEnvSections warns about [env:PATTERNS] sections matching no watcher
-// (a likely typo) and reports bad patterns.
+// (a likely typo) and reports bad patterns. A pattern without glob
+// characters is looked up, so the cost is linear unless there are many
+// glob patterns.
 func (l *loader) checkEnvSections() {
+	names := make(map[string]bool, len(l.watchers))
+	for _, w := range l.watchers {
+		_, name := classify(w.name)
+		names[name] = true
+	}
 	for _, e := range l.envs {
 		_, pats := classify(e.name)
 		if strings.EqualFold(strings.TrimSpace(e.name), "env") {
@@ -93,9 +100,17 @@ func (l *loader) checkEnvSections() {
 				matched = true
 				continue
 			}
-			for _, w := range l.watchers {
-				if _, name := classify(w.name); p != "" && matchName(p, name) {
+			if p == "" || matched {
+				continue
+			}
+			if !isGlob(p) {
+				matched = names[p]
+				continue
+			}
+			for name := range names {
+				if matchName(p, name) {
 					matched = true
+					break
 				}
 			}
 		}
@@ -110,18 +125,65 @@ func matchName(pattern, name string) bool {
 	return err == nil && ok
 }
 
-// envApplies says whether env section e applies to watcher name.
-func envApplies(e *srcSection, name string) bool {
-	if strings.EqualFold(strings.TrimSpace(e.name), "env") {
-		return true
-	}
-	_, pats := classify(e.name)
-	for _, p := range strings.Split(pats, ",") {
-		if p = strings.TrimSpace(p); p != "" && matchName(p, name) {
-			return true
+func isGlob(p string) bool { return strings.ContainsAny(p, `*?[\`) }
+
+// envIndex finds the env sections that apply to a watcher without trying
+// every section against every watcher.
+type envIndex struct {
+	global []int            // [env] sections
+	exact  map[string][]int // watcher name -> [env:PATTERNS] naming it
+	globs  []envGlob        // patterns with glob characters
+}
+
+type envGlob struct {
+	idx int
+	pat string
+}
+
+func (l *loader) buildEnvIndex() *envIndex {
+	x := &envIndex{exact: map[string][]int{}}
+	for i, e := range l.envs {
+		if strings.EqualFold(strings.TrimSpace(e.name), "env") {
+			x.global = append(x.global, i)
+			continue
+		}
+		_, pats := classify(e.name)
+		for _, p := range strings.Split(pats, ",") {
+			switch p = strings.TrimSpace(p); {
+			case p == "":
+			case isGlob(p):
+				x.globs = append(x.globs, envGlob{i, p})
+			default:
+				x.exact[p] = append(x.exact[p], i)
+			}
 		}
 	}
-	return false
+	return x
+}
+
+// envSectionsFor lists the env sections that apply to watcher name: the
+// [env] sections, then the [env:PATTERNS] ones, each in file order.
+func (l *loader) envSectionsFor(name string) []*srcSection {
+	if l.envIdx == nil {
+		l.envIdx = l.buildEnvIndex()
+	}
+	x := l.envIdx
+	idx := slices.Clone(x.exact[name])
+	for _, g := range x.globs {
+		if matchName(g.pat, name) {
+			idx = append(idx, g.idx)
+		}
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	out := make([]*srcSection, 0, len(x.global)+len(idx))
+	for _, i := range x.global {
+		out = append(out, l.envs[i])
+	}
+	for _, i := range idx {
+		out = append(out, l.envs[i])
+	}
+	return out
 }
 
 // resolveWatcher builds one Watcher; nil when it has errors.
@@ -220,27 +282,21 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 	}
 	// [env] sections first, then [env:PATTERNS], each in file order.
 	fromSection := map[string]bool{}
-	for pass := 0; pass < 2; pass++ {
-		for _, e := range l.envs {
-			global := strings.EqualFold(strings.TrimSpace(e.name), "env")
-			if global != (pass == 0) || !envApplies(e, name) {
+	for _, e := range l.envSectionsFor(name) {
+		for _, k := range e.keys {
+			ex := &expander{
+				layers:    []map[string]string{env, l.environ},
+				allowWID:  true,
+				shellVars: true,
+				warn:      func(msg string) { l.warnf(e, k.line, k.name, "%s", msg) },
+			}
+			v, err := ex.expand(k.value)
+			if err != nil {
+				l.errs = append(l.errs, &Error{File: e.file.path, Line: k.line, Key: keyName(e, k.name), Msg: fmt.Sprintf("%v (for watcher %q)", err, name)})
 				continue
 			}
-			for _, k := range e.keys {
-				ex := &expander{
-					layers:    []map[string]string{env, l.environ},
-					allowWID:  true,
-					shellVars: true,
-					warn:      func(msg string) { l.warnf(e, k.line, k.name, "%s", msg) },
-				}
-				v, err := ex.expand(k.value)
-				if err != nil {
-					l.errs = append(l.errs, &Error{File: e.file.path, Line: k.line, Key: keyName(e, k.name), Msg: fmt.Sprintf("%v (for watcher %q)", err, name)})
-					continue
-				}
-				env[k.name] = v
-				fromSection[k.name] = true
-			}
+			env[k.name] = v
+			fromSection[k.name] = true
 		}
 	}
 	env["CIRCLED_WATCHER"] = name
