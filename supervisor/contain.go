@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"runtime"
 	"strconv"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
+	"github.com/circle-supervisor/circle/internal/procstate"
 )
 
 // NoCgroupsEnv, set to a non-empty value in circled's environment, makes
@@ -57,4 +59,35 @@ func cgroupName(socket string) string {
 	h := fnv.New64a()
 	h.Write([]byte(socket))
 	return "circled-" + strconv.FormatUint(h.Sum64(), 16)
+}
+
+// openState opens the state file next to the control socket and reads
+// what the previous circled on it left (see recoverLeftovers). Where it
+// cannot be used (a directory others can write, Windows), crash recovery
+// is off and the log says why, once.
+func (s *Supervisor) openState() {
+	if s.opts.Socket == "" || runtime.GOOS == "windows" {
+		return
+	}
+	f, prev, err := procstate.Open(s.opts.Socket + ".state")
+	if err != nil {
+		s.log.Warn("crash recovery is off: no state file next to the socket", "reason", err)
+		return
+	}
+	s.state, s.prevState = f, prev
+	s.log.Info("crash recovery: state file", "path", f.Path())
+}
+
+// startState records circled's cgroup and starts writing the state file
+// (after recovery: it replaces the previous circled's).
+func (s *Supervisor) startState() {
+	if s.state == nil {
+		return
+	}
+	if s.cg != nil {
+		s.state.SetCgroup(s.cg.Path())
+	}
+	if err := s.state.Start(); err != nil {
+		s.log.Warn("crash recovery: cannot write the state file", "err", err)
+	}
 }

@@ -62,6 +62,7 @@ func TestStatusDescendants(t *testing.T) {
 				if err != nil || len(st) != 1 || len(st[0].Processes) != 1 || st[0].Processes[0].State != "running" {
 					return false
 				}
+				s.CountDescendants(st)
 				got = st[0].Processes[0].Descendants
 				return got == mode.want
 			})

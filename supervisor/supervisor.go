@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
+	"github.com/circle-supervisor/circle/internal/procstate"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -59,7 +60,10 @@ type Options struct {
 	OnReady, OnReloading, OnStopping func()
 	// Socket is the control socket circled listens on (set by the daemon
 	// once it holds it). It names circled's cgroup subtree, which circled
-	// then moves into. Empty: a subtree of this Supervisor's own.
+	// then moves into, and its state file (SOCKET.state), from which the
+	// next circled on the same socket stops what this one left if it
+	// dies without stopping its processes. Empty: a subtree of this
+	// Supervisor's own and no crash recovery.
 	Socket string
 }
 
@@ -86,7 +90,9 @@ type Supervisor struct {
 	quitOnce sync.Once
 	crit     chan *ExitError
 
-	cg *cgroup.Tree // nil: processes are contained by process groups only
+	cg        *cgroup.Tree     // nil: processes are contained by process groups only
+	state     *procstate.File  // nil: no crash recovery
+	prevState *procstate.State // what the previous circled on the socket left
 }
 
 type entry struct {
@@ -124,6 +130,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	s.snap = snapshot(cfg.Files)
 	s.applyDaemon(cfg.Daemon)
 	s.setupContainment()
+	s.openState()
 	for _, wc := range cfg.Watchers {
 		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)
 	}
@@ -154,6 +161,9 @@ func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
 	e.w = watcher.New(s.spec(wc, d), s.opts.Spawner, s.log, s.onEvent)
 	if s.cg != nil {
 		e.w.SetCgroups(s.cg)
+	}
+	if s.state != nil {
+		e.w.SetTracker(s.state)
 	}
 	return e
 }
@@ -193,6 +203,8 @@ func describeExit(e watcher.ExitStatus) string {
 // returns nil; a critical exit returns *ExitError.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.opMu.Lock()
+	s.recoverLeftovers()
+	s.startState()
 	s.startGroups(ctx, s.autostartNames(), true)
 	s.opMu.Unlock()
 	s.opts.OnReady() // even if some failed: they are reported, not fatal to circled
@@ -224,6 +236,11 @@ func (s *Supervisor) Close() {
 		s.closeRing(n)
 	}
 	s.files.Close()
+	if s.state != nil {
+		if err := s.state.Close(); err != nil {
+			s.log.Warn("crash recovery: removing the state file", "err", err)
+		}
+	}
 	if s.cg != nil {
 		s.cg.Close()
 	}
@@ -541,19 +558,36 @@ func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
 		}
 		out = append(out, ws)
 	}
-	// Processes without a cgroup: one scan of /proc for all of them.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return out, s.lastReloadErr, nil
+}
+
+// CountDescendants fills in, for each process of ws, how many processes
+// it has beyond its main one (status --json's descendants): from its
+// cgroup, else from one scan of /proc for all of them. It reads a file
+// per process, so Status does not do it.
+func (s *Supervisor) CountDescendants(ws []WatcherStatus) {
 	var uncounted []*watcher.ProcStatus
-	for i := range out {
-		for j := range out[i].Processes {
-			if out[i].Processes[j].Descendants < 0 {
-				uncounted = append(uncounted, &out[i].Processes[j])
+	for i := range ws {
+		counts := map[int]int{}
+		if e, err := s.get(ws[i].Name); err == nil {
+			counts = e.w.CountDescendants()
+		}
+		for j := range ws[i].Processes {
+			p := &ws[i].Processes[j]
+			if p.PID == 0 {
+				continue
+			}
+			if n, ok := counts[p.PID]; ok && n >= 0 {
+				p.Descendants = n
+			} else {
+				p.Descendants = -1
+				uncounted = append(uncounted, p)
 			}
 		}
 	}
 	watcher.FillDescendants(uncounted)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return out, s.lastReloadErr, nil
 }
 
 // PIDs returns the live pids of a watcher.

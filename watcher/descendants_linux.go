@@ -8,7 +8,7 @@ import (
 
 // FillDescendants counts, for each process whose Descendants is -1 (no
 // cgroup of its own), the other members of its process group plus its
-// tree of children, from one scan of /proc. It runs at status time only.
+// tree of children, from one scan of /proc. It runs on request only.
 // A descendant that left the group and re-parented (setsid, a double
 // fork) is not seen here: only a cgroup shows it.
 func FillDescendants(ps []*ProcStatus) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
+	"github.com/circle-supervisor/circle/internal/procstate"
 )
 
 // Watcher states, as reported by Status.
@@ -51,6 +52,7 @@ type Watcher struct {
 	spawner Spawner
 	onEvent func(Event)
 	cg      *cgroup.Tree // nil: processes are contained by their group only
+	tracker Tracker      // records processes for crash recovery; may be nil
 
 	mu       sync.Mutex
 	spec     Spec
@@ -83,9 +85,10 @@ type slot struct {
 	lastExit  ExitStatus
 	hasExit   bool
 	lastErr   string
-	timer     *time.Timer // pending spawn (backoff or warmup)
-	pending   string      // ProcBackoff or ProcStarting while timer is set
-	down      bool        // left down after exit (respawn = false)
+	timer     *time.Timer  // pending spawn (backoff or warmup)
+	pending   string       // ProcBackoff or ProcStarting while timer is set
+	down      bool         // left down after exit (respawn = false)
+	spare     *cgroup.Proc // the last process's empty cgroup, for the next one
 }
 
 type proc struct {
@@ -101,21 +104,39 @@ type proc struct {
 	recheckD  time.Duration
 	cell      *cgroup.Proc // the process's own cgroup, if any
 	cellWatch func()       // cancels the watch on its cgroup.events
+	startTick uint64       // start time, for the tracker (0: untracked)
+	tracked   bool
 }
 
-// descendants counts p's processes beyond its main one from its cgroup,
-// or is -1 (FillDescendants counts them from /proc).
-func (p *proc) descendants() int {
-	if p.cell == nil {
-		return -1
+// CountDescendants returns, for each live process (by main pid), how
+// many processes its cgroup holds beyond the main one; -1 for a process
+// without a cgroup (FillDescendants counts those from /proc).
+func (w *Watcher) CountDescendants() map[int]int {
+	type cellOf struct {
+		pid  int
+		cell *cgroup.Proc
 	}
-	n := 0
-	for _, pid := range p.cell.Pids() {
-		if pid != p.pid {
-			n++
+	var cells []cellOf
+	w.mu.Lock()
+	for _, p := range w.liveLocked() {
+		cells = append(cells, cellOf{p.pid, p.cell})
+	}
+	w.mu.Unlock()
+	out := make(map[int]int, len(cells))
+	for _, c := range cells {
+		if c.cell == nil {
+			out[c.pid] = -1
+			continue
 		}
+		n := 0
+		for _, pid := range c.cell.Pids() { // a removed cgroup lists none
+			if pid != c.pid {
+				n++
+			}
+		}
+		out[c.pid] = n
 	}
-	return n
+	return out
 }
 
 // down reports whether p no longer counts as a running process.
@@ -147,6 +168,23 @@ func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Wat
 func (w *Watcher) SetCgroups(t *cgroup.Tree) {
 	w.mu.Lock()
 	w.cg = t
+	w.mu.Unlock()
+}
+
+// Tracker records the processes a watcher starts and forgets each once
+// it and the rest of its group are gone (procstate.File: a circled that
+// starts after a crash of this one stops what it finds there). Its
+// methods are called with the watcher's lock held and must not block.
+type Tracker interface {
+	Started(watcher string, wid, pid int, start uint64)
+	Ended(pid int)
+}
+
+// SetTracker records every process started from now on that has no
+// cgroup (a cgroup needs no record). Call it before Start.
+func (w *Watcher) SetTracker(t Tracker) {
+	w.mu.Lock()
+	w.tracker = t
 	w.mu.Unlock()
 }
 
@@ -408,6 +446,8 @@ func (w *Watcher) setNumLocked(n int) {
 		s := w.slots[len(w.slots)-1]
 		w.slots = w.slots[:len(w.slots)-1]
 		w.stopTimer(&s.timer)
+		w.removeCell(s.spare)
+		s.spare = nil
 		if s.proc != nil {
 			w.draining = append(w.draining, s.proc)
 			w.stopProcLocked(s.proc)
@@ -536,6 +576,7 @@ type spawnJob struct {
 	p                *proc
 	name             string
 	cg               *cgroup.Tree
+	tracker          Tracker
 	cmd              *exec.Cmd
 	readers, writers []*os.File
 	pid              int
@@ -555,7 +596,8 @@ func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
 	}
 	env = append(env, "CIRCLED_WID="+wid)
-	j := &spawnJob{s: s, p: &proc{wid: s.wid}, name: spec.Name, cg: w.cg}
+	j := &spawnJob{s: s, p: &proc{wid: s.wid, cell: s.spare}, name: spec.Name, cg: w.cg, tracker: w.tracker}
+	s.spare = nil
 	j.cmd, j.err = buildCmd(spec, argv, env, strings.ReplaceAll(spec.Dir, WIDToken, wid))
 	if j.err == nil {
 		j.readers, j.writers, j.err = attachOutput(j.cmd, spec)
@@ -569,17 +611,26 @@ func (w *Watcher) startJob(j *spawnJob) {
 	if j.err == nil {
 		p := j.p
 		if j.cg != nil {
-			cell, err := j.cg.NewProc(j.name, j.s.wid)
+			// The slot's previous cgroup (empty) is reused: a restart
+			// costs no mkdir and rmdir.
+			cell, err := p.cell, error(nil)
+			if cell == nil {
+				cell, err = j.cg.NewProc(j.name, j.s.wid)
+			}
 			if err == nil {
 				if err = cell.Prepare(j.cmd); err != nil {
 					cell.Remove()
 				}
 			}
+			p.cell = nil
 			if err != nil {
 				w.log.Warn("cannot make the process's cgroup; it runs contained by its process group only", "wid", j.s.wid, "err", err)
 			} else {
 				p.cell = cell
 			}
+		} else if p.cell != nil {
+			p.cell.Remove()
+			p.cell = nil
 		}
 		p.startedAt = time.Now()
 		j.pid, j.err = w.spawner.Start(j.cmd, func(st ExitStatus) { w.exited(p, st) })
@@ -590,6 +641,11 @@ func (w *Watcher) startJob(j *spawnJob) {
 			} else if err := p.cell.Started(j.pid); err != nil {
 				w.log.Debug("moving the process into its cgroup", "pid", j.pid, "err", err)
 			}
+		}
+		if j.err == nil && j.tracker != nil && p.cell == nil {
+			// Read now, in parallel with the other starts; 0 if it is
+			// gone already (then it is not recorded).
+			p.startTick, _ = procstate.StartTime(j.pid)
 		}
 	}
 	for _, f := range j.writers {
@@ -611,6 +667,10 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 	s.spawnErrs, s.lastErr = 0, ""
 	s.spawns++
 	startPumps(&w.pumps, j.readers, w.spec, s.wid, p.pid)
+	if w.tracker != nil && p.startTick != 0 {
+		w.tracker.Started(w.spec.Name, s.wid, p.pid, p.startTick)
+		p.tracked = true
+	}
 	w.log.Debug("spawned", "wid", s.wid, "pid", p.pid)
 	if !w.want || w.fatal || w.flapping {
 		// An earlier job of the same batch made the watcher give up.
@@ -734,6 +794,16 @@ func (w *Watcher) exited(p *proc, st ExitStatus) {
 	w.finishLocked(p)
 }
 
+// removeCell removes an empty cgroup (nil: nothing).
+func (w *Watcher) removeCell(c *cgroup.Proc) {
+	if c == nil {
+		return
+	}
+	if err := c.Remove(); err != nil {
+		w.log.Debug("removing a process's cgroup", "err", err)
+	}
+}
+
 // groupGoneLocked reports whether nothing is left of p's process group
 // and of its cgroup.
 func (w *Watcher) groupGoneLocked(p *proc) bool {
@@ -825,16 +895,17 @@ func (w *Watcher) finishLocked(p *proc) {
 		p.cellWatch()
 		p.cellWatch = nil
 	}
-	if p.cell != nil {
-		if err := p.cell.Remove(); err != nil {
-			w.log.Debug("removing the process's cgroup", "err", err)
-		}
-		p.cell = nil
+	cell := p.cell
+	p.cell = nil
+	if p.tracked {
+		w.tracker.Ended(p.pid)
+		p.tracked = false
 	}
 	defer w.notify()
 	for i, d := range w.draining {
 		if d == p {
 			w.draining = append(w.draining[:i], w.draining[i+1:]...)
+			w.removeCell(cell)
 			return
 		}
 	}
@@ -845,9 +916,17 @@ func (w *Watcher) finishLocked(p *proc) {
 		}
 	}
 	if s == nil {
+		w.removeCell(cell)
 		return
 	}
 	s.proc = nil
+	if cell != nil && cell.Reusable() {
+		// Empty now: the slot's next process runs in it.
+		w.removeCell(s.spare)
+		s.spare = cell
+	} else {
+		w.removeCell(cell)
+	}
 	s.lastExit, s.hasExit = st, true
 	if p.stopping || !w.want || w.fatal || w.flapping {
 		return
@@ -932,8 +1011,9 @@ type ProcStatus struct {
 	DroppedBytes int64
 	// Descendants is how many processes run beyond the main one: the
 	// members of its cgroup, else of its process group and of its tree
-	// of children (FillDescendants, from /proc, on Linux). -1: not
-	// counted yet.
+	// of children (from /proc, on Linux). Status leaves it 0: counting
+	// reads files, so it is done only on request (CountDescendants, then
+	// FillDescendants for the rest).
 	Descendants int
 }
 
@@ -947,7 +1027,6 @@ func (w *Watcher) Status() Status {
 		switch {
 		case s.proc != nil:
 			ps.PID, ps.StartedAt = s.proc.pid, s.proc.startedAt
-			ps.Descendants = s.proc.descendants()
 			ps.State = ProcRunning
 			if s.proc.down() {
 				ps.State = ProcStopping
@@ -962,7 +1041,7 @@ func (w *Watcher) Status() Status {
 		st.Processes = append(st.Processes, ps)
 	}
 	for _, p := range w.draining {
-		st.Processes = append(st.Processes, ProcStatus{WID: p.wid, PID: p.pid, State: ProcStopping, StartedAt: p.startedAt, Descendants: p.descendants()})
+		st.Processes = append(st.Processes, ProcStatus{WID: p.wid, PID: p.pid, State: ProcStopping, StartedAt: p.startedAt})
 	}
 	return st
 }

@@ -86,6 +86,8 @@ type pid1Opts struct {
 	notPID1 bool     // run circled as a plain child (a subreaper), no unshare
 	wrap    []string // sigtrap wrap flags (-ignore INT ...) for the whole command
 	env     []string // added to circled's environment
+	dir     string   // reuse this directory (config, socket) of an earlier daemon
+	logName string   // circled's output file in dir (default circled.log)
 }
 
 // pid1Daemon is one circled under test.
@@ -115,12 +117,19 @@ func pid1Start(t *testing.T, opts pid1Opts, circledKeys, watchers string) *pid1D
 	pid1Skip(t, !opts.notPID1)
 	d := &pid1Daemon{t: t, sigtrap: pid1Sigtrap(t), done: make(chan struct{})}
 	// t.TempDir may be too long for a unix socket path (< 108 bytes).
-	dir, err := os.MkdirTemp("", "p1")
-	if err != nil {
-		t.Fatal(err)
+	dir := opts.dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "p1"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	d.dir, d.socket, d.logPath = dir, filepath.Join(dir, "c.sock"), filepath.Join(dir, "circled.log")
+	logName := opts.logName
+	if logName == "" {
+		logName = "circled.log"
+	}
+	d.dir, d.socket, d.logPath = dir, filepath.Join(dir, "c.sock"), filepath.Join(dir, logName)
 	r := strings.NewReplacer("{sigtrap}", d.sigtrap, "{dir}", dir)
 	cfg := "[circled]\nsocket = " + d.socket + "\nwatch_config = false\n" + r.Replace(circledKeys) + "\n" + r.Replace(watchers)
 	cfgPath := filepath.Join(dir, "circled.ini")

@@ -122,9 +122,10 @@ func (t *Tree) Close() {
 
 // Proc is one process's cgroup.
 type Proc struct {
-	t    *Tree
-	path string
-	fd   int // directory fd for clone3, until Started
+	t      *Tree
+	path   string
+	fd     int  // directory fd for clone3, until Started
+	killed bool // cgroup.kill was written (see Reusable)
 }
 
 // Path is the cgroup's directory.
@@ -189,7 +190,17 @@ func (p *Proc) Signal(sig syscall.Signal, skip int) {
 
 // Kill sends SIGKILL to every process in the cgroup, atomically with
 // cgroup.kill (Linux 5.14), or pid by pid before that.
-func (p *Proc) Kill() { KillTree(p.path) }
+func (p *Proc) Kill() {
+	p.killed = true
+	KillTree(p.path)
+}
+
+// Reusable reports whether an emptied cgroup may host another process.
+// Not once cgroup.kill was written to it: some kernels (seen on 6.18)
+// then SIGKILL every process later cloned into it with
+// CLONE_INTO_CGROUP (the fork compares the cgroup's kill sequence with
+// the parent's cgroup's).
+func (p *Proc) Reusable() bool { return !p.killed }
 
 // Watch calls f (from another goroutine, with no lock held) whenever
 // the cgroup's cgroup.events changes, until cancel. The caller re-checks
@@ -281,6 +292,9 @@ func Leftovers(base string, skip int) map[string][]int {
 	})
 	return out
 }
+
+// PidsPath lists every process in the cgroup at path and below it.
+func PidsPath(path string) []int { return treePids(path) }
 
 func treePids(path string) []int {
 	pids := readPids(filepath.Join(path, "cgroup.procs"))

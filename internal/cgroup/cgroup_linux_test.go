@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -75,5 +76,23 @@ func TestProcContainsEscapes(t *testing.T) {
 	}
 	if _, err := os.Stat(c.Path()); !os.IsNotExist(err) {
 		t.Fatalf("cgroup still there: %v", err)
+	}
+}
+
+// The per-restart cost cgroups add: make a cell, read cgroup.events
+// once, remove it.
+func BenchmarkCellLifecycle(b *testing.B) {
+	tr, err := Setup("circled-bench-"+strconv.Itoa(os.Getpid()), false)
+	if err != nil {
+		b.Skipf("SKIP: no writable cgroup v2 here: %v", err)
+	}
+	defer RemoveTree(tr.Path())
+	for b.Loop() {
+		c, err := tr.NewProc("w", 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Populated()
+		c.Remove()
 	}
 }

@@ -26,6 +26,7 @@ func (p *Proc) Started(pid int) error                          { return ErrUnsup
 func (p *Proc) Pids() []int                                    { return nil }
 func (p *Proc) Populated() bool                                { return false }
 func (p *Proc) Signal(sig syscall.Signal, skip int)            {}
+func (p *Proc) Reusable() bool                                 { return false }
 func (p *Proc) Kill()                                          {}
 func (p *Proc) Watch(f func()) (cancel func())                 { return func() {} }
 func (p *Proc) Remove() error                                  { return nil }
@@ -44,3 +45,12 @@ func WatchPath(path string, f func()) (cancel func()) { return func() {} }
 
 // PopulatedPath is false here.
 func PopulatedPath(path string) bool { return false }
+
+// PidsPath lists nothing here.
+func PidsPath(path string) []int { return nil }
+
+// SelfLeaf is the cgroup circled moves itself into (Linux only).
+const SelfLeaf = "circled"
+
+// DirName is the directory of watcher name's cgroups (Linux only).
+func DirName(name string) string { return name }
