@@ -1010,38 +1010,3 @@ func TestWriteSummary(t *testing.T) {
 		}
 	}
 }
-
-func FuzzLoad(f *testing.F) {
-	f.Add([]byte(briefConfig))
-	f.Add([]byte("[circus]\ninclude = *.ini\n[watcher:a]\ncmd = '$(circle.env.X)\n  more\n[env:*]\nX=$Y${Z}$(circus.wid)\n"))
-	f.Add([]byte("[watcher:a]\ncmd=x\nstdout_stream.class=file\nstdout_stream.filename=\"\"\"a\n[socket:x]\n"))
-	if files, _ := filepath.Glob("../../../shared/peer-configs/circus/*/*.ini"); len(files) > 0 {
-		for _, p := range files {
-			if data, err := os.ReadFile(p); err == nil {
-				f.Add(data)
-			}
-		}
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		p := filepath.Join(dir, "circled.ini")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		c, err := Load(p, testOptions("PATH=/bin", "Y=y"))
-		if err == nil {
-			var b strings.Builder
-			if err := c.WriteSummary(&b); err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range c.Watchers {
-				if !w.Equal(w) {
-					t.Fatal("watcher not equal to itself")
-				}
-			}
-		} else if c != nil {
-			t.Fatal("config and error")
-		}
-		_, _ = ReadDaemon(p)
-	})
-}

@@ -119,7 +119,7 @@ func describeStream(s Stream) string {
 func quoteArgv(argv []string) string {
 	q := make([]string, len(argv))
 	for i, a := range argv {
-		if a != "" && !strings.ContainsAny(a, " \t\n\"'\\$`;&|<>*?#()[]{}~") {
+		if a != "" && !strings.ContainsAny(a, " \t\n\r\f\v\"'\\$`;&|<>*?#()[]{}~") {
 			q[i] = a
 			continue
 		}
