@@ -36,11 +36,19 @@ const dialTimeout = 5 * time.Second
 // that nobody else can replace them; if not, the call fails with an error
 // wrapping ErrUnsafeSocket and ErrUnreachable, without connecting.
 func NewClient(socket string) *Client {
-	c := &Client{socket: socket}
+	return newClient(socket, func(ctx context.Context) (net.Conn, error) {
+		d := net.Dialer{Timeout: dialTimeout}
+		return dial(ctx, &d, socket)
+	})
+}
+
+// newClient is a client whose connections come from dialFn; name (a
+// socket path, ssh://host) is what errors name.
+func newClient(name string, dialFn func(context.Context) (net.Conn, error)) *Client {
+	c := &Client{socket: name}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			d := net.Dialer{Timeout: dialTimeout}
-			conn, err := dial(ctx, &d, socket)
+			conn, err := dialFn(ctx)
 			if err != nil {
 				return nil, &dialError{err}
 			}
@@ -54,6 +62,34 @@ func NewClient(socket string) *Client {
 	// No overall timeout: callers bound calls with their context.
 	c.hc = &http.Client{Transport: tr}
 	return c
+}
+
+// Close closes the client's idle connections (for a remote client, it
+// ends their ssh processes). The client stays usable.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+// Dial connects to the control socket as the client does: within 5 s,
+// after the same ownership checks on Unix. Its errors wrap ErrUnreachable
+// and name the socket. circlectl dial-stdio uses it.
+func Dial(ctx context.Context, socket string) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := dial(ctx, &d, socket)
+	if err != nil {
+		return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, socket, dialCause(err))
+	}
+	return conn, nil
+}
+
+// dialCause is err without a *net.OpError's repetition of the path.
+func dialCause(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
 }
 
 // Socket is the socket path the client dials.
@@ -114,16 +150,15 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var de *dialError
-		if errors.As(err, &de) {
-			cause := de.err
-			var oe *net.OpError
-			if errors.As(cause, &oe) && oe.Err != nil {
-				cause = oe.Err // the OpError would repeat the path
-			}
-			return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, cause)
-		}
-		if ctx.Err() != nil {
+		var ce *CommandError
+		switch {
+		case errors.As(err, &de):
+			return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, dialCause(de.err))
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case errors.As(err, &ce):
+			// ssh failed: the host, the remote circlectl or its daemon.
+			return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, c.socket, ce)
 		}
 		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.socket, err)
 	}

@@ -106,19 +106,64 @@ func withCode(err error) error {
 type globals struct {
 	socket string
 	config string
+	host   string // -H; else $CIRCLED_HOST (see client)
+
+	clients []*ctl.Client // to close when the command ends
 }
 
-// client returns a client for the socket the global flags select.
+// client returns a client for the daemon the global flags select: on the
+// host -H (else $CIRCLED_HOST) names, over ssh, with --socket and -c
+// passed to the remote dial-stdio; else on the local socket.
 func (g *globals) client() (*ctl.Client, error) {
+	host := g.host
+	if host == "" {
+		host = os.Getenv(ctl.HostEnv)
+	}
+	if host != "" {
+		h, err := ctl.ParseHost(host)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		var remote []string
+		if g.socket != "" {
+			remote = append(remote, "--socket", g.socket)
+		}
+		if g.config != "" {
+			remote = append(remote, "--config", g.config)
+		}
+		c := ctl.NewSSHClient(h, remote...)
+		g.clients = append(g.clients, c)
+		return c, nil
+	}
+	socket, err := g.localSocket()
+	if err != nil {
+		return nil, err
+	}
+	c := ctl.NewClient(socket)
+	g.clients = append(g.clients, c)
+	return c, nil
+}
+
+// localSocket is the local control socket: --socket, else -c FILE's
+// [circled] socket, else the default.
+func (g *globals) localSocket() (string, error) {
 	var confSocket string
 	if g.config != "" {
 		d, err := config.ReadDaemon(g.config)
 		if err != nil {
-			return nil, &exitError{exitFailed, fmt.Errorf("read %s: %w", g.config, err)}
+			return "", &exitError{exitFailed, fmt.Errorf("read %s: %w", g.config, err)}
 		}
 		confSocket = d.Socket
 	}
-	return ctl.NewClient(ctl.ResolveSocket(g.socket, confSocket)), nil
+	return ctl.ResolveSocket(g.socket, confSocket), nil
+}
+
+// close closes the clients' connections (ends their ssh processes).
+func (g *globals) close() {
+	for _, c := range g.clients {
+		c.Close()
+	}
+	g.clients = nil
 }
 
 func newRootCmd() *cobra.Command {
@@ -134,6 +179,16 @@ else /tmp/circled-$UID/circled.sock. circlectl refuses (exit 4) a socket that
 is not owned by you or root, or whose directory (or one above it) someone
 else owns or may write to, unless it is sticky like /tmp.
 
+With -H ssh://[user@]host[:port] (else $CIRCLED_HOST), circlectl controls the
+circled on that host: each connection runs 'ssh [-l user] [-p port] -- host
+circlectl dial-stdio' (your ssh config, keys, agent and jump hosts apply),
+with --socket and -c passed on to the remote circlectl, which resolves the
+socket there. The remote command is ?circlectl=PATH in the URL, else
+$CIRCLED_SSH_CIRCLECTL, else circlectl on the remote PATH; the ssh command is
+$CIRCLED_SSH_COMMAND (split on spaces), else ssh. When ssh fails (host
+unreachable, authentication, no circlectl or no daemon there) circlectl
+exits 4 and prints ssh's error.
+
 Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 4 daemon not reachable.`,
 		SilenceUsage:  true,
@@ -146,6 +201,7 @@ Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 	root.Flags().Bool("version", false, "print circlectl's version and exit (circlectl version also asks the daemon)")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "control socket `PATH`")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "circled config `FILE` (for its socket; for check)")
+	root.PersistentFlags().StringVarP(&g.host, "host", "H", "", "control the circled on `ssh://[user@]host[:port]` (default $"+ctl.HostEnv+")")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{exitUsage, err}
 	})
@@ -167,6 +223,7 @@ Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 		newReopenCmd(g),
 		newVersionCmd(g),
 		newCheckCmd(g),
+		newDialStdioCmd(g),
 	)
 	// Every error a command returns leaves with its exit code; anything
 	// else reaching run is cobra's own (usage) error.
@@ -174,6 +231,7 @@ Exit codes: 0 done, 1 the operation failed, 2 usage error, 3 no such watcher,
 		if c.RunE != nil {
 			runE := c.RunE
 			c.RunE = func(cmd *cobra.Command, args []string) error {
+				defer g.close()
 				return withCode(runE(cmd, args))
 			}
 		}
@@ -198,6 +256,7 @@ func completeWatchers(g *globals) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
+		defer g.close()
 		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
 		defer cancel()
 		names, err := c.List(ctx)

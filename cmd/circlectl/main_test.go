@@ -68,68 +68,76 @@ func circlectl(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
+// commandTests are run against a fake daemon on the socket (TestCommands)
+// and over ssh (TestCommandsOverSSH).
+var commandTests = []struct {
+	args   []string
+	code   int
+	call   string // the backend's last call; "" = not checked
+	stdout string // substring; "" = not checked
+	stderr string // substring; "" = not checked
+}{
+	{[]string{"status"}, 0, "Status []", "NAME", ""},
+	{[]string{"status", "w*"}, 0, "Status [w*]", "worker", ""},
+	{[]string{"status", "nope"}, 3, "", "", "no such watcher: nope"},
+	{[]string{"status", "--quiet", "web"}, 0, "", "", ""},
+	{[]string{"status", "--quiet"}, 1, "", "", ""},
+	{[]string{"list"}, 0, "List", "web\nworker\ndb\n", ""},
+	{[]string{"list", "--json"}, 0, "", `{"watchers":["web","worker","db"]}` + "\n", ""},
+	{[]string{"list", "extra"}, 2, "", "", "Run 'circlectl --help'"},
+	{[]string{"start"}, 0, "Start [] true", "web: started\n", ""},
+	{[]string{"stop", "--no-wait", "web"}, 0, "Stop [web] false", "web: stopping\n", ""},
+	{[]string{"restart", "web", "--json"}, 0, "Restart [web] true", `{"watchers":["web"]}` + "\n", ""},
+	{[]string{"restart", "nope"}, 3, "", "", "no such watcher"},
+	{[]string{"reload", "w*"}, 0, "Reload [w*] true", "worker: reloaded", ""},
+	{[]string{"reloadconfig"}, 0, "ReloadConfig", "no changes", ""},
+	{[]string{"reloadconfig", "--json"}, 0, "", `{"added":[],"removed":[],"restarted":[],"scaled":[],"updated":[],"unchanged":[]}` + "\n", ""},
+	{[]string{"signal", "web", "HUP", "--pid", "3", "--children"}, 0, "Signal web HUP 3 true", "web: sent HUP", ""},
+	{[]string{"signal", "web", "BOGUS"}, 1, "", "", "unknown signal"},
+	{[]string{"signal", "nope", "HUP"}, 3, "", "", ""},
+	{[]string{"signal", "web"}, 2, "", "", "accepts 2 arg(s)"},
+	{[]string{"signal", "web", "HUP", "--pid", "abc"}, 2, "", "", "invalid argument"},
+	{[]string{"incr", "web", "2"}, 0, "Incr web 2", "3\n", ""},
+	{[]string{"decr", "web"}, 0, "Incr web -1", "0\n", ""},
+	{[]string{"incr", "web", "0"}, 2, "", "", "positive"},
+	{[]string{"incr", "web", "x"}, 2, "", "", "positive"},
+	{[]string{"incr", "nope"}, 3, "", "", ""},
+	{[]string{"incr", "web", "9223372036854775806"}, 1, "", "", "n must be 1..100000"},
+	{[]string{"decr", "web", "100001"}, 1, "", "", "n must be 1..100000"},
+	{[]string{"incr", "web", "100000"}, 1, "NumProcesses web", "", "exceed the maximum of 100000"},
+	{[]string{"numprocesses", "web"}, 0, "NumProcesses web", "1\n", ""},
+	{[]string{"numprocesses", "web", "--json"}, 0, "", `{"watchers":["web"],"numprocesses":1}` + "\n", ""},
+	{[]string{"stats"}, 0, "Stats []", "3.0MiB", ""},
+	{[]string{"stats", "web", "--json"}, 0, "", `{"watchers":[{"name":"web","processes":[{"wid":1,"pid":1000,"cpu":12.5,"rss":3145728}]}]}` + "\n", ""},
+	{[]string{"quit", "--no-wait"}, 0, "Quit false", "quitting", ""},
+	{[]string{"quit", "--json"}, 0, "Quit true", `{"quitting":true}` + "\n", ""},
+	{[]string{"version"}, 0, "Version", "circled 1.2.3 (commit abc, go1.x, pid 42)", ""},
+	{[]string{"logs", "web"}, 0, "Logs web 10 false ", "web.1 | line 5\nweb.1 | line 6\n", ""},
+	{[]string{"logs", "web", "-n", "2", "--stream", "stdout"}, 0, "Logs web 2 false stdout", "web.1 | line 11\nweb.1 | line 12\n", ""},
+	{[]string{"logs", "web", "--stream=stderr", "--lines", "1"}, 0, "Logs web 1 false stderr", "web.1 | oops 2\n", ""},
+	{[]string{"logs", "nope"}, 3, "", "", "no such watcher: nope"},
+	{[]string{"logs", "nope", "-f"}, 3, "", "", "no such watcher: nope"},
+	{[]string{"logs", "web", "--stream", "both"}, 2, "", "", "--stream must be stdout or stderr"},
+	{[]string{"logs", "web", "-n", "-1"}, 2, "", "", "-n must be 0 or more"},
+	{[]string{"logs", "web", "-n", "x"}, 2, "", "", "invalid argument"},
+	{[]string{"logs"}, 2, "", "", "accepts 1 arg(s)"},
+	{[]string{"reopen"}, 0, "Reopen", "log files reopened\n", ""},
+	{[]string{"reopen", "--json"}, 0, "Reopen", `{"reopened":true}` + "\n", ""},
+	{[]string{"frobnicate"}, 2, "", "", "unknown command"},
+	{[]string{"status", "--bogus"}, 2, "", "", "unknown flag"},
+}
+
 func TestCommands(t *testing.T) {
-	tests := []struct {
-		args   []string
-		code   int
-		call   string // the backend's last call; "" = not checked
-		stdout string // substring; "" = not checked
-		stderr string // substring; "" = not checked
-	}{
-		{[]string{"status"}, 0, "Status []", "NAME", ""},
-		{[]string{"status", "w*"}, 0, "Status [w*]", "worker", ""},
-		{[]string{"status", "nope"}, 3, "", "", "no such watcher: nope"},
-		{[]string{"status", "--quiet", "web"}, 0, "", "", ""},
-		{[]string{"status", "--quiet"}, 1, "", "", ""},
-		{[]string{"list"}, 0, "List", "web\nworker\ndb\n", ""},
-		{[]string{"list", "--json"}, 0, "", `{"watchers":["web","worker","db"]}` + "\n", ""},
-		{[]string{"list", "extra"}, 2, "", "", "Run 'circlectl --help'"},
-		{[]string{"start"}, 0, "Start [] true", "web: started\n", ""},
-		{[]string{"stop", "--no-wait", "web"}, 0, "Stop [web] false", "web: stopping\n", ""},
-		{[]string{"restart", "web", "--json"}, 0, "Restart [web] true", `{"watchers":["web"]}` + "\n", ""},
-		{[]string{"restart", "nope"}, 3, "", "", "no such watcher"},
-		{[]string{"reload", "w*"}, 0, "Reload [w*] true", "worker: reloaded", ""},
-		{[]string{"reloadconfig"}, 0, "ReloadConfig", "no changes", ""},
-		{[]string{"reloadconfig", "--json"}, 0, "", `{"added":[],"removed":[],"restarted":[],"scaled":[],"updated":[],"unchanged":[]}` + "\n", ""},
-		{[]string{"signal", "web", "HUP", "--pid", "3", "--children"}, 0, "Signal web HUP 3 true", "web: sent HUP", ""},
-		{[]string{"signal", "web", "BOGUS"}, 1, "", "", "unknown signal"},
-		{[]string{"signal", "nope", "HUP"}, 3, "", "", ""},
-		{[]string{"signal", "web"}, 2, "", "", "accepts 2 arg(s)"},
-		{[]string{"signal", "web", "HUP", "--pid", "abc"}, 2, "", "", "invalid argument"},
-		{[]string{"incr", "web", "2"}, 0, "Incr web 2", "3\n", ""},
-		{[]string{"decr", "web"}, 0, "Incr web -1", "0\n", ""},
-		{[]string{"incr", "web", "0"}, 2, "", "", "positive"},
-		{[]string{"incr", "web", "x"}, 2, "", "", "positive"},
-		{[]string{"incr", "nope"}, 3, "", "", ""},
-		{[]string{"incr", "web", "9223372036854775806"}, 1, "", "", "n must be 1..100000"},
-		{[]string{"decr", "web", "100001"}, 1, "", "", "n must be 1..100000"},
-		{[]string{"incr", "web", "100000"}, 1, "NumProcesses web", "", "exceed the maximum of 100000"},
-		{[]string{"numprocesses", "web"}, 0, "NumProcesses web", "1\n", ""},
-		{[]string{"numprocesses", "web", "--json"}, 0, "", `{"watchers":["web"],"numprocesses":1}` + "\n", ""},
-		{[]string{"stats"}, 0, "Stats []", "3.0MiB", ""},
-		{[]string{"stats", "web", "--json"}, 0, "", `{"watchers":[{"name":"web","processes":[{"wid":1,"pid":1000,"cpu":12.5,"rss":3145728}]}]}` + "\n", ""},
-		{[]string{"quit", "--no-wait"}, 0, "Quit false", "quitting", ""},
-		{[]string{"quit", "--json"}, 0, "Quit true", `{"quitting":true}` + "\n", ""},
-		{[]string{"version"}, 0, "Version", "circled 1.2.3 (commit abc, go1.x, pid 42)", ""},
-		{[]string{"logs", "web"}, 0, "Logs web 10 false ", "web.1 | line 5\nweb.1 | line 6\n", ""},
-		{[]string{"logs", "web", "-n", "2", "--stream", "stdout"}, 0, "Logs web 2 false stdout", "web.1 | line 11\nweb.1 | line 12\n", ""},
-		{[]string{"logs", "web", "--stream=stderr", "--lines", "1"}, 0, "Logs web 1 false stderr", "web.1 | oops 2\n", ""},
-		{[]string{"logs", "nope"}, 3, "", "", "no such watcher: nope"},
-		{[]string{"logs", "nope", "-f"}, 3, "", "", "no such watcher: nope"},
-		{[]string{"logs", "web", "--stream", "both"}, 2, "", "", "--stream must be stdout or stderr"},
-		{[]string{"logs", "web", "-n", "-1"}, 2, "", "", "-n must be 0 or more"},
-		{[]string{"logs", "web", "-n", "x"}, 2, "", "", "invalid argument"},
-		{[]string{"logs"}, 2, "", "", "accepts 1 arg(s)"},
-		{[]string{"reopen"}, 0, "Reopen", "log files reopened\n", ""},
-		{[]string{"reopen", "--json"}, 0, "Reopen", `{"reopened":true}` + "\n", ""},
-		{[]string{"frobnicate"}, 2, "", "", "unknown command"},
-		{[]string{"status", "--bogus"}, 2, "", "", "unknown flag"},
-	}
-	for _, tt := range tests {
+	testCommands(t, func(sock string) []string { return []string{"--socket", sock} })
+}
+
+// testCommands runs commandTests with the global flags flags(socket).
+func testCommands(t *testing.T, flags func(sock string) []string) {
+	for _, tt := range commandTests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			f := ctltest.NewFake("web", "worker", "db:fatal")
 			sock := startDaemon(t, f)
-			code, stdout, stderr := circlectl(append([]string{"--socket", sock}, tt.args...)...)
+			code, stdout, stderr := circlectl(append(flags(sock), tt.args...)...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
 			}
