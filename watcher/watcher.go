@@ -484,8 +484,16 @@ func (w *Watcher) Signal(sig string, pid int, children bool) error {
 			continue
 		}
 		found = true
-		if err := signalProc(p.pid, sig, children); err != nil && !p.exited {
-			errs = append(errs, fmt.Errorf("pid %d: %w", p.pid, err))
+		switch {
+		case p.exited && !children:
+			// Its main process is gone (the rest of its group is being
+			// stopped): its pid may belong to another process by now.
+		case p.exited:
+			signalPgroup(p.pid, sig) // the group still exists: its number is not reused
+		default:
+			if err := signalProc(p.pid, sig, children); err != nil {
+				errs = append(errs, fmt.Errorf("pid %d: %w", p.pid, err))
+			}
 		}
 		if children && p.cell != nil {
 			signalCell(p.cell, sig, p.pid)
@@ -764,7 +772,10 @@ func (w *Watcher) armKillLocked(p *proc) {
 		default:
 			w.log.Warn("graceful timeout, killing process group", "wid", p.wid, "pid", p.pid, "timeout", grace)
 		}
-		killGroup(p.pid)
+		if !p.exited || !pgroupGone(p.pid) {
+			// (Once the group is gone its number may be reused.)
+			killGroup(p.pid)
+		}
 		if p.cell != nil {
 			p.cell.Kill()
 		}
