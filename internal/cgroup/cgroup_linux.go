@@ -104,6 +104,12 @@ func (t *Tree) NewProc(watcher string, wid int) (*Proc, error) {
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// Someone removed an empty directory of the subtree.
+			if err = os.MkdirAll(wdir, 0o755); err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
