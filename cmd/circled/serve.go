@@ -13,6 +13,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/internal/sdnotify"
+	"github.com/circle-supervisor/circle/rpc2"
 	"github.com/circle-supervisor/circle/supervisor"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
@@ -123,7 +124,14 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	stopped := make(chan struct{})
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- ctl.Serve(srvCtx, ln, ctl.NewHandler(backend{sup: sup, stopped: stopped}, log)) }()
+	mainLog := ""
+	if lfw != nil {
+		mainLog = lfw.path
+	}
+	// supervisord's XML-RPC API (rpc2) shares the control socket with ctl.
+	handler := rpc2Mux(rpc2.NewHandler(rpc2backend{sup: sup, mainLog: mainLog}, rpc2.Options{Logger: log}),
+		ctl.NewHandler(backend{sup: sup, stopped: stopped}, log))
+	go func() { srvDone <- ctl.Serve(srvCtx, ln, handler) }()
 
 	log.Info("circled started", "pid", os.Getpid(), "socket", socket, "config", cfg.File, "watchers", len(cfg.Watchers))
 	ready(nil)

@@ -28,11 +28,12 @@ func circleDeps(t *testing.T, pkg string) []string {
 	return deps
 }
 
-// watcher and ctl import no other circle package but leaf helpers under
-// internal/ that themselves import none: the watcher knows nothing of
-// config files or sockets, and ctl never sees the supervisor.
+// watcher, ctl and rpc2 import no other circle package but leaf helpers
+// under internal/ that themselves import none: the watcher knows nothing
+// of config files or sockets, and ctl and rpc2 (supervisord's XML-RPC)
+// never see the supervisor.
 func TestLeafPackages(t *testing.T) {
-	for _, pkg := range []string{"watcher", "ctl"} {
+	for _, pkg := range []string{"watcher", "ctl", "rpc2"} {
 		for _, d := range circleDeps(t, pkg) {
 			if !strings.HasPrefix(d, "internal/") {
 				t.Errorf("%s imports %s", pkg, d)
