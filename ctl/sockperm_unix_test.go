@@ -23,7 +23,7 @@ import (
 // The test binary doubles as a daemon and a client run as another user
 // (see runAs): TestMain dispatches on helperEnv.
 const (
-	helperEnv       = "CTL_TEST_HELPER"        // "listen" or "status"
+	helperEnv       = "CTL_TEST_HELPER"        // "listen", "status" or "dial-stdio"
 	helperSocketEnv = "CTL_TEST_HELPER_SOCKET" // "" = ctl.DefaultSocketPath()
 )
 
@@ -73,6 +73,17 @@ func runHelper(mode, sock string) int {
 			fmt.Print(" ", w.Name)
 		}
 		fmt.Println()
+		return 0
+	case "dial-stdio": // what circlectl dial-stdio does
+		conn, err := ctl.Dial(context.Background(), sock)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 4
+		}
+		if err := ctl.Proxy(context.Background(), conn, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 1
+		}
 		return 0
 	}
 	fmt.Println("error: unknown helper mode", mode)
