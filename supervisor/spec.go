@@ -59,19 +59,9 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 }
 
 // sameProcess reports whether two specs start identical processes, so a
-// reload can update the rest in place.
+// reload can update the rest in place. The fields that apply without
+// restarting a process are those of the config's live watcher keys
+// (config.KeyInfo.Live).
 func sameProcess(a, b *config.Watcher) bool {
-	x, y := *a, *b
-	// Fields that apply without restarting a process.
-	for _, w := range []*config.Watcher{&x, &y} {
-		w.File, w.Line = "", 0
-		w.NumProcesses = 0
-		w.GracefulTimeout = 0
-		w.StopSignal, w.StopChildren = "", false
-		w.Respawn, w.MaxRetry, w.Autostart, w.Priority = false, 0, false, 0
-		w.WarmupDelay, w.MinUptime, w.BackoffMax = 0, 0, 0
-		w.Flapping = config.Flapping{}
-		w.Critical = false
-	}
-	return x.Equal(&y)
+	return a.EqualExceptLive(b)
 }

@@ -1,6 +1,9 @@
 package config
 
-import "reflect"
+import (
+	"reflect"
+	"strings"
+)
 
 // Equal reports whether w and o would run the same processes the same way.
 // File and Line are ignored: moving a section is not a change; so are
@@ -37,4 +40,29 @@ func normalized(w *Watcher) Watcher {
 		c.Rlimits = nil
 	}
 	return c
+}
+
+// EqualExceptLive is Equal ignoring the fields of the watcher keys a
+// reload applies without restarting processes (KeyInfo.Live:
+// numprocesses, graceful_timeout, stop_signal, priority, the restart
+// policy and flapping settings, ...): when it holds, a reload updates the
+// watcher in place.
+func (w *Watcher) EqualExceptLive(o *Watcher) bool {
+	if w == nil || o == nil {
+		return w == o
+	}
+	a, b := normalized(w), normalized(o)
+	for _, f := range liveWatcherFields() {
+		zeroField(reflect.ValueOf(&a).Elem(), f)
+		zeroField(reflect.ValueOf(&b).Elem(), f)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// zeroField zeroes the field at path ("Flapping.Window") of struct v.
+func zeroField(v reflect.Value, path string) {
+	for _, name := range strings.Split(path, ".") {
+		v = v.FieldByName(name)
+	}
+	v.Set(reflect.Zero(v.Type()))
 }

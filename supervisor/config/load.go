@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 )
 
 // loader accumulates the state of one Load or ReadDaemon.
@@ -59,15 +58,7 @@ func newLoader(path string, opts Options) (*loader, error) {
 		main:      abs,
 		mainDir:   filepath.Dir(abs),
 		daemonSet: map[string]srcLoc{},
-		daemon: Daemon{
-			SocketMode:      0o600,
-			LogfileMode:     DefaultFileMode,
-			LogLevel:        "info",
-			LogFormat:       "text",
-			Umask:           -1,
-			GracefulTimeout: 30 * time.Second,
-			WatchConfig:     true,
-		},
+		daemon:    defaultDaemon(nil),
 	}, nil
 }
 
@@ -164,34 +155,6 @@ func (l *loader) readMain() *srcFile {
 	return f
 }
 
-var daemonKeys = []string{
-	"include", "include_dir", "socket", "socket_mode", "pidfile", "loglevel",
-	"log_format", "logfile", "logoutput", "umask", "graceful_timeout",
-	"warmup_delay", "watch_config", "logfile_max_bytes", "logfile_backups",
-	"service_name", "logfile_mode",
-}
-
-// ignoredDaemonKeys are circus [circus] keys circled does not implement.
-var ignoredDaemonKeys = []string{
-	"check_delay", "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd",
-	"statsd_close_outputs", "httpd", "httpd_host", "httpd_port", "debug",
-	"debug_gc", "stream_backend", "multicast_endpoint", "endpoint_owner",
-	"ssh_server", "ssh_keyfile", "papa_endpoint", "fqdn_prefix", "loggerconfig",
-}
-
-var daemonAliases = map[string]string{"logoutput": "logfile"}
-
-// daemonCandidates are the did-you-mean candidates (no aliases).
-var daemonCandidates = func() []string {
-	var out []string
-	for _, k := range append(slices.Clone(daemonKeys), ignoredDaemonKeys...) {
-		if _, alias := daemonAliases[k]; !alias {
-			out = append(out, k)
-		}
-	}
-	return out
-}()
-
 // daemonSection applies one [circled]/[circus] section. Sections of
 // included files merge into the main file's (later files win, with a
 // warning), but may not set socket (circlectl reads only the main file)
@@ -200,18 +163,16 @@ func (l *loader) daemonSection(s *srcSection, isMain bool) {
 	inSection := map[string]int{}
 	for _, k := range s.keys {
 		name := strings.ToLower(k.name)
-		canon := name
-		if a, ok := daemonAliases[name]; ok {
-			canon = a
-		}
-		if slices.Contains(ignoredDaemonKeys, name) {
+		if slices.Contains(circusDaemonKeys, name) {
 			l.warnf(s, k.line, k.name, "circus setting not implemented by circled; ignored")
 			continue
 		}
-		if !slices.Contains(daemonKeys, name) {
+		dk, ok := daemonByName[name]
+		if !ok {
 			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", name, daemonCandidates))
 			continue
 		}
+		canon := dk.Name
 		if prev, ok := inSection[canon]; ok {
 			l.errorf(s, k.line, k.name, "%s is already set at line %d", canon, prev)
 			continue
@@ -246,77 +207,15 @@ func (l *loader) daemonSection(s *srcSection, isMain bool) {
 			l.errorf(s, k.line, k.name, "%v", err)
 			continue
 		}
-		if err := l.daemonValue(canon, strings.TrimSpace(v)); err != nil {
+		if dk.POSIX && !posixProcessAttrs {
+			err = errNotSupported
+		} else {
+			err = dk.set(l, &l.daemon, strings.TrimSpace(v))
+		}
+		if err != nil {
 			l.errorf(s, k.line, k.name, "%v", err)
 		}
 	}
-}
-
-func (l *loader) daemonValue(key, v string) error {
-	d := &l.daemon
-	var err error
-	switch key {
-	case "socket":
-		d.Socket = absPath(l.mainDir, v)
-	case "socket_mode":
-		var m int
-		m, err = parseOctal(v)
-		d.SocketMode = os.FileMode(m)
-	case "pidfile":
-		d.Pidfile = absPath(l.mainDir, v)
-	case "loglevel":
-		switch lv := strings.ToLower(v); lv {
-		case "debug", "info", "warn", "error":
-			d.LogLevel = lv
-		case "warning":
-			d.LogLevel = "warn"
-		case "critical":
-			d.LogLevel = "error"
-		default:
-			err = fmt.Errorf("invalid log level %q (want debug, info, warn or error)", v)
-		}
-	case "log_format":
-		switch lf := strings.ToLower(v); lf {
-		case "text", "json":
-			d.LogFormat = lf
-		default:
-			err = fmt.Errorf("invalid log format %q (want text or json)", v)
-		}
-	case "logfile":
-		switch {
-		case v == "" || v == "-":
-			d.Logfile = "" // circus's "-" (stdout): circled logs to stderr
-		case strings.Contains(v, "://"):
-			err = fmt.Errorf("%q: only a file path or - is supported", v)
-		default:
-			d.Logfile = absPath(l.mainDir, v)
-		}
-	case "logfile_mode":
-		var m int
-		m, err = parseOctal(v)
-		d.LogfileMode = os.FileMode(m)
-	case "umask":
-		if !posixProcessAttrs {
-			return errNotSupported
-		}
-		d.Umask, err = parseOctal(v)
-	case "graceful_timeout":
-		d.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
-	case "warmup_delay":
-		d.WarmupDelay, err = parseDurationMax(v, MaxWarmupDelay)
-	case "watch_config":
-		d.WatchConfig, err = parseBool(v)
-	case "logfile_max_bytes":
-		d.LogfileMaxBytes, err = parseSizeMax(v, MaxLogBytes)
-	case "logfile_backups":
-		d.LogfileBackups, err = parseIntRange(v, 0, MaxBackups)
-	case "service_name":
-		if v == "" || strings.ContainsAny(v, `/\ 	`) {
-			err = fmt.Errorf("invalid service name %q (no spaces or slashes)", v)
-		}
-		d.ServiceName = v
-	}
-	return err
 }
 
 var errNotSupported = errors.New("not supported on " + runtime.GOOS)

@@ -2,64 +2,12 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 )
-
-var watcherKeys = []string{
-	"cmd", "args", "numprocesses", "numprocess", "working_dir", "shell", "uid",
-	"gid", "umask", "copy_env", "copy_path", "stop_signal", "stop_children",
-	"graceful_timeout", "respawn", "max_retry", "autostart", "priority",
-	"warmup_delay", "singleton", "critical", "min_uptime", "backoff_max",
-	"redirect_stderr", "flapping.attempts", "flapping.window",
-	"flapping.retry_in", "flapping.max_retry", "check_flapping",
-}
-
-// ignoredWatcherKeys are circus watcher keys circled does not implement;
-// so is every hooks.* key.
-var ignoredWatcherKeys = []string{
-	"use_sockets", "virtualenv", "virtualenv_py_ver", "max_age",
-	"max_age_variance", "shell_args", "send_hup", "close_child_stdin",
-	"close_child_stdout", "close_child_stderr", "on_demand", "use_papa",
-	"stdin_socket", "flapping.active",
-}
-
-var rlimitNames = []string{
-	"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue",
-	"nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
-}
-
-var streamKeys = []string{
-	"class", "filename", "max_bytes", "backup_count", "max_age", "compress",
-	"rotate_when", "rotate_interval", "time_format", "file_mode",
-}
-
-// widKeys may contain $(circle.wid): the watcher substitutes it per process.
-var widKeys = []string{"cmd", "args", "stdout_stream.filename", "stderr_stream.filename"}
-
-var watcherAliases = map[string]string{"numprocess": "numprocesses"}
-
-// allWatcherKeys are the did-you-mean candidates.
-var allWatcherKeys = func() []string {
-	var out []string
-	for _, k := range watcherKeys {
-		if _, alias := watcherAliases[k]; !alias {
-			out = append(out, k)
-		}
-	}
-	out = append(out, ignoredWatcherKeys...)
-	for _, r := range rlimitNames {
-		out = append(out, "rlimit_"+r)
-	}
-	for _, s := range streamKeys {
-		out = append(out, "stdout_stream."+s, "stderr_stream."+s)
-	}
-	return out
-}()
 
 func (l *loader) resolveWatchers() []*Watcher {
 	var out []*Watcher
@@ -190,24 +138,8 @@ func (l *loader) envSectionsFor(name string) []*srcSection {
 func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 	nerr := len(l.errs)
 	_, name := classify(s.name)
-	w := &Watcher{
-		Name:            name,
-		File:            s.file.path,
-		Line:            s.line,
-		Umask:           -1,
-		StopSignal:      "TERM",
-		StopChildren:    true,
-		GracefulTimeout: l.daemon.GracefulTimeout,
-		NumProcesses:    1,
-		Respawn:         true,
-		MaxRetry:        5,
-		Autostart:       true,
-		MinUptime:       time.Second,
-		BackoffMax:      10 * time.Second,
-		Flapping:        Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
-		Stdout:          Stream{Class: "stdout", FileMode: DefaultFileMode},
-		Stderr:          Stream{Class: "stdout", FileMode: DefaultFileMode},
-	}
+	w := l.defaultWatcher()
+	w.Name, w.File, w.Line = name, s.file.path, s.line
 
 	// Sort the keys: known (canonical name -> key), ignored, unknown.
 	keys := map[string]srcKey{}
@@ -215,11 +147,11 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 	for _, k := range s.keys {
 		lk := strings.ToLower(k.name)
 		canon := lk
-		if a, ok := watcherAliases[lk]; ok {
-			canon = a
+		if wk, ok := watcherByName[lk]; ok {
+			canon = wk.Name
 		}
 		switch {
-		case slices.Contains(watcherKeys, lk):
+		case watcherByName[lk] != nil:
 		case strings.HasPrefix(lk, "rlimit_"):
 			if !slices.Contains(rlimitNames, lk[len("rlimit_"):]) {
 				l.errorf(s, k.line, k.name, "%s", unknownMsg("resource limit", lk, allWatcherKeys))
@@ -227,11 +159,11 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 			}
 		case strings.HasPrefix(lk, "stdout_stream.") || strings.HasPrefix(lk, "stderr_stream."):
 			_, sub, _ := strings.Cut(lk, ".")
-			if !slices.Contains(streamKeys, sub) {
+			if streamByName[sub] == nil {
 				l.warnf(s, k.line, k.name, "stream setting not implemented by circled; ignored")
 				continue
 			}
-		case strings.HasPrefix(lk, "hooks.") || slices.Contains(ignoredWatcherKeys, lk):
+		case strings.HasPrefix(lk, "hooks.") || slices.Contains(circusWatcherKeys, lk):
 			l.warnf(s, k.line, k.name, "circus setting not implemented by circled; ignored")
 			continue
 		default:
@@ -312,7 +244,7 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		}
 		ex := &expander{
 			layers:   []map[string]string{env, l.environ},
-			allowWID: slices.Contains(widKeys, canon),
+			allowWID: widKey(canon),
 			warn:     func(msg string) { l.warnf(s, k.line, k.name, "%s", msg) },
 		}
 		v, err := ex.expand(k.value)
@@ -441,15 +373,25 @@ func (l *loader) checkStream(s *srcSection, keys map[string]srcKey, prefix strin
 	}
 }
 
-// watcherValue parses one watcher key's expanded value into w.
+// widKey says whether key (canonical) may contain $(circle.wid).
+func widKey(key string) bool {
+	if wk, ok := watcherByName[key]; ok {
+		return wk.WID
+	}
+	if _, sub, ok := strings.Cut(key, "_stream."); ok {
+		return streamByName[sub] != nil && streamByName[sub].WID
+	}
+	return false
+}
+
+// watcherValue parses one watcher key's expanded value into w, through
+// the key tables.
 func (l *loader) watcherValue(w *Watcher, key, v string) error {
-	var err error
 	if strings.HasPrefix(key, "rlimit_") {
 		if !posixProcessAttrs {
 			return errNotSupported
 		}
-		var n uint64
-		n, err = parseRlimit(v)
+		n, err := parseRlimit(v)
 		w.Rlimits = append(w.Rlimits, Rlimit{Name: key[len("rlimit_"):], Value: n})
 		return err
 	}
@@ -458,78 +400,16 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 		if prefix == "stderr" {
 			st = &w.Stderr
 		}
-		return l.streamValue(w, st, prefix == "stderr", sub, v)
+		return streamByName[sub].set(l, w, st, prefix == "stderr", v)
 	}
-	switch key {
-	case "cmd", "args":
-		// assembled by the caller
-	case "numprocesses":
-		w.NumProcesses, err = parseIntRange(v, 0, MaxProcesses)
-	case "working_dir":
-		w.WorkingDir = absPath(l.mainDir, v)
-	case "shell":
-		w.Shell, err = parseBool(v)
-	case "uid", "gid":
-		if !posixProcessAttrs {
-			return errNotSupported
-		}
-		var id int
-		var u *User
-		if key == "uid" {
-			if u, id, err = l.lookupUser(v); err == nil {
-				w.User, w.UID = u, &id
-			}
-		} else if id, err = l.lookupGroup(v); err == nil {
-			w.GID = &id
-		}
-	case "umask":
-		if !posixProcessAttrs {
-			return errNotSupported
-		}
-		w.Umask, err = parseOctal(v)
-	case "stop_signal":
-		w.StopSignal, err = ParseSignal(v)
-	case "stop_children":
-		w.StopChildren, err = parseBool(v)
-	case "graceful_timeout":
-		w.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
-	case "respawn":
-		w.Respawn, err = parseBool(v)
-	case "max_retry":
-		w.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
-	case "autostart":
-		w.Autostart, err = parseBool(v)
-	case "priority":
-		w.Priority, err = parseIntRange(v, -MaxPriority, MaxPriority)
-	case "warmup_delay":
-		w.WarmupDelay, err = parseDurationMax(v, MaxWarmupDelay)
-	case "singleton":
-		w.Singleton, err = parseBool(v)
-	case "critical":
-		w.Critical, err = parseBool(v)
-	case "min_uptime":
-		w.MinUptime, err = parseDurationMax(v, MaxDuration)
-	case "backoff_max":
-		w.BackoffMax, err = parseDurationMax(v, MaxDuration)
-	case "redirect_stderr":
-		var b bool
-		b, err = parseBool(v)
-		w.RedirectStderr = w.RedirectStderr || b
-	case "flapping.attempts":
-		w.Flapping.Attempts, err = parseIntRange(v, 1, MaxFlappingAttempts)
-	case "flapping.window":
-		w.Flapping.Window, err = parseDurationMax(v, MaxDuration)
-	case "flapping.retry_in":
-		w.Flapping.RetryIn, err = parseDurationMax(v, MaxDuration)
-	case "flapping.max_retry":
-		w.Flapping.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
-	case "check_flapping":
-		// Applied by resolveWatcher once every key is read.
-		_, err = parseBool(v)
-	default:
-		err = fmt.Errorf("internal error: unhandled key")
+	wk := watcherByName[key]
+	switch {
+	case wk.POSIX && !posixProcessAttrs:
+		return errNotSupported
+	case wk.set == nil:
+		return nil // cmd and args: assembled by the caller
 	}
-	return err
+	return wk.set(l, w, v)
 }
 
 // streamClasses maps circus class names (and circled's short names),
@@ -543,68 +423,6 @@ var streamClasses = map[string]string{
 	"timed":                   "timed",
 	"nullstream":              "null",
 	"null":                    "null",
-}
-
-func (l *loader) streamValue(w *Watcher, st *Stream, isStderr bool, key, v string) error {
-	var err error
-	switch key {
-	case "class":
-		// Ambiguity: circus's stderr_stream.class = StdoutStream sends
-		// stderr to circus's own output, while circled's short name
-		// "stdout" on stderr_stream reads as "into the stdout stream".
-		// The exact lower-case "stdout" means redirect_stderr; any other
-		// spelling (StdoutStream) means circled's own stderr.
-		if isStderr && v == "stdout" {
-			w.RedirectStderr = true
-			return nil
-		}
-		name := strings.ToLower(v)
-		if i := strings.LastIndexByte(name, '.'); i >= 0 {
-			name = name[i+1:] // circus.stream.FileStream
-		}
-		c, ok := streamClasses[name]
-		if !ok {
-			cands := []string{"StdoutStream", "FileStream", "TimedRotatingFileStream", "NullStream"}
-			return fmt.Errorf("unknown stream class %q (want StdoutStream, FileStream, TimedRotatingFileStream or NullStream)%s", v, didYouMean(v, cands))
-		}
-		st.Class = c
-	case "filename":
-		if v == "" {
-			return fmt.Errorf("empty filename")
-		}
-		st.Filename = absPath(l.mainDir, v)
-	case "max_bytes":
-		st.MaxBytes, err = parseSizeMax(v, MaxLogBytes)
-	case "backup_count":
-		st.BackupCount, err = parseIntRange(v, 0, MaxBackups)
-	case "max_age":
-		st.MaxAge, err = parseIntRangeUnit(v, 0, MaxAgeDays, " days")
-	case "compress":
-		st.Compress, err = parseBool(v)
-	case "rotate_when":
-		u := strings.ToUpper(v)
-		switch {
-		case u == "S" || u == "M" || u == "H" || u == "D":
-			st.RotateWhen = u
-		case u == "MIDNIGHT":
-			st.RotateWhen = "midnight"
-		case len(u) == 2 && u[0] == 'W' && u[1] >= '0' && u[1] <= '6':
-			st.RotateWhen = u
-		default:
-			err = fmt.Errorf("invalid rotate_when %q (want S, M, H, D, midnight or W0..W6)", v)
-		}
-	case "rotate_interval":
-		// The bound for the unit is checked by checkStream, once
-		// rotate_when is known; S (seconds) allows the most.
-		st.RotateInterval, err = parseIntRange(v, 1, int(MaxRotatePeriod/time.Second))
-	case "time_format":
-		st.TimeFormat = v
-	case "file_mode":
-		var m int
-		m, err = parseOctal(v)
-		st.FileMode = os.FileMode(m)
-	}
-	return err
 }
 
 // rotateUnit is the period of one rotate_interval for rotate_when (as

@@ -1,0 +1,513 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// KeyInfo describes one key of a section. The tables below are the one
+// place a key is declared: loading (which keys exist, their aliases,
+// defaults and parsers), did-you-mean suggestions, the warnings for circus
+// keys circled does not implement, which keys may use $(circle.wid), which
+// need POSIX, and which apply without a restart all follow from them.
+// DaemonKeys and WatcherKeys export them (for need_restart and the
+// README's key tables).
+type KeyInfo struct {
+	Name    string   // canonical name, lower case
+	Aliases []string // other accepted spellings (circus's numprocess, logoutput)
+	// Default is the value the key has when absent, in the file's syntax;
+	// "" when it has none (unset) or depends on other keys (Note says).
+	Default string
+	Note    string // more about the default or the value, for documentation
+	Kind    string // bool, int, duration, size, octal, path, string, signal, command, ...
+	// Field is the Daemon or Watcher field the key sets ("Flapping.Window",
+	// "Stdout.MaxBytes"); "" when the key feeds a computed field (cmd and
+	// args make Argv).
+	Field string
+	WID   bool // $(circle.wid) may appear: the watcher substitutes it per process
+	// Live: a reload applies a change without restarting anything
+	// (watcher keys: without restarting its processes; [circled] keys:
+	// without restarting circled, else the key is reported in
+	// need_restart).
+	Live  bool
+	POSIX bool // only on POSIX systems ("not supported on windows" elsewhere)
+	// Circus marks a circus key circled does not implement: loading warns
+	// and ignores it.
+	Circus bool
+}
+
+type daemonKey struct {
+	KeyInfo
+	set func(l *loader, d *Daemon, v string) error
+}
+
+type watcherKey struct {
+	KeyInfo
+	set func(l *loader, w *Watcher, v string) error
+}
+
+type streamKey struct {
+	KeyInfo // Name without the stdout_stream./stderr_stream. prefix
+	set     func(l *loader, w *Watcher, st *Stream, isStderr bool, v string) error
+}
+
+func setBool(p *bool) func(string) error {
+	return func(v string) (err error) { *p, err = parseBool(v); return }
+}
+
+// daemonTable is the [circled] (alias [circus]) section.
+var daemonTable = []daemonKey{
+	{KeyInfo{Name: "include", Kind: "paths", Live: true, Note: "globs, space-separated; main file only"}, nil},
+	{KeyInfo{Name: "include_dir", Kind: "paths", Live: true, Note: "directories, space-separated; main file only; default conf.d beside the main file when neither include nor include_dir is set"}, nil},
+	{KeyInfo{Name: "socket", Kind: "path", Field: "Socket", Note: "main file only; default: see README"}, func(l *loader, d *Daemon, v string) error {
+		d.Socket = absPath(l.mainDir, v)
+		return nil
+	}},
+	{KeyInfo{Name: "socket_mode", Kind: "octal", Field: "SocketMode", Default: "0600"}, func(l *loader, d *Daemon, v string) error {
+		m, err := parseOctal(v)
+		d.SocketMode = os.FileMode(m)
+		return err
+	}},
+	{KeyInfo{Name: "pidfile", Kind: "path", Field: "Pidfile"}, func(l *loader, d *Daemon, v string) error {
+		d.Pidfile = absPath(l.mainDir, v)
+		return nil
+	}},
+	{KeyInfo{Name: "loglevel", Kind: "debug|info|warn|error", Field: "LogLevel", Default: "info", Live: true, Note: "circus's warning and critical are warn and error"}, func(l *loader, d *Daemon, v string) error {
+		switch lv := strings.ToLower(v); lv {
+		case "debug", "info", "warn", "error":
+			d.LogLevel = lv
+		case "warning":
+			d.LogLevel = "warn"
+		case "critical":
+			d.LogLevel = "error"
+		default:
+			return fmt.Errorf("invalid log level %q (want debug, info, warn or error)", v)
+		}
+		return nil
+	}},
+	{KeyInfo{Name: "log_format", Kind: "text|json", Field: "LogFormat", Default: "text"}, func(l *loader, d *Daemon, v string) error {
+		switch lf := strings.ToLower(v); lf {
+		case "text", "json":
+			d.LogFormat = lf
+		default:
+			return fmt.Errorf("invalid log format %q (want text or json)", v)
+		}
+		return nil
+	}},
+	{KeyInfo{Name: "logfile", Aliases: []string{"logoutput"}, Kind: "path", Field: "Logfile", Note: "default (or -): stderr"}, func(l *loader, d *Daemon, v string) error {
+		switch {
+		case v == "" || v == "-":
+			d.Logfile = "" // circus's "-" (stdout): circled logs to stderr
+		case strings.Contains(v, "://"):
+			return fmt.Errorf("%q: only a file path or - is supported", v)
+		default:
+			d.Logfile = absPath(l.mainDir, v)
+		}
+		return nil
+	}},
+	{KeyInfo{Name: "logfile_mode", Kind: "octal", Field: "LogfileMode", Default: "0640"}, func(l *loader, d *Daemon, v string) error {
+		m, err := parseOctal(v)
+		d.LogfileMode = os.FileMode(m)
+		return err
+	}},
+	{KeyInfo{Name: "logfile_max_bytes", Kind: "size", Field: "LogfileMaxBytes", Note: "default 100 MiB; at most 1 TiB"}, func(l *loader, d *Daemon, v string) (err error) {
+		d.LogfileMaxBytes, err = parseSizeMax(v, MaxLogBytes)
+		return
+	}},
+	{KeyInfo{Name: "logfile_backups", Kind: "int", Field: "LogfileBackups", Note: "default 5; 0..10000"}, func(l *loader, d *Daemon, v string) (err error) {
+		d.LogfileBackups, err = parseIntRange(v, 0, MaxBackups)
+		return
+	}},
+	{KeyInfo{Name: "umask", Kind: "octal", Field: "Umask", POSIX: true, Live: true, Note: "the children's default umask; default: inherited"}, func(l *loader, d *Daemon, v string) (err error) {
+		d.Umask, err = parseOctal(v)
+		return
+	}},
+	{KeyInfo{Name: "graceful_timeout", Kind: "duration", Field: "GracefulTimeout", Default: "30", Live: true, Note: "at most 24h"}, func(l *loader, d *Daemon, v string) (err error) {
+		d.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
+		return
+	}},
+	{KeyInfo{Name: "warmup_delay", Kind: "duration", Field: "WarmupDelay", Default: "0", Live: true, Note: "at most 1h"}, func(l *loader, d *Daemon, v string) (err error) {
+		d.WarmupDelay, err = parseDurationMax(v, MaxWarmupDelay)
+		return
+	}},
+	{KeyInfo{Name: "watch_config", Kind: "bool", Field: "WatchConfig", Default: "true"}, func(l *loader, d *Daemon, v string) error {
+		return setBool(&d.WatchConfig)(v)
+	}},
+	{KeyInfo{Name: "service_name", Kind: "string", Field: "ServiceName", Note: "default circled"}, func(l *loader, d *Daemon, v string) error {
+		if v == "" || strings.ContainsAny(v, "/\\ \t") {
+			return fmt.Errorf("invalid service name %q (no spaces or slashes)", v)
+		}
+		d.ServiceName = v
+		return nil
+	}},
+}
+
+// circusDaemonKeys are [circus] keys circled does not implement.
+var circusDaemonKeys = []string{
+	"check_delay", "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd",
+	"statsd_close_outputs", "httpd", "httpd_host", "httpd_port", "debug",
+	"debug_gc", "stream_backend", "multicast_endpoint", "endpoint_owner",
+	"ssh_server", "ssh_keyfile", "papa_endpoint", "fqdn_prefix", "loggerconfig",
+}
+
+// watcherTable is a [watcher:NAME] section, stream and rlimit keys aside.
+var watcherTable = []watcherKey{
+	{KeyInfo{Name: "cmd", Kind: "command", WID: true, Note: "required"}, nil},
+	{KeyInfo{Name: "args", Kind: "command", WID: true}, nil},
+	{KeyInfo{Name: "numprocesses", Aliases: []string{"numprocess"}, Kind: "int", Field: "NumProcesses", Default: "1", Live: true, Note: "0..100000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.NumProcesses, err = parseIntRange(v, 0, MaxProcesses)
+		return
+	}},
+	{KeyInfo{Name: "working_dir", Kind: "path", Field: "WorkingDir", Note: "default: circled's"}, func(l *loader, w *Watcher, v string) error {
+		w.WorkingDir = absPath(l.mainDir, v)
+		return nil
+	}},
+	{KeyInfo{Name: "shell", Kind: "bool", Field: "Shell", Default: "false"}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Shell)(v) }},
+	{KeyInfo{Name: "uid", Kind: "user", Field: "UID", POSIX: true}, func(l *loader, w *Watcher, v string) error {
+		u, id, err := l.lookupUser(v)
+		if err == nil {
+			w.User, w.UID = u, &id
+		}
+		return err
+	}},
+	{KeyInfo{Name: "gid", Kind: "group", Field: "GID", POSIX: true, Note: "default: the uid's primary group"}, func(l *loader, w *Watcher, v string) error {
+		id, err := l.lookupGroup(v)
+		if err == nil {
+			w.GID = &id
+		}
+		return err
+	}},
+	{KeyInfo{Name: "umask", Kind: "octal", Field: "Umask", POSIX: true, Note: "default: [circled] umask"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Umask, err = parseOctal(v)
+		return
+	}},
+	{KeyInfo{Name: "copy_env", Kind: "bool", Field: "CopyEnv", Default: "false"}, func(l *loader, w *Watcher, v string) error { return setBool(&w.CopyEnv)(v) }},
+	{KeyInfo{Name: "copy_path", Kind: "bool", Field: "CopyPath", Default: "false"}, func(l *loader, w *Watcher, v string) error { return setBool(&w.CopyPath)(v) }},
+	{KeyInfo{Name: "stop_signal", Kind: "signal", Field: "StopSignal", Default: "TERM", Live: true}, func(l *loader, w *Watcher, v string) (err error) {
+		w.StopSignal, err = ParseSignal(v)
+		return
+	}},
+	{KeyInfo{Name: "stop_children", Kind: "bool", Field: "StopChildren", Default: "true", Live: true}, func(l *loader, w *Watcher, v string) error { return setBool(&w.StopChildren)(v) }},
+	{KeyInfo{Name: "graceful_timeout", Kind: "duration", Field: "GracefulTimeout", Live: true, Note: "default: [circled] graceful_timeout; at most 24h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
+		return
+	}},
+	{KeyInfo{Name: "respawn", Kind: "bool", Field: "Respawn", Default: "true", Live: true}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Respawn)(v) }},
+	{KeyInfo{Name: "max_retry", Kind: "int", Field: "MaxRetry", Default: "5", Live: true, Note: "-1 (forever)..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
+		return
+	}},
+	{KeyInfo{Name: "autostart", Kind: "bool", Field: "Autostart", Default: "true", Live: true}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Autostart)(v) }},
+	{KeyInfo{Name: "priority", Kind: "int", Field: "Priority", Default: "0", Live: true, Note: "-1000000..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Priority, err = parseIntRange(v, -MaxPriority, MaxPriority)
+		return
+	}},
+	{KeyInfo{Name: "warmup_delay", Kind: "duration", Field: "WarmupDelay", Default: "0", Live: true, Note: "at most 1h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.WarmupDelay, err = parseDurationMax(v, MaxWarmupDelay)
+		return
+	}},
+	{KeyInfo{Name: "singleton", Kind: "bool", Field: "Singleton", Default: "false"}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Singleton)(v) }},
+	{KeyInfo{Name: "critical", Kind: "bool", Field: "Critical", Default: "false", Live: true}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Critical)(v) }},
+	{KeyInfo{Name: "min_uptime", Kind: "duration", Field: "MinUptime", Default: "1", Live: true, Note: "at most 365 days"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MinUptime, err = parseDurationMax(v, MaxDuration)
+		return
+	}},
+	{KeyInfo{Name: "backoff_max", Kind: "duration", Field: "BackoffMax", Default: "10", Live: true, Note: "at most 365 days"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.BackoffMax, err = parseDurationMax(v, MaxDuration)
+		return
+	}},
+	{KeyInfo{Name: "redirect_stderr", Kind: "bool", Field: "RedirectStderr", Default: "false"}, func(l *loader, w *Watcher, v string) error {
+		b, err := parseBool(v)
+		w.RedirectStderr = w.RedirectStderr || b
+		return err
+	}},
+	{KeyInfo{Name: "flapping.attempts", Kind: "int", Field: "Flapping.Attempts", Default: "5", Live: true, Note: "1..10000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Flapping.Attempts, err = parseIntRange(v, 1, MaxFlappingAttempts)
+		return
+	}},
+	{KeyInfo{Name: "flapping.window", Kind: "duration", Field: "Flapping.Window", Default: "10", Live: true, Note: "at most 365 days"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Flapping.Window, err = parseDurationMax(v, MaxDuration)
+		return
+	}},
+	{KeyInfo{Name: "flapping.retry_in", Kind: "duration", Field: "Flapping.RetryIn", Default: "30", Live: true, Note: "at most 365 days"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Flapping.RetryIn, err = parseDurationMax(v, MaxDuration)
+		return
+	}},
+	{KeyInfo{Name: "flapping.max_retry", Kind: "int", Field: "Flapping.MaxRetry", Default: "5", Live: true, Note: "-1 (forever)..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Flapping.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
+		return
+	}},
+	{KeyInfo{Name: "check_flapping", Kind: "bool", Field: "Flapping.Attempts", Default: "true", Live: true, Note: "false turns flapping detection off (Flapping.Attempts = 0)"}, func(l *loader, w *Watcher, v string) error {
+		_, err := parseBool(v) // applied by resolveWatcher once every key is read
+		return err
+	}},
+}
+
+// circusWatcherKeys are circus watcher keys circled does not implement;
+// so is every hooks.* key.
+var circusWatcherKeys = []string{
+	"use_sockets", "virtualenv", "virtualenv_py_ver", "max_age",
+	"max_age_variance", "shell_args", "send_hup", "close_child_stdin",
+	"close_child_stdout", "close_child_stderr", "on_demand", "use_papa",
+	"stdin_socket", "flapping.active",
+}
+
+var rlimitNames = []string{
+	"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue",
+	"nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+}
+
+// streamTable is stdout_stream.* and stderr_stream.*.
+var streamTable = []streamKey{
+	{KeyInfo{Name: "class", Kind: "StdoutStream|FileStream|TimedRotatingFileStream|NullStream", Field: "Class", Default: "StdoutStream",
+		Note: "stderr_stream.class = stdout (exactly) sends stderr into the stdout stream"}, func(l *loader, w *Watcher, st *Stream, isStderr bool, v string) error {
+		// Ambiguity: circus's stderr_stream.class = StdoutStream sends
+		// stderr to circus's own output, while circled's short name
+		// "stdout" on stderr_stream reads as "into the stdout stream".
+		// The exact lower-case "stdout" means redirect_stderr; any other
+		// spelling (StdoutStream) means circled's own stderr.
+		if isStderr && v == "stdout" {
+			w.RedirectStderr = true
+			return nil
+		}
+		name := strings.ToLower(v)
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:] // circus.stream.FileStream
+		}
+		c, ok := streamClasses[name]
+		if !ok {
+			cands := []string{"StdoutStream", "FileStream", "TimedRotatingFileStream", "NullStream"}
+			return fmt.Errorf("unknown stream class %q (want StdoutStream, FileStream, TimedRotatingFileStream or NullStream)%s", v, didYouMean(v, cands))
+		}
+		st.Class = c
+		return nil
+	}},
+	{KeyInfo{Name: "filename", Kind: "path", Field: "Filename", WID: true, Note: "required for FileStream and TimedRotatingFileStream"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) error {
+		if v == "" {
+			return fmt.Errorf("empty filename")
+		}
+		st.Filename = absPath(l.mainDir, v)
+		return nil
+	}},
+	{KeyInfo{Name: "max_bytes", Kind: "size", Field: "MaxBytes", Default: "0", Note: "0 = no size rotation; at most 1 TiB"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) (err error) {
+		st.MaxBytes, err = parseSizeMax(v, MaxLogBytes)
+		return
+	}},
+	{KeyInfo{Name: "backup_count", Kind: "int", Field: "BackupCount", Default: "0", Note: "0..10000"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) (err error) {
+		st.BackupCount, err = parseIntRange(v, 0, MaxBackups)
+		return
+	}},
+	{KeyInfo{Name: "max_age", Kind: "int", Field: "MaxAge", Default: "0", Note: "days, 0..3650"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) (err error) {
+		st.MaxAge, err = parseIntRangeUnit(v, 0, MaxAgeDays, " days")
+		return
+	}},
+	{KeyInfo{Name: "compress", Kind: "bool", Field: "Compress", Default: "false"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) error {
+		return setBool(&st.Compress)(v)
+	}},
+	{KeyInfo{Name: "rotate_when", Kind: "S|M|H|D|midnight|W0..W6", Field: "RotateWhen", Note: "default H for TimedRotatingFileStream"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) error {
+		u := strings.ToUpper(v)
+		switch {
+		case u == "S" || u == "M" || u == "H" || u == "D":
+			st.RotateWhen = u
+		case u == "MIDNIGHT":
+			st.RotateWhen = "midnight"
+		case len(u) == 2 && u[0] == 'W' && u[1] >= '0' && u[1] <= '6':
+			st.RotateWhen = u
+		default:
+			return fmt.Errorf("invalid rotate_when %q (want S, M, H, D, midnight or W0..W6)", v)
+		}
+		return nil
+	}},
+	{KeyInfo{Name: "rotate_interval", Kind: "int", Field: "RotateInterval", Note: "default 1 for TimedRotatingFileStream; at most 366 days of rotate_when units"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) (err error) {
+		// The bound for the unit is checked by checkStream, once
+		// rotate_when is known; S (seconds) allows the most.
+		st.RotateInterval, err = parseIntRange(v, 1, int(MaxRotatePeriod/time.Second))
+		return
+	}},
+	{KeyInfo{Name: "time_format", Kind: "string", Field: "TimeFormat"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) error {
+		st.TimeFormat = v
+		return nil
+	}},
+	{KeyInfo{Name: "file_mode", Kind: "octal", Field: "FileMode", Default: "0640"}, func(l *loader, w *Watcher, st *Stream, _ bool, v string) error {
+		m, err := parseOctal(v)
+		st.FileMode = os.FileMode(m)
+		return err
+	}},
+}
+
+// DaemonKeys describes the keys of the [circled] section, in table order,
+// the circus keys circled ignores last.
+func DaemonKeys() []KeyInfo {
+	var out []KeyInfo
+	for _, k := range daemonTable {
+		out = append(out, k.KeyInfo)
+	}
+	for _, n := range circusDaemonKeys {
+		out = append(out, KeyInfo{Name: n, Circus: true})
+	}
+	return out
+}
+
+// WatcherKeys describes the keys of a [watcher:NAME] section: the
+// watcher's own, the rlimit_* keys, stdout_stream.* and stderr_stream.*,
+// then the circus keys circled ignores (and hooks.*).
+func WatcherKeys() []KeyInfo {
+	var out []KeyInfo
+	for _, k := range watcherTable {
+		out = append(out, k.KeyInfo)
+	}
+	for _, r := range rlimitNames {
+		out = append(out, KeyInfo{Name: "rlimit_" + r, Kind: "limit", Field: "Rlimits", POSIX: true, Note: "a number or unlimited; default: inherited"})
+	}
+	for _, prefix := range []string{"stdout_stream.", "stderr_stream."} {
+		field := "Stdout."
+		if prefix == "stderr_stream." {
+			field = "Stderr."
+		}
+		for _, k := range streamTable {
+			ki := k.KeyInfo
+			ki.Name, ki.Field = prefix+ki.Name, field+ki.Field
+			out = append(out, ki)
+		}
+	}
+	for _, n := range circusWatcherKeys {
+		out = append(out, KeyInfo{Name: n, Circus: true})
+	}
+	out = append(out, KeyInfo{Name: "hooks.*", Circus: true})
+	return out
+}
+
+// keyIndex maps every name and alias of a table, lower case, to its entry.
+func keyIndex[K any](table []K, info func(*K) *KeyInfo) map[string]*K {
+	m := map[string]*K{}
+	for i := range table {
+		ki := info(&table[i])
+		m[ki.Name] = &table[i]
+		for _, a := range ki.Aliases {
+			m[a] = &table[i]
+		}
+	}
+	return m
+}
+
+var (
+	daemonByName  = keyIndex(daemonTable, func(k *daemonKey) *KeyInfo { return &k.KeyInfo })
+	watcherByName = keyIndex(watcherTable, func(k *watcherKey) *KeyInfo { return &k.KeyInfo })
+	streamByName  = keyIndex(streamTable, func(k *streamKey) *KeyInfo { return &k.KeyInfo })
+)
+
+// candidates are the did-you-mean names of a section's keys: canonical
+// names, ignored circus keys included, aliases and hooks.* left out.
+func candidates(keys []KeyInfo) []string {
+	var out []string
+	for _, k := range keys {
+		if !strings.Contains(k.Name, "*") {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
+var (
+	daemonCandidates = candidates(DaemonKeys())
+	allWatcherKeys   = candidates(WatcherKeys())
+)
+
+// defaultDaemon is the [circled] section with no key set: every table
+// default applied.
+func defaultDaemon(l *loader) Daemon {
+	d := Daemon{Umask: -1}
+	for _, k := range daemonTable {
+		if k.Default != "" {
+			if err := k.set(l, &d, k.Default); err != nil {
+				panic("config: bad default of [circled] " + k.Name + ": " + err.Error())
+			}
+		}
+	}
+	return d
+}
+
+// defaultWatcher is a watcher with no key set: every table default
+// applied (graceful_timeout's comes from the [circled] section).
+func (l *loader) defaultWatcher() *Watcher {
+	w := &Watcher{Umask: -1, GracefulTimeout: l.daemon.GracefulTimeout}
+	for _, k := range watcherTable {
+		if k.Default != "" && k.set != nil && k.Name != "check_flapping" {
+			if err := k.set(l, w, k.Default); err != nil {
+				panic("config: bad default of " + k.Name + ": " + err.Error())
+			}
+		}
+	}
+	for _, st := range []*Stream{&w.Stdout, &w.Stderr} {
+		for _, k := range streamTable {
+			if k.Default != "" {
+				if err := k.set(l, w, st, false, k.Default); err != nil {
+					panic("config: bad default of stream " + k.Name + ": " + err.Error())
+				}
+			}
+		}
+	}
+	return w
+}
+
+// liveWatcherFields are the Watcher fields a reload applies without
+// restarting processes (the Live watcher keys' fields).
+func liveWatcherFields() []string {
+	var out []string
+	for _, k := range watcherTable {
+		if k.Live && k.Field != "" && !slices.Contains(out, k.Field) {
+			out = append(out, k.Field)
+		}
+	}
+	return out
+}
+
+// WriteKeyTables writes the key tables as Markdown, one per section, for
+// the README's configuration reference (testdata/keys.md is the
+// generated copy a test keeps current).
+func WriteKeyTables(w io.Writer) error {
+	var b strings.Builder
+	table := func(title string, keys []KeyInfo) {
+		fmt.Fprintf(&b, "### %s\n\n", title)
+		b.WriteString("| key | aliases | default | type | $(circle.wid) | reload | platforms | notes |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|\n")
+		var ignored []string
+		for _, k := range keys {
+			if k.Circus {
+				ignored = append(ignored, "`"+k.Name+"`")
+				continue
+			}
+			cell := func(s string) string {
+				if s == "" {
+					return ""
+				}
+				return "`" + s + "`"
+			}
+			aliases := make([]string, len(k.Aliases))
+			for i, a := range k.Aliases {
+				aliases[i] = cell(a)
+			}
+			wid, live, plat := "", "restart", "all"
+			if k.WID {
+				wid = "yes"
+			}
+			if k.Live {
+				live = "live"
+			}
+			if k.POSIX {
+				plat = "POSIX"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n",
+				k.Name, strings.Join(aliases, ", "), cell(k.Default), strings.ReplaceAll(k.Kind, "|", `\|`), wid, live, plat, k.Note)
+		}
+		fmt.Fprintf(&b, "\ncircus keys accepted with a warning and ignored: %s.\n\n", strings.Join(ignored, ", "))
+	}
+	table("[circled] (alias [circus])", DaemonKeys())
+	table("[watcher:NAME]", WatcherKeys())
+	_, err := io.WriteString(w, b.String())
+	return err
+}
