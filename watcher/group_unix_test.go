@@ -85,3 +85,28 @@ func TestLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 		t.Fatalf("events = %q, want the old workers done before the new ones start:\n%s", got, b)
 	}
 }
+
+// A stop that has not finished (the workers are still cleaning up) and a
+// start right after it: the slot gets a new process once the old ones
+// are gone, instead of staying empty.
+func TestStartDuringStopStartsReplacement(t *testing.T) {
+	spec, out := workerSpec(t, "restart")
+	w := startWatcher(t, spec)
+	eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	old := w.PIDs()[0]
+	if err := w.Stop(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Start(ctx, true); err != nil {
+		t.Fatalf("start after stop: %v (status %+v)", err, w.Status())
+	}
+	ps := w.Status().Processes
+	if len(ps) != 1 || ps[0].State != ProcRunning || ps[0].PID == old {
+		t.Fatalf("after stop+start: %+v, want a new running process", ps)
+	}
+	if n := countPrefix(out, "done"); n != 2 {
+		t.Fatalf("%d old workers finished their cleanup before the new start, want 2", n)
+	}
+}

@@ -939,7 +939,16 @@ func (w *Watcher) finishLocked(p *proc) {
 		w.removeCell(cell)
 	}
 	s.lastExit, s.hasExit = st, true
-	if p.stopping || !w.want || w.fatal || w.flapping {
+	if !w.want || w.fatal || w.flapping {
+		return
+	}
+	if p.stopping {
+		// Stopped, then wanted again (Start, the end of a flapping pause)
+		// before it was gone: those skipped this slot, which was still
+		// taken. Its replacement starts now.
+		if s.timer == nil && !s.down {
+			w.spawnLocked(s)
+		}
 		return
 	}
 	uptime := st.Time.Sub(p.startedAt)
