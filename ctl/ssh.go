@@ -310,6 +310,12 @@ func (c *commandConn) failure() error {
 	if errors.As(c.waitErr, &ee) {
 		status = ee.ProcessState.String()
 	}
+	if status == "signal: interrupt" {
+		// Ctrl-C reached ssh too (same process group, so that it can
+		// prompt on the terminal): circlectl is being interrupted, and
+		// an end of stream is what `logs -f` expects then.
+		return nil
+	}
 	prog := c.program
 	if i := strings.LastIndexAny(prog, `/\`); i >= 0 {
 		prog = prog[i+1:]

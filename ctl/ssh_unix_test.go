@@ -86,7 +86,8 @@ func TestSSHClientKeepAlive(t *testing.T) {
 }
 
 // A follow over ssh ends cleanly when ctx does (the daemon stops
-// following); when ssh dies mid-stream, Logs fails with ErrUnreachable.
+// following) or ssh is interrupted; when ssh dies otherwise mid-stream,
+// Logs fails with ErrUnreachable.
 func TestSSHClientLogsFollow(t *testing.T) {
 	f := ctltest.NewFake("web")
 	sock := startServer(t, f)
@@ -112,8 +113,21 @@ func TestSSHClientLogsFollow(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the follower to go", func() bool { return f.Followers() == 0 })
 
+	// Ctrl-C in a terminal reaches ssh too: the stream just ends.
 	_, done = follow(context.Background())
 	pids := readPids(t, pidFile)
+	syscall.Kill(pids[len(pids)-1], syscall.SIGINT)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Logs after ssh got SIGINT: %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Logs did not return after ssh got SIGINT")
+	}
+
+	_, done = follow(context.Background())
+	pids = readPids(t, pidFile)
 	syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
 	select {
 	case err := <-done:
