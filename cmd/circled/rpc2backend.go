@@ -51,11 +51,25 @@ func rpc2Err(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, supervisor.ErrNoSuchWatcher):
-		return fmt.Errorf("%w: %s", rpc2.ErrNoSuchGroup, trimPrefix(err, supervisor.ErrNoSuchWatcher))
+		return faultErr(rpc2.ErrNoSuchGroup, "%s", trimPrefix(err, supervisor.ErrNoSuchWatcher))
 	case errors.Is(err, supervisor.ErrBadConfig):
-		return fmt.Errorf("%w: %s", rpc2.ErrBadConfig, trimPrefix(err, supervisor.ErrBadConfig))
+		return faultErr(rpc2.ErrBadConfig, "%s", trimPrefix(err, supervisor.ErrBadConfig))
 	}
 	return err
+}
+
+// detailErr is one of rpc2's sentinels whose text is only the detail:
+// rpc2 makes the fault string "CODE_NAME: " + the error's text.
+type detailErr struct {
+	sentinel error
+	detail   string
+}
+
+func (e *detailErr) Error() string { return e.detail }
+func (e *detailErr) Unwrap() error { return e.sentinel }
+
+func faultErr(sentinel error, format string, args ...any) error {
+	return &detailErr{sentinel: sentinel, detail: fmt.Sprintf(format, args...)}
 }
 
 func (b rpc2backend) busy() error {
@@ -76,7 +90,7 @@ func (b rpc2backend) watcherCfg(name string) (*config.Watcher, error) {
 			return wc, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s", rpc2.ErrNoSuchGroup, name)
+	return nil, faultErr(rpc2.ErrNoSuchGroup, "%s", name)
 }
 
 // streamFile is the file process wid of wc logs stream to, "" when none.
@@ -154,7 +168,7 @@ func (b rpc2backend) Start(ctx context.Context, group string, wid int, wait bool
 		return err
 	}
 	if wid != 0 {
-		return fmt.Errorf("%w: circle starts a watcher's processes together (use %s:*)", rpc2.ErrUnsupported, group)
+		return faultErr(rpc2.ErrUnsupported, "circle starts a watcher's processes together (use %s:*)", group)
 	}
 	_, err := b.sup.Start(ctx, []string{group}, wait)
 	switch {
@@ -165,7 +179,7 @@ func (b rpc2backend) Start(ctx context.Context, group string, wid int, wait bool
 	}
 	// A start with wait that did not end running: fatal, flapping or a
 	// spawn error.
-	return fmt.Errorf("%w: %w", rpc2.ErrSpawn, err)
+	return &detailErr{sentinel: rpc2.ErrSpawn, detail: err.Error()}
 }
 
 func (b rpc2backend) Stop(ctx context.Context, group string, wid int, wait bool) error {
@@ -173,7 +187,7 @@ func (b rpc2backend) Stop(ctx context.Context, group string, wid int, wait bool)
 		return err
 	}
 	if wid != 0 {
-		return fmt.Errorf("%w: circle stops a watcher's processes together (use %s:*)", rpc2.ErrUnsupported, group)
+		return faultErr(rpc2.ErrUnsupported, "circle stops a watcher's processes together (use %s:*)", group)
 	}
 	_, err := b.sup.Stop(ctx, []string{group}, wait)
 	return rpc2Err(err)
@@ -181,7 +195,7 @@ func (b rpc2backend) Stop(ctx context.Context, group string, wid int, wait bool)
 
 func (b rpc2backend) Signal(ctx context.Context, group string, pid int, sig string) error {
 	if _, err := config.ParseSignal(sig); err != nil {
-		return fmt.Errorf("%w: %s", rpc2.ErrBadSignal, sig)
+		return faultErr(rpc2.ErrBadSignal, "%s", sig)
 	}
 	return rpc2Err(b.sup.Signal(group, sig, pid, false))
 }
@@ -229,7 +243,7 @@ func openLog(path string) (*os.File, error) {
 func readLogFile(path string, off int64, n int) (rpc2.LogChunk, error) {
 	f, err := openLog(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return rpc2.LogChunk{}, fmt.Errorf("%w: %s", rpc2.ErrNoLog, path)
+		return rpc2.LogChunk{}, faultErr(rpc2.ErrNoLog, "%s", path)
 	}
 	if err != nil {
 		return rpc2.LogChunk{}, err
@@ -258,10 +272,13 @@ func (b rpc2backend) ReadLog(ctx context.Context, ref rpc2.LogRef, off int64, n 
 	if err != nil {
 		return rpc2.LogChunk{}, err
 	}
-	if path == "" {
-		return rpc2.LogChunk{}, rpc2.ErrNoLog
+	switch {
+	case path != "":
+		return readLogFile(path, off, n)
+	case ref.Group == "":
+		return rpc2.LogChunk{}, faultErr(rpc2.ErrNoLog, "circled has no logfile")
 	}
-	return readLogFile(path, off, n)
+	return rpc2.LogChunk{}, faultErr(rpc2.ErrNoLog, "%s's %s does not go to a file", ref.Group, ref.Stream)
 }
 
 // ClearLog truncates a process's log files (both streams) or circled's
@@ -293,7 +310,7 @@ func (b rpc2backend) ClearLog(ctx context.Context, ref rpc2.LogRef) error {
 		cleared = true
 	}
 	if !cleared {
-		return rpc2.ErrNoLog
+		return faultErr(rpc2.ErrNoLog, "no log file to clear")
 	}
 	return nil
 }
