@@ -288,6 +288,7 @@ func testCritical(t *testing.T, cmd string, code int) {
 		go func() { errc <- s.Run(context.Background()) }()
 		select {
 		case err := <-errc:
+			s.Close() // removes its cgroups
 			var ee *ExitError
 			if !errors.As(err, &ee) || ee.Code != code {
 				t.Fatalf("%s: Run = %v, want exit code %d", cmd, err, code)

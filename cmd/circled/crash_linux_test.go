@@ -31,7 +31,7 @@ func TestCrashRecoveryKill9(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			d1 := pid1Start(t, pid1Opts{notPID1: true, env: mode.env}, "", crashPair)
 			if len(pid1Grep(d1.logPath, "crash recovery: state file")) == 0 {
-				t.Skip("SKIP: crash recovery is off in this circled: serve.go must pass the socket (supervisor.Options.Socket)")
+				t.Fatal("crash recovery is off: circled logged no state file (serve.go must pass the socket as supervisor.Options.Socket)")
 			}
 			d1.waitLines("w", "ready trap", 2, 10*time.Second)
 			var old []int

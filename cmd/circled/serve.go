@@ -108,6 +108,10 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 
 	sup := supervisor.New(cfg, supervisor.Options{
 		Log: log, LogLevel: level, Spawner: reaper, Environ: os.Environ(),
+		// The socket names circled's cgroup subtree and its state file, so
+		// a circled restarted on the same config finds what a dead one
+		// left running (crash recovery).
+		Socket: socket,
 		Stdout: stdout, Stderr: stderr, Reopen: reopen,
 		OnReady:     func() { notify.Ready() },
 		OnReloading: func() { notify.Reloading() },

@@ -107,6 +107,9 @@ func setUmask(m int) { unix.Umask(m) }
 // reaper events, not on a timer loop.
 func afterStop(log *slog.Logger, grace time.Duration, reaper *supervisor.Reaper) {
 	if os.Getpid() == 1 {
+		for _, pid := range leftChildren() {
+			log.Warn("left over after its watcher stopped (escaped its process group); stopping it", "process", describeProc(pid))
+		}
 		if unix.Kill(-1, unix.SIGTERM) == unix.ESRCH {
 			return
 		}
@@ -124,7 +127,9 @@ func afterStop(log *slog.Logger, grace time.Duration, reaper *supervisor.Reaper)
 	if len(kids) == 0 {
 		return
 	}
-	log.Info("stopping descendants that re-parented to circled", "pids", kids)
+	for _, pid := range kids {
+		log.Warn("left over after its watcher stopped (escaped its process group); stopping it", "process", describeProc(pid))
+	}
 	signalAll := func(sig unix.Signal) {
 		for _, pid := range leftChildren() {
 			unix.Kill(pid, sig)
