@@ -577,3 +577,75 @@ func TestRPC2AnsibleSupervisorctl(t *testing.T) {
 	}
 	p.quit()
 }
+
+// circled's own logfile (maintail, maintail -f), clear of a process's
+// log file, and shutdown.
+func TestRPC2SupervisorctlLogfile(t *testing.T) {
+	bin := supervisorctlBin(t)
+	dir := t.TempDir()
+	p := startCircled(t, dir, strings.ReplaceAll(`
+[circled]
+logfile = {dir}/circled.log
+
+[watcher:printer]
+cmd = sh -c 'echo "printer says hello"; exec sleep 1002'
+stdout_stream.class = FileStream
+stdout_stream.filename = {dir}/printer.log
+`, "{dir}", dir))
+	p.up()
+	p.waitState("printer", "active")
+	conf := filepath.Join(t.TempDir(), "supervisord.conf")
+	if err := os.WriteFile(conf, []byte("[supervisorctl]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := sctl{t: t, bin: bin, args: []string{"-c", conf, "-s", "unix://" + p.socket}}
+
+	s.expect(0, []string{"maintail"}, "circled started")
+	waitFor(t, "printer's line in its file", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "printer.log"))
+		return strings.Contains(string(b), "printer says hello")
+	})
+	s.expect(0, []string{"tail", "printer"}, "printer says hello")
+	s.expect(0, []string{"clear", "printer"}, "printer: cleared")
+	if fi, err := os.Stat(filepath.Join(dir, "printer.log")); err != nil || fi.Size() != 0 {
+		t.Errorf("printer.log after clear: %v %v", fi, err)
+	}
+	if out := s.expect(0, []string{"tail", "printer"}); strings.Contains(out, "hello") {
+		t.Errorf("tail after clear: %q", out)
+	}
+
+	// maintail -f: the backlog, then a line circled logs afterwards
+	// (circlectl reopen's).
+	t.Run("maintail -f", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "-c", conf, "-s", "unix://"+p.socket, "maintail", "-f")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer cmd.Process.Kill()
+		sc := bufio.NewScanner(stdout)
+		reopened := false
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "circled started") && !reopened {
+				reopened = true
+				p.mustCtl("reopen")
+			}
+			if reopened && strings.Contains(line, "log files reopened") {
+				return
+			}
+		}
+		t.Fatalf("maintail -f ended (err %v) without circlectl reopen's line", sc.Err())
+	})
+
+	s.expect(0, []string{"shutdown"}, "Shut down")
+	if code := p.exit(); code != 0 {
+		t.Fatalf("circled exited %d after supervisorctl shutdown:\n%s", code, p.out)
+	}
+}
