@@ -649,3 +649,50 @@ stdout_stream.filename = {dir}/printer.log
 		t.Fatalf("circled exited %d after supervisorctl shutdown:\n%s", code, p.out)
 	}
 }
+
+// reread (which applies, as circlectl reloadconfig), update, and reload
+// (supervisor.restart: a fresh config, every watcher restarted).
+func TestRPC2SupervisorctlRereadReload(t *testing.T) {
+	bin := supervisorctlBin(t)
+	dir := t.TempDir()
+	const base = "[circled]\nwatch_config = false\n\n[watcher:web]\ncmd = sleep 1001\n"
+	p := startCircled(t, dir, base)
+	p.up()
+	p.waitState("web", "active")
+	conf := filepath.Join(t.TempDir(), "supervisord.conf")
+	if err := os.WriteFile(conf, []byte("[supervisorctl]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := sctl{t: t, bin: bin, args: []string{"-c", conf, "-s", "unix://" + p.socket}}
+
+	if err := os.WriteFile(filepath.Join(dir, "circled.ini"), []byte(base+"\n[watcher:extra]\ncmd = sleep 1005\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(0, []string{"reread"}, "extra: available")
+	p.waitState("extra", "active") // reread applied it
+	// update re-reads: nothing left to do.
+	if out := s.expect(0, []string{"update"}); strings.Contains(out, "ERROR") {
+		t.Errorf("update after reread: %q", out)
+	}
+	s.expect(0, []string{"avail"}, "extra                            in use    auto")
+	s.expect(0, []string{"status", "extra"}, "extra                            RUNNING")
+	s.expect(0, []string{"reread"}, "No config updates to processes")
+	// update alone reads, applies and reports.
+	if err := os.WriteFile(filepath.Join(dir, "circled.ini"), []byte(base+"\n[watcher:extra]\ncmd = sleep 1005\n\n[watcher:more]\ncmd = sleep 1006\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(0, []string{"update"}, "more: added process group")
+	p.waitState("more", "active")
+
+	// remove of a group still in the config and running.
+	s.expect(1, []string{"remove", "more"}, "ERROR: process/group still running: more")
+
+	web, extra := p.livePIDs("web"), p.livePIDs("extra")
+	s.expect(0, []string{"reload"}, "Restarted supervisord")
+	waitFor(t, "new pids for web and extra after reload", func() bool {
+		w, e := p.livePIDs("web"), p.livePIDs("extra")
+		return len(w) == 1 && len(e) == 1 && w[0] != web[0] && e[0] != extra[0]
+	})
+	p.waitState("more", "active")
+	p.quit()
+}
