@@ -510,15 +510,22 @@ func (s *Supervisor) SignalAll(sig string) {
 }
 
 // Incr changes a watcher's process count by n and returns the new count.
+// An increase beyond config.MaxProcesses (1 for a singleton) is refused
+// with an error wrapping watcher.ErrTooManyProcesses, exactly even when
+// increases race.
 func (s *Supervisor) Incr(name string, n int) (int, error) {
 	e, wc, err := s.getCfg(name)
 	if err != nil {
 		return 0, err
 	}
-	if wc.Singleton && e.w.Spec().NumProcesses+n > 1 {
-		return 0, fmt.Errorf("%s is a singleton: it runs at most one process", name)
+	if !wc.Singleton {
+		return e.w.IncrMax(n, config.MaxProcesses)
 	}
-	return e.w.Incr(n), nil
+	c, err := e.w.IncrMax(n, 1)
+	if err != nil {
+		return c, fmt.Errorf("%s is a singleton: it runs at most one process (%w)", name, watcher.ErrTooManyProcesses)
+	}
+	return c, nil
 }
 
 // NumProcesses is a watcher's configured process count.

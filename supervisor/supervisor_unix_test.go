@@ -370,3 +370,48 @@ func TestReloadKeepsStoppedWatcherStopped(t *testing.T) {
 		t.Fatalf("started with the old config: %q", b)
 	}
 }
+
+// Concurrent increases through the supervisor cannot take a watcher beyond
+// config.MaxProcesses, nor a singleton beyond one process (issue 13 point
+// 4): the bound is checked under the watcher's lock. The watchers are not
+// started, so no process runs.
+func TestIncrBoundExactUnderConcurrency(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "[watcher:w]\ncmd = sleep 1000\nautostart = false\n"+
+		"[watcher:one]\ncmd = sleep 1001\nautostart = false\nsingleton = true\n")
+	s, _ := newSup(t, path)
+	if n, err := s.Incr("one", -1); err != nil || n != 0 {
+		t.Fatalf("decr singleton: %d, %v", n, err)
+	}
+	for _, tc := range []struct {
+		name     string
+		n, limit int
+	}{{"w", config.MaxProcesses/2 + 1, config.MaxProcesses}, {"one", 1, 1}} {
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.Incr(tc.name, tc.n)
+			}()
+		}
+		wg.Wait()
+		passed := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				passed++
+			case !errors.Is(err, watcher.ErrTooManyProcesses):
+				t.Errorf("%s: incr: %v, want ErrTooManyProcesses", tc.name, err)
+			}
+		}
+		got, err := s.NumProcesses(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got > tc.limit || passed != 1 {
+			t.Errorf("%s: %d of %d concurrent incr %d passed, numprocesses = %d (limit %d)", tc.name, passed, len(errs), tc.n, got, tc.limit)
+		}
+	}
+}

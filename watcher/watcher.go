@@ -440,6 +440,26 @@ func (w *Watcher) Incr(delta int) int {
 	return n
 }
 
+// ErrTooManyProcesses is returned (wrapped) by IncrMax when the new count
+// would exceed its limit.
+var ErrTooManyProcesses = errors.New("too many processes")
+
+// IncrMax is Incr bounded by limit: it refuses, changing nothing, an
+// increase that would take the count beyond limit. The check and the
+// change happen under the watcher's lock, so concurrent increases cannot
+// pass it together. A decrease stops at 0 and is never refused.
+func (w *Watcher) IncrMax(delta, limit int) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cur := w.spec.NumProcesses
+	if delta > 0 && delta > limit-cur { // not cur+delta > limit: it could overflow
+		return cur, fmt.Errorf("%s has %d processes: %d more would exceed the maximum of %d (%w)", w.spec.Name, cur, delta, limit, ErrTooManyProcesses)
+	}
+	n := max(cur+delta, 0)
+	w.setNumLocked(n)
+	return n, nil
+}
+
 func (w *Watcher) setNumLocked(n int) {
 	w.spec.NumProcesses = n
 	for len(w.slots) > n {

@@ -35,6 +35,14 @@ func mapErr(err error) error {
 	return err
 }
 
+// badRequest is err, answered as a 400 (ctl.ErrBadRequest) with err's
+// message as it is.
+type badRequest struct{ err error }
+
+func (e badRequest) Error() string        { return e.err.Error() }
+func (e badRequest) Unwrap() error        { return e.err }
+func (e badRequest) Is(target error) bool { return target == ctl.ErrBadRequest }
+
 func trimPrefix(err, sentinel error) string {
 	s, p := err.Error(), sentinel.Error()+": "
 	if len(s) > len(p) && s[:len(p)] == p {
@@ -145,6 +153,11 @@ func (b backend) Incr(ctx context.Context, name string, n int) (ctl.Result, erro
 		return ctl.Result{}, err
 	}
 	c, err := b.sup.Incr(name, n)
+	if errors.Is(err, watcher.ErrTooManyProcesses) {
+		// Beyond the maximum (or a singleton's one): the request's
+		// fault, 400, not a daemon failure.
+		return ctl.Result{}, badRequest{err}
+	}
 	if err != nil {
 		return ctl.Result{}, mapErr(err)
 	}
