@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
 // debounce is how long the config directory must be quiet before a
@@ -121,7 +123,9 @@ func (s *Supervisor) WatchConfig(ctx context.Context) error {
 func snapshot(files []string) map[string][]byte {
 	m := make(map[string][]byte, len(files))
 	for _, f := range files {
-		if b, err := os.ReadFile(f); err == nil {
+		// config.ReadFile never blocks (a config file replaced by a FIFO
+		// must not hang the watch) and reads at most MaxFileSize.
+		if b, err := config.ReadFile(f); err == nil {
 			m[f] = b
 		}
 	}

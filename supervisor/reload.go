@@ -284,45 +284,18 @@ func namesOf(es []*entry) []string {
 	return names
 }
 
-// daemonKeys maps each [circled] setting to its key, and says whether a
-// reload applies it. Those it cannot apply are reported in need_restart
-// when they change; a test pins that every field of config.Daemon is
-// listed, so a new key cannot be silently ignored by a reload.
-var daemonKeys = []struct {
-	field, key string
-	live       bool
-}{
-	{"Socket", "socket", false},
-	{"SocketMode", "socket_mode", false},
-	{"Pidfile", "pidfile", false},
-	{"LogLevel", "loglevel", true},
-	{"LogFormat", "log_format", false},
-	{"Logfile", "logfile", false},
-	{"LogfileMaxBytes", "logfile_max_bytes", false},
-	{"LogfileBackups", "logfile_backups", false},
-	{"LogfileMode", "logfile_mode", false},
-	// The children's umask: a change restarts the watchers (circled's
-	// own umask stays what it was at start).
-	{"Umask", "umask", true},
-	// The default of every watcher's graceful_timeout, which applies.
-	{"GracefulTimeout", "graceful_timeout", true},
-	{"WarmupDelay", "warmup_delay", true},
-	{"WatchConfig", "watch_config", false},
-	{"ServiceName", "service_name", false},
-}
-
 // needRestart lists the [circled] keys that changed and cannot apply
-// without restarting circled.
+// without restarting circled: config's key table says which apply live
+// (a test pins that every field of config.Daemon has a key there).
 func needRestart(old, cur config.Daemon) []string {
 	o, c := reflect.ValueOf(old), reflect.ValueOf(cur)
 	var out []string
-	for _, k := range daemonKeys {
-		f := o.FieldByName(k.field)
-		if !f.IsValid() || k.live {
-			continue
+	for _, k := range config.DaemonKeys() {
+		if k.Field == "" || k.Live {
+			continue // include/include_dir feed the file list; live keys apply
 		}
-		if !reflect.DeepEqual(f.Interface(), c.FieldByName(k.field).Interface()) {
-			out = append(out, k.key)
+		if !reflect.DeepEqual(o.FieldByName(k.Field).Interface(), c.FieldByName(k.Field).Interface()) {
+			out = append(out, k.Name)
 		}
 	}
 	return out

@@ -49,7 +49,7 @@ func (s *Supervisor) sink(wc *config.Watcher, st config.Stream, stream int) watc
 	case "null":
 	case "file", "timed":
 		spec := logs.FileSpec{Path: st.Filename, MaxBytes: st.MaxBytes, BackupCount: st.BackupCount,
-			MaxAgeDays: st.MaxAge, Compress: st.Compress}
+			MaxAgeDays: st.MaxAge, Compress: st.Compress, Mode: st.FileMode}
 		if st.Class == "timed" {
 			spec.RotateWhen, spec.RotateInterval = st.RotateWhen, st.RotateInterval
 		}

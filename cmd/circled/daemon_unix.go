@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,7 @@ func daemonize(cmd *cobra.Command, f rootFlags) error {
 	if d.Logfile != "" && d.Logfile != "-" {
 		// Like the daemon's own open (logs.Rotating): no symbolic link,
 		// regular files only, in a directory checked once.
-		lf, err := safefile.OpenAppendPath(d.Logfile, logs.DefaultFileMode)
+		lf, err := safefile.OpenAppendPath(d.Logfile, cmp.Or(d.LogfileMode, logs.DefaultFileMode))
 		if err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
 		}

@@ -57,7 +57,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		}
 		// Opened without following a symbolic link, in a directory checked
 		// once (logs.Rotating); failures are said on stderr.
-		lj := logs.NewRotatingFile(logs.FileSpec{Path: cfg.Daemon.Logfile, MaxBytes: maxBytes, BackupCount: backups})
+		lj := logs.NewRotatingFile(logs.FileSpec{Path: cfg.Daemon.Logfile, MaxBytes: maxBytes, BackupCount: backups, Mode: cfg.Daemon.LogfileMode})
 		if _, err := lj.Write(nil); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("logfile: %w", err)}
 		}
