@@ -37,6 +37,31 @@ func TestMain(m *testing.M) {
 			os.Exit(3)
 		}
 		select {}
+	case "lock":
+		// Holds an exclusive lock, like a server its port. A start while
+		// the previous process still holds it fails at once (exit 1) and
+		// leaves LOCK.failed; the holder, told to stop, waits (at most
+		// 10 s) until its replacement has failed once, so every reload
+		// makes exactly one quick failure.
+		lock := os.Getenv("CIRCLE_LOCK")
+		f, err := os.OpenFile(lock, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			os.Exit(2)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			os.WriteFile(lock+".failed", nil, 0o644)
+			os.Exit(1)
+		}
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		<-term
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if os.Remove(lock+".failed") == nil {
+				break
+			}
+		}
+		f.Close() // now: a -race binary sleeps 1 s in os.Exit
+		os.Exit(0)
 	case "print":
 		fmt.Println("hello from", os.Getenv("CIRCLED_WID"))
 		fmt.Print("partial")

@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -62,11 +63,18 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+var testLog = func() *slog.Logger {
+	if os.Getenv("CIRCLE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return nil
+}()
+
 // startWatcher starts spec with a DirectSpawner, waits until it runs,
 // and stops it when the test ends.
 func startWatcher(t *testing.T, spec Spec) *Watcher {
 	t.Helper()
-	w := New(spec, DirectSpawner{}, nil, nil)
+	w := New(spec, DirectSpawner{}, testLog, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := w.Start(ctx, true); err != nil {

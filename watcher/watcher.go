@@ -390,9 +390,11 @@ func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 		return w.Start(ctx, wait)
 	}
 	old := map[*proc]bool{}
+	now := time.Now()
 	for _, s := range w.slots {
 		if p := s.proc; p != nil && !p.down() {
 			old[p] = true
+			w.replacedLocked(s, p, now)
 			s.proc = nil
 			w.draining = append(w.draining, p)
 			w.spawnLocked(s)
@@ -416,6 +418,18 @@ func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 		}
 		return true
 	})
+}
+
+// replacedLocked is called when p, s's process, is replaced on request
+// (a reload): a process that ran at least BackoffMax resets its slot's
+// backoff, as its exit would have (Policy.OnExit). Otherwise the quick
+// failures of a replacement that cannot start while its predecessor still
+// holds a port or a lock would add up over reloads days apart. (Restart,
+// Stop then Start, resets every slot; a slot scaled away is gone.)
+func (w *Watcher) replacedLocked(s *slot, p *proc, now time.Time) {
+	if now.Sub(p.startedAt) >= w.spec.Policy.BackoffMax {
+		s.failures = 0
+	}
 }
 
 // SetNumProcesses scales the watcher to n processes without touching the
