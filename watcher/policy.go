@@ -132,7 +132,9 @@ func (p Policy) OnExit(now time.Time, uptime time.Duration, failures int, h Hist
 }
 
 // OnSpawnError decides what follows a failed spawn (no such file,
-// permission denied): it counts toward MaxRetry and backs off.
+// permission denied): it counts toward MaxRetry and backs off. The
+// watcher applies Fatal only when none of its other slots runs a
+// process; otherwise the slot keeps backing off (Backoff of the count).
 func (p Policy) OnSpawnError(failures int, rnd float64) (Decision, time.Duration, int) {
 	failures++
 	if p.MaxRetry >= 0 && failures > p.MaxRetry {

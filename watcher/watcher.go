@@ -606,8 +606,18 @@ func (w *Watcher) spawnManyLocked(slots []*slot) {
 		close(next)
 		wg.Wait()
 	}
+	// The started ones first: a failed start decides on giving up
+	// knowing every process of the batch that runs (spawnFailedLocked),
+	// whatever the order of the slots.
 	for _, j := range jobs {
-		w.commitLocked(j)
+		if j.err == nil {
+			w.commitLocked(j)
+		}
+	}
+	for _, j := range jobs {
+		if j.err != nil {
+			w.commitLocked(j)
+		}
 	}
 }
 
@@ -723,16 +733,35 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 
 func (w *Watcher) spawnFailedLocked(s *slot, err error) {
 	s.lastErr = err.Error()
-	d, delay, n := w.spec.Policy.OnSpawnError(s.spawnErrs, rand.Float64())
+	rnd := rand.Float64()
+	d, delay, n := w.spec.Policy.OnSpawnError(s.spawnErrs, rnd)
 	s.spawnErrs = n
-	if d == Fatal {
+	if d == Fatal && !w.otherRunningLocked(s) {
 		w.log.Error("spawn failed, giving up", "wid", s.wid, "err", err, "attempts", n)
 		w.goFatalLocked(fmt.Sprintf("spawn failed %d times: %v", n, err), ExitStatus{Code: 127})
 		return
 	}
-	w.log.Warn("spawn failed", "wid", s.wid, "err", err, "retry_in", delay)
+	if d == Fatal {
+		// Other processes of the watcher run: a slot that cannot start
+		// (a new one of an incr that hit the process or descriptor
+		// limit, say) never takes them down. It keeps trying, at
+		// backoff_max, and shows its error; the watcher is "backoff".
+		delay = w.spec.Policy.Backoff(n, rnd)
+	}
+	w.log.Warn("spawn failed", "wid", s.wid, "err", err, "attempts", n, "retry_in", delay)
 	w.scheduleLocked(s, delay, ProcBackoff)
 	w.notify()
+}
+
+// otherRunningLocked reports whether a slot other than s has a running
+// process.
+func (w *Watcher) otherRunningLocked(s *slot) bool {
+	for _, o := range w.slots {
+		if o != s && o.proc != nil && !o.proc.down() {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *Watcher) scheduleLocked(s *slot, d time.Duration, state string) {
