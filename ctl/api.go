@@ -48,11 +48,17 @@ type ProcessStatus struct {
 	// State: starting, running, stopping, backoff, exited.
 	State     string    `json:"state"`
 	StartedAt time.Time `json:"started_at"`
-	Restarts  int       `json:"restarts"`
-	LastExit  Exit      `json:"last_exit"`
+	// Restarts counts unplanned restarts: the slot's process ended
+	// without being asked to (a crash, an exit) and was started again,
+	// including after a flapping pause. The status table's RESTARTS.
+	Restarts int  `json:"restarts"`
+	LastExit Exit `json:"last_exit"`
 	// Error is the last spawn error of this slot, verbatim.
 	Error        string `json:"error,omitempty"`
 	DroppedBytes int64  `json:"dropped_bytes"`
+	// PlannedRestarts counts the restarts someone asked for: reload,
+	// restart, stop then start, a config change that restarts it.
+	PlannedRestarts int `json:"planned_restarts"`
 }
 
 // Exit is how a process ended: Code for a normal exit, Signal ("KILL",

@@ -48,3 +48,31 @@ func TestReloadResetsBackoffOfLongRun(t *testing.T) {
 		}
 	}
 }
+
+// The restarts after a crash and after a flapping pause are unplanned;
+// none is planned (issue 20 §3).
+func TestFlappingRestartsAreUnplanned(t *testing.T) {
+	spec := testSpec(t, "fl", "exit", 1)
+	spec.Env = append(spec.Env, "CIRCLE_CODE=3", "GORACE=atexit_sleep_ms=0")
+	spec.Policy.Flapping = Flapping{Attempts: 2, Window: 10 * time.Second, RetryIn: 50 * time.Millisecond, MaxRetry: -1}
+	w := New(spec, DirectSpawner{}, testLog, nil)
+	if err := w.Start(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Stop(context.Background(), true) })
+	sawFlapping := false
+	var p ProcStatus
+	eventually(t, 20*time.Second, "restarts through a flapping pause", func() bool {
+		st := w.Status()
+		sawFlapping = sawFlapping || st.State == StateFlapping
+		if len(st.Processes) == 0 {
+			return false
+		}
+		p = st.Processes[0]
+		if p.PlannedRestarts != 0 {
+			t.Fatalf("planned restarts = %d, want 0: %+v", p.PlannedRestarts, p)
+		}
+		return sawFlapping && p.Restarts >= 3
+	})
+	t.Logf("%+v", p)
+}

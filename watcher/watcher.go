@@ -78,9 +78,12 @@ type Watcher struct {
 type slot struct {
 	wid       int
 	proc      *proc
-	failures  int // consecutive failed starts (quick exits)
-	spawnErrs int // consecutive spawn errors
-	spawns    int
+	failures  int         // consecutive failed starts (quick exits)
+	spawnErrs int         // consecutive spawn errors
+	spawns    int         // processes started in the slot
+	unplanned int         // restarts after an unexpected exit or a flapping pause
+	planned   int         // restarts asked for: reload, restart, stop and start
+	crashed   bool        // the next start follows an unexpected exit (unplanned)
 	exits     []time.Time // recent unexpected exits, for flapping
 	lastExit  ExitStatus
 	hasExit   bool
@@ -240,6 +243,7 @@ func (w *Watcher) Start(ctx context.Context, wait bool) error {
 		w.stopTimer(&w.flapT)
 		for _, s := range w.slots {
 			s.failures, s.spawnErrs, s.down, s.exits = 0, 0, false, nil
+			s.crashed = false // started on request: a planned restart
 		}
 		w.startSlotsLocked(nil)
 	}
@@ -717,6 +721,14 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 	p.pid = j.pid
 	s.proc = p
 	s.spawnErrs, s.lastErr = 0, ""
+	if s.spawns > 0 {
+		if s.crashed {
+			s.unplanned++
+		} else {
+			s.planned++
+		}
+	}
+	s.crashed = false
 	s.spawns++
 	startPumps(&w.pumps, j.readers, w.spec, s.wid, p.pid)
 	if w.tracker != nil && p.startTick != 0 {
@@ -1017,6 +1029,7 @@ func (w *Watcher) finishLocked(p *proc) {
 	uptime := st.Time.Sub(p.startedAt)
 	d, delay, failures, hist := w.spec.Policy.OnExit(st.Time, uptime, s.failures, History{Exits: s.exits, Rounds: w.rounds}, rand.Float64())
 	s.failures, s.exits, w.rounds = failures, hist.Exits, hist.Rounds
+	s.crashed = d == Restart || d == Flap
 	w.log.Info("process exited", "wid", s.wid, "pid", p.pid, "code", st.Code, "signal", st.Signal, "uptime", uptime.Round(time.Millisecond), "then", d.String(), "delay", delay)
 	switch d {
 	case Restart:
@@ -1042,6 +1055,9 @@ func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 	w.flapping = true
 	w.errMsg = fmt.Sprintf("%d exits within %s, retrying in %s (round %d of %d)", fl.Attempts, fl.Window, retryIn, w.rounds, fl.MaxRetry)
 	w.log.Warn("flapping", "detail", w.errMsg)
+	for _, s := range w.slots {
+		s.crashed = true // the retry after the pause is unplanned
+	}
 	w.stopAllLocked()
 	w.onEvent(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
 	var t *time.Timer
@@ -1086,10 +1102,17 @@ type ProcStatus struct {
 	PID       int
 	State     string
 	StartedAt time.Time
-	Restarts  int
-	LastExit  ExitStatus
-	HasExit   bool
-	Error     string
+	// Restarts counts the slot's unplanned restarts: after its process
+	// ended unexpectedly (a crash, any exit nobody asked for) and after
+	// a flapping pause.
+	Restarts int
+	// PlannedRestarts counts the restarts that were asked for: reload,
+	// restart, stop then start, a config change that restarts. (A slot
+	// added by scaling starts at 0; its first process is no restart.)
+	PlannedRestarts int
+	LastExit        ExitStatus
+	HasExit         bool
+	Error           string
 	// DroppedBytes is filled in by the supervisor (output it could not write).
 	DroppedBytes int64
 	// Descendants is how many processes run beyond the main one: the
@@ -1106,7 +1129,7 @@ func (w *Watcher) Status() Status {
 	defer w.mu.Unlock()
 	st := Status{Name: w.spec.Name, NumProcesses: w.spec.NumProcesses, Error: w.errMsg, State: w.stateLocked()}
 	for _, s := range w.slots {
-		ps := ProcStatus{WID: s.wid, Restarts: max(s.spawns-1, 0), LastExit: s.lastExit, HasExit: s.hasExit, Error: s.lastErr}
+		ps := ProcStatus{WID: s.wid, Restarts: s.unplanned, PlannedRestarts: s.planned, LastExit: s.lastExit, HasExit: s.hasExit, Error: s.lastErr}
 		switch {
 		case s.proc != nil:
 			ps.PID, ps.StartedAt = s.proc.pid, s.proc.startedAt

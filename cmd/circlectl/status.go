@@ -25,7 +25,12 @@ The table's STATE is the watcher's state, except that an active watcher
 with no process to run (numprocesses = 0: scaled to zero with decr, or
 configured so) shows as "idle". LAST-EXIT is how the process that restarted
 most last ended: "exit N", "signal NAME", "spawn failed" when it could not
-be started (the error is in ERROR), "-" when none has ended.
+be started (the error is in ERROR), "-" when none has ended. RESTARTS
+counts unplanned restarts: a process that crashed or exited without being
+asked to and was started again, including after a flapping pause. The
+restarts someone asked for (restart, reload, stop then start, a config
+change) are not in the table; --json has both per process, "restarts"
+(unplanned) and "planned_restarts".
 
 With --quiet print nothing on stdout; exit 0 when every autostart watcher
 (of those named) is active with at least one process and no watcher is

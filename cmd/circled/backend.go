@@ -79,7 +79,8 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 			Processes: make([]ctl.ProcessStatus, 0, len(w.Processes))}
 		for _, p := range w.Processes {
 			cw.Processes = append(cw.Processes, ctl.ProcessStatus{WID: p.WID, PID: p.PID, State: p.State, StartedAt: p.StartedAt,
-				Restarts: p.Restarts, LastExit: toExit(p.LastExit, p.HasExit), Error: p.Error, DroppedBytes: p.DroppedBytes})
+				Restarts: p.Restarts, LastExit: toExit(p.LastExit, p.HasExit), Error: p.Error, DroppedBytes: p.DroppedBytes,
+				PlannedRestarts: p.PlannedRestarts})
 		}
 		st.Watchers = append(st.Watchers, cw)
 	}
