@@ -34,6 +34,15 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(briefConfig))
 	f.Add([]byte("[circus]\ninclude = *.ini\n[watcher:a]\ncmd = '$(circle.env.X)\n  more\n[env:*]\nX=$Y${Z}$(circus.wid)\n"))
 	f.Add([]byte("[watcher:a]\ncmd=x\nstdout_stream.class=file\nstdout_stream.filename=\"\"\"a\n[socket:x]\n"))
+	// supervisord files: the test corpus and a few odd ones.
+	sv, _ := filepath.Glob("testdata/supervisord/*/supervisord.conf")
+	for _, p := range sv {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("[supervisord]\n[program:a]\ncommand=x %(process_num)02d ; c\nnumprocs=3\nprocess_name=%(program_name)s_%(process_num)d\nenvironment=A=\"%(ENV_Y)s\",B='1'\n[group:g]\nprograms=a,a\n"))
+	f.Add([]byte("[program:a]\ncommand=%(here)s/x %%(y\nstdout_logfile=AUTO\n[inet_http_server]\nport=*:0\n[include]\nfiles=*.conf\n"))
 	if files, _ := filepath.Glob("../../../shared/peer-configs/circus/*/*.ini"); len(files) > 0 {
 		for _, p := range files {
 			if data, err := os.ReadFile(p); err == nil {
@@ -56,6 +65,9 @@ func FuzzLoad(f *testing.F) {
 			for _, w := range c.Watchers {
 				if !w.Equal(w) {
 					t.Fatal("watcher not equal to itself")
+				}
+				if w.ProcessNames != nil && len(w.ProcessNames) != w.NumProcesses {
+					t.Fatalf("watcher %q: %d process names for %d processes", w.Name, len(w.ProcessNames), w.NumProcesses)
 				}
 				if CheckWatcherName(w.Name) != nil || w.NumProcesses > MaxProcesses {
 					t.Fatalf("watcher %q loaded with %d processes", w.Name, w.NumProcesses)
@@ -165,6 +177,30 @@ func FuzzSplitCommand(f *testing.F) {
 		again, err := splitCommand(quoteArgv(words))
 		if err != nil || !slices.Equal(again, words) {
 			t.Fatalf("%q: words %q, quoted %q, split again %q (%v)", s, words, quoteArgv(words), again, err)
+		}
+	})
+}
+
+// FuzzSupervisordValues runs supervisord's value readers alone: the
+// %(name)s expansion and the environment lexer never panic, and a
+// tokenised process_num always records its width.
+func FuzzSupervisordValues(f *testing.F) {
+	f.Add("x %(process_num)02d %(program_name)s %%", `A="1,2",B='x y',C=z`)
+	f.Add("%(numprocs)-5d%(ENV_X).2s%(process_num)s", "A=1,,B=2 # c\nC=3")
+	f.Fuzz(func(t *testing.T, v, env string) {
+		vals := map[string]pyVal{"program_name": pyStr("p"), "numprocs": pyNum(2), "ENV_X": pyStr("xyz")}
+		tok := &widUse{}
+		out, err := pyExpand(v, vals, tok, "command")
+		if err == nil && strings.Contains(out, WIDToken) && !strings.Contains(v, WIDToken) && !tok.used {
+			t.Fatalf("%q: token without a recorded use", v)
+		}
+		kvs, err := parseSVEnvironment(env)
+		if err == nil {
+			for _, kv := range kvs {
+				if kv.k == "" {
+					t.Fatalf("%q: empty key", env)
+				}
+			}
 		}
 	})
 }

@@ -38,6 +38,10 @@ type KeyInfo struct {
 	// Circus marks a circus key circled does not implement: loading warns
 	// and ignores it.
 	Circus bool
+	// Supervisord marks a key for a supervisord setting, written by
+	// circled convert. SupervisordKeys lists them; DaemonKeys and
+	// WatcherKeys do not (yet: README's key tables do not document them).
+	Supervisord bool
 }
 
 type daemonKey struct {
@@ -144,6 +148,31 @@ var daemonTable = []daemonKey{
 		d.ServiceName = v
 		return nil
 	}},
+	// supervisord's settings (Config.Supervisord).
+	{KeyInfo{Name: "identifier", Kind: "string", Field: "Identifier", Live: true, Supervisord: true, Note: "supervisord's identifier (XML-RPC getIdentification)"}, func(l *loader, d *Daemon, v string) error {
+		l.sup.Identifier = v
+		return nil
+	}},
+	{KeyInfo{Name: "minfds", Kind: "int", Field: "MinFDs", POSIX: true, Supervisord: true, Note: "raise circled's open file limit to at least this at startup; 0..1048576"}, func(l *loader, d *Daemon, v string) (err error) {
+		l.sup.MinFDs, err = parseIntRange(v, 0, MaxMinFDs)
+		return
+	}},
+	{KeyInfo{Name: "minprocs", Kind: "int", Field: "MinProcs", POSIX: true, Supervisord: true, Note: "raise circled's process limit to at least this at startup; 0..4194304"}, func(l *loader, d *Daemon, v string) (err error) {
+		l.sup.MinProcs, err = parseIntRange(v, 0, MaxMinProcs)
+		return
+	}},
+	{KeyInfo{Name: "inet_http_addr", Kind: "host:port", Field: "InetHTTP", Supervisord: true, Note: "XML-RPC over TCP (supervisord's [inet_http_server] port); a username and password are required unless loopback"}, func(l *loader, d *Daemon, v string) (err error) {
+		l.sup.InetHTTP.Addr, err = parseInetAddr(v)
+		return
+	}},
+	{KeyInfo{Name: "inet_http_username", Kind: "string", Field: "InetHTTP", Supervisord: true}, func(l *loader, d *Daemon, v string) error {
+		l.sup.InetHTTP.Username = v
+		return nil
+	}},
+	{KeyInfo{Name: "inet_http_password", Kind: "string", Field: "InetHTTP", Supervisord: true, Note: "plain, or {SHA} and the hex SHA-1"}, func(l *loader, d *Daemon, v string) error {
+		l.sup.InetHTTP.Password = v
+		return nil
+	}},
 }
 
 // circusDaemonKeys are [circus] keys circled does not implement.
@@ -196,7 +225,30 @@ var watcherTable = []watcherKey{
 		w.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
 		return
 	}},
-	{KeyInfo{Name: "respawn", Kind: "bool", Field: "Respawn", Default: "true", Live: true}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Respawn)(v) }},
+	{KeyInfo{Name: "respawn", Kind: "bool|unexpected", Field: "Respawn", Default: "true", Live: true, Note: "unexpected: not after an exit with one of exit_codes (supervisord's autorestart)"}, func(l *loader, w *Watcher, v string) error {
+		w.AutorestartUnexpected = strings.EqualFold(strings.TrimSpace(v), "unexpected")
+		if w.AutorestartUnexpected {
+			w.Respawn = true
+			return nil
+		}
+		return setBool(&w.Respawn)(v)
+	}},
+	{KeyInfo{Name: "exit_codes", Kind: "ints", Field: "ExitCodes", Live: true, Supervisord: true, Note: "expected exit codes, comma-separated, 0..255"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.ExitCodes, err = parseExitCodes(v)
+		return
+	}},
+	{KeyInfo{Name: "wid_offset", Kind: "int", Field: "WIDOffset", Default: "0", Supervisord: true, Note: "$(circle.wid) is wid + wid_offset; -1..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.WIDOffset, err = parseIntRange(v, -1, MaxWIDOffset)
+		return
+	}},
+	{KeyInfo{Name: "wid_width", Kind: "int", Field: "WIDWidth", Default: "0", Supervisord: true, Note: "$(circle.wid) zero-padded to this many digits; 0..20"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.WIDWidth, err = parseIntRange(v, 0, MaxWIDWidth)
+		return
+	}},
+	{KeyInfo{Name: "process_names", Kind: "names", Field: "ProcessNames", Live: true, Supervisord: true, Note: "the processes' display names, space-separated, one per process"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.ProcessNames, err = parseProcessNames(v)
+		return
+	}},
 	{KeyInfo{Name: "max_retry", Kind: "int", Field: "MaxRetry", Default: "5", Live: true, Note: "-1 (forever)..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
 		return
@@ -344,7 +396,9 @@ var streamTable = []streamKey{
 func DaemonKeys() []KeyInfo {
 	var out []KeyInfo
 	for _, k := range daemonTable {
-		out = append(out, k.KeyInfo)
+		if !k.Supervisord {
+			out = append(out, k.KeyInfo)
+		}
 	}
 	for _, n := range circusDaemonKeys {
 		out = append(out, KeyInfo{Name: n, Circus: true})
@@ -358,7 +412,9 @@ func DaemonKeys() []KeyInfo {
 func WatcherKeys() []KeyInfo {
 	var out []KeyInfo
 	for _, k := range watcherTable {
-		out = append(out, k.KeyInfo)
+		if !k.Supervisord {
+			out = append(out, k.KeyInfo)
+		}
 	}
 	for _, r := range rlimitNames {
 		out = append(out, KeyInfo{Name: "rlimit_" + r, Kind: "limit", Field: "Rlimits", POSIX: true, Note: "a number or unlimited; default: inherited"})
@@ -379,6 +435,23 @@ func WatcherKeys() []KeyInfo {
 	}
 	out = append(out, KeyInfo{Name: "hooks.*", Circus: true})
 	return out
+}
+
+// SupervisordKeys describes the [circled] and [watcher:NAME] keys of
+// supervisord's settings (KeyInfo.Supervisord): circled convert writes
+// them; DaemonKeys and WatcherKeys leave them out.
+func SupervisordKeys() (daemon, watcher []KeyInfo) {
+	for _, k := range daemonTable {
+		if k.Supervisord {
+			daemon = append(daemon, k.KeyInfo)
+		}
+	}
+	for _, k := range watcherTable {
+		if k.Supervisord {
+			watcher = append(watcher, k.KeyInfo)
+		}
+	}
+	return daemon, watcher
 }
 
 // keyIndex maps every name and alias of a table, lower case, to its entry.
@@ -413,8 +486,9 @@ func candidates(keys []KeyInfo) []string {
 }
 
 var (
-	daemonCandidates = candidates(DaemonKeys())
-	allWatcherKeys   = candidates(WatcherKeys())
+	daemonCandidates              = candidates(append(DaemonKeys(), supDaemonKeys...))
+	allWatcherKeys                = candidates(append(WatcherKeys(), supWatcherKeys...))
+	supDaemonKeys, supWatcherKeys = SupervisordKeys()
 )
 
 // defaultDaemon is the [circled] section with no key set: every table
@@ -463,7 +537,8 @@ func liveWatcherFields() []string {
 			out = append(out, k.Field)
 		}
 	}
-	return out
+	// respawn = unexpected sets it besides Respawn.
+	return append(out, "AutorestartUnexpected")
 }
 
 // WriteKeyTables writes the key tables as Markdown, one per section, for
@@ -508,6 +583,8 @@ func WriteKeyTables(w io.Writer) error {
 	}
 	table("[circled] (alias [circus])", DaemonKeys())
 	table("[watcher:NAME]", WatcherKeys())
+	table("supervisord settings, written by circled convert: [circled]", supDaemonKeys)
+	table("supervisord settings, written by circled convert: [watcher:NAME]", supWatcherKeys)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

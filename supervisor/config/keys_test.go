@@ -46,12 +46,15 @@ func TestKeyTablesCoverFields(t *testing.T) {
 			}
 		}
 	}
+	supD, supW := SupervisordKeys()
 	check(reflect.TypeOf(Daemon{}), DaemonKeys(), nil)
-	check(reflect.TypeOf(Watcher{}), WatcherKeys(), []string{
+	check(reflect.TypeOf(SupervisordSettings{}), supD, nil)
+	check(reflect.TypeOf(Watcher{}), append(WatcherKeys(), supW...), []string{
 		"Name", "File", "Line", // the section
 		"Argv",                         // cmd, args, shell
 		"Env",                          // env sections, copy_env, copy_path, uid
 		"Groups", "User", "GroupNames", // uid, gid
+		"AutorestartUnexpected", // respawn = unexpected
 	})
 	for _, k := range append(DaemonKeys(), WatcherKeys()...) {
 		if k.Name != strings.ToLower(k.Name) {

@@ -41,6 +41,15 @@ const (
 	// MaxRotatePeriod bounds rotate_interval times the rotate_when unit
 	// (S, M, H, D, W0-W6, midnight) of a timed stream (366 days).
 	MaxRotatePeriod = 366 * 24 * time.Hour
+	// MaxWIDOffset bounds wid_offset (supervisord's numprocs_start - 1)
+	// and so numprocs_start.
+	MaxWIDOffset = 1000000
+	// MaxWIDWidth bounds wid_width (the zero padding of %(process_num)0Nd).
+	MaxWIDWidth = 20
+	// MaxMinFDs bounds [circled] minfds (Linux's default nr_open).
+	MaxMinFDs = 1 << 20
+	// MaxMinProcs bounds [circled] minprocs (Linux's largest pid_max).
+	MaxMinProcs = 1 << 22
 )
 
 // DefaultFileMode is the default of stdout_stream.file_mode,

@@ -32,6 +32,10 @@ type loader struct {
 	watcherAt map[string]*srcSection // watcher name -> its section
 	envs      []*srcSection
 	envIdx    *envIndex // built from envs once they are all known
+
+	inetAt *Error              // where the TCP listener's address was set (Msg empty)
+	sup    SupervisordSettings // Config.Supervisord
+	sv     *svState            // a supervisord file: its state (supervisord.go)
 }
 
 type srcLoc struct {
@@ -147,6 +151,10 @@ func (l *loader) readMain() *srcFile {
 		return nil
 	}
 	l.files = append(l.files, f)
+	if isSupervisordFile(f) {
+		l.svMain(f)
+		return f
+	}
 	for _, s := range f.sections {
 		if k, _ := classify(s.name); k == secDaemon {
 			l.daemonSection(s, true)
@@ -214,6 +222,8 @@ func (l *loader) daemonSection(s *srcSection, isMain bool) {
 		}
 		if err != nil {
 			l.errorf(s, k.line, k.name, "%v", err)
+		} else if canon == "inet_http_addr" {
+			l.inetAt = &Error{File: s.file.path, Line: k.line, Key: keyName(s, k.name)}
 		}
 	}
 }
@@ -237,11 +247,50 @@ func Load(path string, opts Options) (*Config, error) {
 	if err != nil {
 		return nil, errors.Join(err)
 	}
+	return l.load()
+}
+
+func (l *loader) load() (*Config, error) {
 	mainFile := l.readMain()
 	if mainFile == nil {
 		return nil, l.result()
 	}
 	watchDirs := map[string]bool{l.mainDir: true}
+	l.readIncluded(watchDirs)
+	if l.sv != nil {
+		return l.loadSupervisord(watchDirs)
+	}
+	for _, f := range l.files {
+		for _, s := range f.sections {
+			l.section(s)
+		}
+	}
+	cfg := &Config{File: l.main}
+	l.finish(cfg, watchDirs)
+	cfg.Watchers = l.resolveWatchers()
+	l.checkEnvSections()
+	l.checkInetHTTP()
+	cfg.Daemon, cfg.Supervisord = l.daemon, l.sup
+	cfg.Warnings = l.sortedWarnings()
+	if err := l.result(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// finish fills in the files read and the directories to watch.
+func (l *loader) finish(cfg *Config, watchDirs map[string]bool) {
+	for _, f := range l.files {
+		cfg.Files = append(cfg.Files, f.path)
+	}
+	for d := range watchDirs {
+		cfg.WatchDirs = append(cfg.WatchDirs, d)
+	}
+	sort.Strings(cfg.WatchDirs)
+}
+
+// readIncluded reads and parses the included files.
+func (l *loader) readIncluded(watchDirs map[string]bool) {
 	for _, p := range l.includedFiles(watchDirs) {
 		data, err := ReadFile(p)
 		var nr *NotRegularError
@@ -263,26 +312,6 @@ func Load(path string, opts Options) (*Config, error) {
 			l.files = append(l.files, f)
 		}
 	}
-	for _, f := range l.files {
-		for _, s := range f.sections {
-			l.section(s)
-		}
-	}
-	cfg := &Config{File: l.main, Daemon: l.daemon}
-	for _, f := range l.files {
-		cfg.Files = append(cfg.Files, f.path)
-	}
-	for d := range watchDirs {
-		cfg.WatchDirs = append(cfg.WatchDirs, d)
-	}
-	sort.Strings(cfg.WatchDirs)
-	cfg.Watchers = l.resolveWatchers()
-	l.checkEnvSections()
-	cfg.Warnings = l.sortedWarnings()
-	if err := l.result(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 // section dispatches one section of any file (pass one).

@@ -26,6 +26,30 @@ type Config struct {
 	// Warnings are non-fatal findings (circus features we do not
 	// implement, and so on), each naming file, line and key.
 	Warnings []Warning
+	// Supervisord holds the daemon settings that only matter to
+	// supervisord's tools (XML-RPC); zero unless set by a supervisord
+	// file or by the [circled] keys circled convert writes.
+	Supervisord SupervisordSettings
+}
+
+// SupervisordSettings are supervisord's daemon settings that circled's
+// own [circled] section does not have (see SupervisordKeys).
+type SupervisordSettings struct {
+	// Identifier is supervisord's identifier (XML-RPC
+	// supervisor.getIdentification); "" = unset ("supervisor" for a
+	// supervisord file).
+	Identifier string
+	// MinFDs and MinProcs are supervisord's minfds and minprocs: at
+	// startup circled should raise its RLIMIT_NOFILE (RLIMIT_NPROC) soft
+	// limit, and the hard one when it must and may, to at least this,
+	// and refuse to start when it cannot (as supervisord does).
+	// 0 = unset.
+	MinFDs   int
+	MinProcs int
+	// InetHTTP is supervisord's [inet_http_server]: where the XML-RPC
+	// listener listens over TCP, with HTTP basic auth. Addr "" = no TCP
+	// listener.
+	InetHTTP InetHTTP
 }
 
 // Daemon is the [circled] (alias [circus]) section.
@@ -44,6 +68,21 @@ type Daemon struct {
 	WarmupDelay     time.Duration // delay between starting watchers
 	WatchConfig     bool          // default true
 	ServiceName     string        // system service name ("" = circled)
+
+}
+
+// InetHTTP is a TCP listener for the XML-RPC API (supervisord's
+// [inet_http_server]).
+type InetHTTP struct {
+	// Addr is host:port for net.Listen("tcp", Addr); an empty host
+	// (":9001") means every interface.
+	Addr string
+	// Username and Password are required unless Addr's host is a
+	// loopback address (127.0.0.0/8, ::1 or localhost). Password is as
+	// written: plain text, or "{SHA}" followed by the hex SHA-1 of the
+	// password (supervisord's form).
+	Username string
+	Password string
 }
 
 // Watcher is one [watcher:NAME] section, resolved.
@@ -111,6 +150,24 @@ type Watcher struct {
 	Stderr Stream
 	// RedirectStderr merges stderr into the stdout stream.
 	RedirectStderr bool
+
+	// AutorestartUnexpected is supervisord's autorestart = unexpected
+	// (respawn = unexpected): Respawn is true, but a process that exits
+	// by itself with a code in ExitCodes after running at least
+	// MinUptime stays down.
+	AutorestartUnexpected bool
+	// ExitCodes are the expected exit codes (exit_codes, supervisord's
+	// exitcodes, default [0] there); nil = unset.
+	ExitCodes []int
+	// WIDOffset and WIDWidth shape what WIDToken becomes: the decimal
+	// wid+WIDOffset, zero-padded to WIDWidth digits. supervisord's
+	// %(process_num)0Nd with numprocs_start S gives offset S-1, width N.
+	// Both 0 (circus) is the plain wid.
+	WIDOffset int
+	WIDWidth  int
+	// ProcessNames are the names of the processes of wid 1..len, for
+	// display (supervisord's expanded process_name); nil = unset.
+	ProcessNames []string
 }
 
 // Flapping is the flapping.* keys.

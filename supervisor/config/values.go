@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -207,4 +208,89 @@ func unknownMsg(what, name string, candidates []string) string {
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
+}
+
+// parseExitCodes parses a comma- (or space-) separated list of exit codes
+// 0..255, as supervisord's exitcodes.
+func parseExitCodes(s string) ([]int, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("empty list of exit codes")
+	}
+	out := make([]int, 0, len(fields))
+	for _, f := range fields {
+		n, err := parseIntRange(f, 0, 255)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseProcessNames parses process_names: space-separated display names,
+// each a valid watcher name without ':' (supervisord's rule).
+func parseProcessNames(s string) ([]string, error) {
+	names := strings.Fields(s)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("empty list of process names")
+	}
+	if len(names) > MaxProcesses {
+		return nil, fmt.Errorf("%d process names (at most %d)", len(names), MaxProcesses)
+	}
+	for _, n := range names {
+		if err := checkProcessName(n); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// checkProcessName checks a supervisord process or group name: a valid
+// watcher name without ':' (supervisord refuses ' ', ':' and '/').
+func checkProcessName(n string) error {
+	if err := CheckWatcherName(n); err != nil {
+		return fmt.Errorf("process name: %v", err)
+	}
+	if strings.Contains(n, ":") {
+		return fmt.Errorf("process name %q: ':' is not allowed", n)
+	}
+	return nil
+}
+
+// parseInetAddr parses a TCP listen address the way supervisord's
+// [inet_http_server] port does: "host:port", ":port", "*:port" or "port"
+// (every interface). It returns host:port with an empty host for every
+// interface.
+func parseInetAddr(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	host, port := "", t
+	if i := strings.LastIndexByte(t, ':'); i >= 0 {
+		host, port = strings.ToLower(t[:i]), t[i+1:]
+	}
+	if host == "*" {
+		host = ""
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("invalid port in %q (want [host:]port, port 1..65535)", s)
+	}
+	if strings.ContainsAny(host, " \t/[]") {
+		return "", fmt.Errorf("invalid host in %q", s)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+}
+
+// isLoopbackAddr reports whether host:port listens on loopback only.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -334,6 +334,9 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		}
 		w.NumProcesses = 1
 	}
+	if k, ok := keys["process_names"]; ok && w.ProcessNames != nil && len(w.ProcessNames) != w.NumProcesses {
+		l.errorf(s, k.line, k.name, "%d names for %d processes (want one per process)", len(w.ProcessNames), w.NumProcesses)
+	}
 	l.checkStream(s, keys, "stdout_stream", &w.Stdout)
 	l.checkStream(s, keys, "stderr_stream", &w.Stderr)
 	sort.Slice(w.Rlimits, func(i, j int) bool { return w.Rlimits[i].Name < w.Rlimits[j].Name })
