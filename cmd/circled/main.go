@@ -105,6 +105,7 @@ func newRootCmd() *cobra.Command {
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	addServiceFlags(cmd)
 	cmd.AddCommand(newCheckCmd())
+	cmd.AddCommand(newConvertCmd())
 	cmd.AddCommand(newServiceCmd())
 	return cmd
 }

@@ -20,6 +20,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	if c.Daemon.Socket != "" {
 		p("  socket:\t%s\n", c.Daemon.Socket)
 	}
+	if h := c.Supervisord.InetHTTP; h.Addr != "" {
+		p("  xml-rpc over tcp:\t%s\n", h.Addr)
+	}
 	p("%d watcher(s)\n", len(c.Watchers))
 	for _, wt := range c.Watchers {
 		p("\nwatcher %s\t(%s:%d)\n", wt.Name, wt.File, wt.Line)
@@ -44,8 +47,29 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			sig = "signal " + wt.StopSignal
 		}
 		p("  stop:\t%s to the %s, SIGKILL after %s\n", sig, target, wt.GracefulTimeout)
-		p("  restart:\trespawn=%t autostart=%t max_retry=%d min_uptime=%s backoff_max=%s\n",
-			wt.Respawn, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
+		respawn := strconv.FormatBool(wt.Respawn)
+		if wt.AutorestartUnexpected {
+			respawn = "unexpected"
+		}
+		p("  restart:\trespawn=%s autostart=%t max_retry=%d min_uptime=%s backoff_max=%s\n",
+			respawn, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
+		if wt.ExitCodes != nil {
+			codes := make([]string, len(wt.ExitCodes))
+			for i, c := range wt.ExitCodes {
+				codes[i] = strconv.Itoa(c)
+			}
+			p("  exit_codes:\t%s\n", strings.Join(codes, ","))
+		}
+		if wt.WIDOffset != 0 || wt.WIDWidth != 0 {
+			p("  $(circle.wid):\twid%+d, %d digits\n", wt.WIDOffset, max(wt.WIDWidth, 1))
+		}
+		if n := len(wt.ProcessNames); n > 0 {
+			names := strings.Join(wt.ProcessNames[:min(n, 8)], " ")
+			if n > 8 {
+				names += fmt.Sprintf(" ... (%d)", n)
+			}
+			p("  process_names:\t%s\n", names)
+		}
 		if wt.Flapping.Attempts > 0 {
 			p("  flapping:\t%d exits in %s: retry in %s, at most %d times\n",
 				wt.Flapping.Attempts, wt.Flapping.Window, wt.Flapping.RetryIn, wt.Flapping.MaxRetry)
