@@ -111,6 +111,9 @@ func pyExpand(s string, vals map[string]pyVal, tok *widUse, key string) (string,
 					names = append(names, n)
 				}
 			}
+			if tok != nil {
+				names = append(names, "process_num")
+			}
 			slices.Sort(names)
 			return "", fmt.Errorf("%%(%s) cannot be expanded (available: %s and ENV_ followed by a variable of circled's environment)", name, strings.Join(names, ", "))
 		}

@@ -630,7 +630,10 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 
 	if groupPrio != nil {
 		w.Priority = -*groupPrio
-		if _, k, ok := get("priority"); ok {
+		if v, k, ok := get("priority"); ok {
+			if _, err := parseIntRange(v, -MaxPriority, MaxPriority); err != nil {
+				l.errorf(s, k.line, k.name, "%v", err)
+			}
 			l.note(name, "priority (line %d): circled starts the programs of group %s together, at the group's priority", k.line, group)
 		}
 	} else {
@@ -764,6 +767,8 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 	pnKey, pnSet := keys["process_name"]
 	if pnSet {
 		pn = pnKey.value
+	} else {
+		pnKey.line = s.line
 	}
 	if numprocs > 1 && !strings.Contains(pn, "%(process_num)") {
 		l.errorf(s, pnKey.line, "process_name", "%%(process_num) must be present within process_name when numprocs > 1")

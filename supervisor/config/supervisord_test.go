@@ -222,3 +222,113 @@ func TestSupervisordGroups(t *testing.T) {
 		t.Errorf("api:slow priority %d", s.Priority)
 	}
 }
+
+func TestPyExpand(t *testing.T) {
+	vals := map[string]pyVal{"program_name": pyStr("web"), "process_num": pyNum(7), "numprocs": pyNum(3), "ENV_X": pyStr("ex")}
+	for _, c := range []struct{ in, want, err string }{
+		{"%(program_name)s-%(process_num)d", "web-7", ""},
+		{"%(process_num)03d|%(process_num)3d|%(process_num)-3d|", "007|  7|7  |", ""},
+		{"%(program_name)5s|%(program_name)-5s|%(program_name).2s|%(program_name)r", "  web|web  |we|'web'", ""},
+		{"100%% %(ENV_X)s", "100% ex", ""},
+		{"%(nope)s", "", "%(nope) cannot be expanded"},
+		{"50%", "", "badly formatted"},
+		{"%(program_name)d", "", "a number is required"},
+		{"%(numprocs)x", "", "not supported"},
+		{"%(program_name", "", "unclosed"},
+	} {
+		got, err := pyExpand(c.in, vals, nil, "k")
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: error %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	tok := &widUse{}
+	if got, err := pyExpand("a%(process_num)02d", vals, tok, "command"); err != nil || got != "a"+WIDToken || tok.width != 2 {
+		t.Errorf("token: %q %v %+v", got, err, tok)
+	}
+	if _, err := pyExpand("%(process_num)d", vals, tok, "environment"); err == nil || !strings.Contains(err.Error(), "padded to 0 digits here but to 2 in command") {
+		t.Errorf("width conflict: %v", err)
+	}
+	if _, err := pyExpand("%(process_num)3d", vals, &widUse{}, "x"); err == nil {
+		t.Error("space padding accepted")
+	}
+}
+
+func TestParseSVEnvironment(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []envKV
+		err  bool
+	}{
+		{`A="1,2",B='x y',C=/usr/bin:/bin`, []envKV{{"A", "1,2"}, {"B", "x y"}, {"C", "/usr/bin:/bin"}}, false},
+		{"A=1, B=2,\n  C=3", []envKV{{"A", "1"}, {"B", "2"}, {"C", "3"}}, false},
+		{`K=a"b"`, []envKV{{"K", `a"b`}}, false},
+		{`A=x@y`, nil, true},
+		{`A=`, nil, true},
+		{`A="unterminated`, nil, true},
+		{``, nil, false},
+	} {
+		got, err := parseSVEnvironment(c.in)
+		if (err != nil) != c.err || !slices.Equal(got, c.want) {
+			t.Errorf("%q = %v, %v; want %v (error %t)", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestSupervisordErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(p, []byte(`[supervisord]
+logfile_maxbytes=2TB
+loglevl=info
+
+[program:a]
+command=/bin/x %(process_nm)s
+numprocs=2
+startsecs=1.5
+stopasgroup=true
+killasgroup=false
+comand=x
+
+[program:b:c]
+command=x
+
+[group:g]
+programs=a,zz
+
+[inet_http_server]
+port=9001
+
+[prgram:d]
+`), 0o644)
+	_, err := Load(p, testOptions(svEnv...))
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		p + `:2: [supervisord] logfile_maxbytes: size "2TB" is out of range (at most 1 TiB)`,
+		p + `:3: [supervisord] loglevl: unknown key; did you mean "loglevel"?`,
+		p + `:6: [program:a] command: %(process_nm) cannot be expanded`,
+		p + `:8: [program:a] startsecs: invalid integer "1.5"`,
+		p + `:10: [program:a] killasgroup: cannot set stopasgroup = true and killasgroup = false`,
+		p + `:11: [program:a] comand: unknown key; did you mean "command"?`,
+		p + `:13: [program:b:c]: program name: process name "b:c": ':' is not allowed`,
+		p + `:17: [group:g] programs: names unknown program "zz"`,
+		p + `:20: [inet_http_server] port: :9001 listens beyond loopback: a username and a password are required`,
+		p + `:22: [prgram:d]: unknown section; did you mean [program:d]?`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("no error %q in:\n%s", want, msg)
+		}
+	}
+	// numprocs > 1 needs %(process_num) in process_name, as in supervisord.
+	if want := p + `:5: [program:a] process_name: %(process_num) must be present within process_name when numprocs > 1`; !strings.Contains(msg, want) {
+		t.Errorf("no error %q in:\n%s", want, msg)
+	}
+}
