@@ -382,7 +382,11 @@ func (l *loader) loadSupervisord(watchDirs map[string]bool) (*Config, error) {
 	var programs, groups []*srcSection
 	for _, f := range l.files {
 		for _, s := range f.sections {
-			if prev, ok := l.sv.seen[s.name]; ok {
+			// [supervisord] and the like merge across files (supervisord
+			// reads them with strict=False); a program or group defined
+			// twice is an error.
+			merge := s.name == "supervisord" || s.name == "include" || s.name == "inet_http_server" || s.name == "unix_http_server" || s.name == "supervisorctl"
+			if prev, ok := l.sv.seen[s.name]; ok && !merge {
 				l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]",
 					Msg: fmt.Sprintf("section already defined at %s:%d", prev.file.path, prev.line)})
 				continue

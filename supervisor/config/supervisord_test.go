@@ -332,3 +332,37 @@ port=9001
 		t.Errorf("no error %q in:\n%s", want, msg)
 	}
 }
+
+func TestSupervisordIncludeRules(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "d"), 0o755)
+	main := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(main, []byte("[unix_http_server]\nfile=run/s.sock ; here\n[supervisord]\n[include]\nfiles=d/*.conf\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "d", "a.conf"), []byte("[program:a]\ncommand=%(here)s/bin/a\n[include]\nfiles=*.x\n[supervisord]\nidentifier=from-a\n"), 0o644)
+	c, err := Load(main, testOptions(svEnv...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := watcherByNameT(t, c, "a"); a.Argv[0] != filepath.Join(dir, "d", "bin", "a") {
+		t.Errorf("%%(here)s in an included file: %q", a.Argv)
+	}
+	if c.Supervisord.Identifier != "from-a" {
+		t.Errorf("identifier %q", c.Supervisord.Identifier)
+	}
+	if !slices.ContainsFunc(c.Warnings, func(w Warning) bool { return strings.Contains(w.String(), "includes are only followed from the main file") }) {
+		t.Errorf("warnings %v", c.Warnings)
+	}
+	// circlectl reads the socket from the main file alone.
+	d, err := ReadDaemon(main)
+	if err != nil || d.Socket != filepath.Join(dir, "run", "s.sock") || d.SocketMode != 0o700 {
+		t.Errorf("ReadDaemon = %+v, %v", d, err)
+	}
+	os.WriteFile(filepath.Join(dir, "d", "b.conf"), []byte("[unix_http_server]\nfile=/x.sock\n[program:a]\ncommand=x\n"), 0o644)
+	_, err = Load(main, testOptions(svEnv...))
+	b := filepath.Join(dir, "d", "b.conf")
+	for _, want := range []string{b + ":1: [unix_http_server]: may only be in the main file", b + ":3: [program:a]: section already defined at " + filepath.Join(dir, "d", "a.conf") + ":1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no error %q in %v", want, err)
+		}
+	}
+}
