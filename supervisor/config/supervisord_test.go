@@ -349,7 +349,9 @@ func TestSupervisordIncludeRules(t *testing.T) {
 	if c.Supervisord.Identifier != "from-a" {
 		t.Errorf("identifier %q", c.Supervisord.Identifier)
 	}
-	if !slices.ContainsFunc(c.Warnings, func(w Warning) bool { return strings.Contains(w.String(), "includes are only followed from the main file") }) {
+	if !slices.ContainsFunc(c.Warnings, func(w Warning) bool {
+		return strings.Contains(w.String(), "includes are only followed from the main file")
+	}) {
 		t.Errorf("warnings %v", c.Warnings)
 	}
 	// circlectl reads the socket from the main file alone.
