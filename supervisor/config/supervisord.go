@@ -794,6 +794,9 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 		seenNames[n] = true
 		w.ProcessNames = append(w.ProcessNames, n)
 	}
+	if len(w.ProcessNames) == 0 {
+		w.ProcessNames = nil // numprocs = 0
+	}
 	procEnv := []envKV{{"SUPERVISOR_GROUP_NAME", groupName}}
 	if numprocs == 1 && len(w.ProcessNames) == 1 {
 		procEnv = append(procEnv, envKV{"SUPERVISOR_PROCESS_NAME", w.ProcessNames[0]})

@@ -368,3 +368,25 @@ func TestSupervisordIncludeRules(t *testing.T) {
 		}
 	}
 }
+
+func TestSupervisordNoProcesses(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(p, []byte("[program:none]\ncommand=/bin/true\nnumprocs=0\nprocess_name=%(program_name)s_%(process_num)d\n"), 0o644)
+	cfg, files, err := ConvertSupervisord(p, testOptions(svEnv...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Watchers[0]; w.NumProcesses != 0 || w.ProcessNames != nil {
+		t.Fatalf("%+v", w)
+	}
+	out := t.TempDir()
+	for _, f := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(out, f.Name)), 0o755)
+		os.WriteFile(filepath.Join(out, f.Name), f.Data, 0o644)
+	}
+	c, err := Load(filepath.Join(out, "circled.ini"), testOptions(svEnv...))
+	if err != nil || !c.Watchers[0].Equal(cfg.Watchers[0]) {
+		t.Fatalf("converted: %v", err)
+	}
+}
