@@ -59,6 +59,11 @@ type ProcessStatus struct {
 	// PlannedRestarts counts the restarts someone asked for: reload,
 	// restart, stop then start, a config change that restarts it.
 	PlannedRestarts int `json:"planned_restarts"`
+	// Descendants is how many processes this one has beyond its main
+	// process: the other members of its cgroup where circled uses one per
+	// process, else of its process group plus its tree of children. A
+	// number that grows shows a leak.
+	Descendants int `json:"descendants"`
 }
 
 // Exit is how a process ended: Code for a normal exit, Signal ("KILL",

@@ -28,9 +28,8 @@ func FillDescendants(ps []*ProcStatus) {
 	if err != nil {
 		return
 	}
-	type info struct{ ppid, pgid int }
-	all := map[int]info{}
 	children := map[int][]int{}
+	members := map[int][]int{} // of the wanted process groups
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -40,16 +39,16 @@ func FillDescendants(ps []*ProcStatus) {
 		if !ok {
 			continue
 		}
-		all[pid] = info{ppid, pgid}
 		children[ppid] = append(children[ppid], pid)
+		if want[pgid] {
+			members[pgid] = append(members[pgid], pid)
+		}
 	}
 	count := map[int]int{}
 	for leader := range want {
 		seen := map[int]bool{leader: true}
-		for pid, in := range all {
-			if in.pgid == leader {
-				seen[pid] = true
-			}
+		for _, pid := range members[leader] {
+			seen[pid] = true
 		}
 		stack := []int{leader}
 		for len(stack) > 0 {

@@ -125,11 +125,12 @@ func (w *Watcher) CountDescendants() map[int]int {
 		cells = append(cells, cellOf{p.pid, p.cell})
 	}
 	w.mu.Unlock()
-	out := make(map[int]int, len(cells))
-	for _, c := range cells {
+	counts := make([]int, len(cells))
+	count := func(i int) {
+		c := cells[i]
 		if c.cell == nil {
-			out[c.pid] = -1
-			continue
+			counts[i] = -1
+			return
 		}
 		n := 0
 		for _, pid := range c.cell.Pids() { // a removed cgroup lists none
@@ -137,7 +138,24 @@ func (w *Watcher) CountDescendants() map[int]int {
 				n++
 			}
 		}
-		out[c.pid] = n
+		counts[i] = n
+	}
+	// A few files per process: read on every CPU (2000 processes).
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), (len(cells)+63)/64)
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(cells); i += workers {
+				count(i)
+			}
+		}()
+	}
+	wg.Wait()
+	out := make(map[int]int, len(cells))
+	for i, c := range cells {
+		out[c.pid] = counts[i]
 	}
 	return out
 }

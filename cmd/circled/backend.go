@@ -73,6 +73,7 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 	if err != nil {
 		return ctl.Status{}, mapErr(err)
 	}
+	b.sup.CountDescendants(ws)
 	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr}
 	for _, w := range ws {
 		cw := ctl.WatcherStatus{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority, Autostart: w.Autostart, Error: w.Error,
@@ -80,7 +81,7 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 		for _, p := range w.Processes {
 			cw.Processes = append(cw.Processes, ctl.ProcessStatus{WID: p.WID, PID: p.PID, State: p.State, StartedAt: p.StartedAt,
 				Restarts: p.Restarts, LastExit: toExit(p.LastExit, p.HasExit), Error: p.Error, DroppedBytes: p.DroppedBytes,
-				PlannedRestarts: p.PlannedRestarts})
+				PlannedRestarts: p.PlannedRestarts, Descendants: p.Descendants})
 		}
 		st.Watchers = append(st.Watchers, cw)
 	}
