@@ -80,7 +80,9 @@ func (b rpc2backend) busy() error {
 }
 
 func (b rpc2backend) Info(ctx context.Context) (rpc2.Info, error) {
-	return rpc2.Info{Version: buildinfo.Version, PID: os.Getpid(), ShuttingDown: b.sup.Stopping()}, nil
+	// identifier is live: a reload changes it.
+	return rpc2.Info{Version: buildinfo.Version, Identification: b.sup.Config().Supervisord.Identifier,
+		PID: os.Getpid(), ShuttingDown: b.sup.Stopping()}, nil
 }
 
 // watcherCfg returns the running config of watcher name.

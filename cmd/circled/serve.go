@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -79,6 +80,10 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	if cfg.Daemon.Umask >= 0 {
 		setUmask(cfg.Daemon.Umask)
 	}
+	// supervisord's minfds/minprocs: raised before any child starts.
+	if err := raiseLimits(cfg.Supervisord.MinFDs, cfg.Supervisord.MinProcs, log); err != nil {
+		return &exitError{code: 1, err: err}
+	}
 
 	reaper := supervisor.NewReaper(log)
 	sigs := notifySignals()
@@ -89,6 +94,16 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	// supervisord's [inet_http_server]: rpc2 over TCP (read at startup
+	// only; a reload does not move it).
+	var inetLn net.Listener
+	inetCfg := cfg.Supervisord.InetHTTP
+	if inetCfg.Addr != "" {
+		if inetLn, err = listenInetHTTP(inetCfg); err != nil {
+			ln.Close()
+			return &exitError{code: 1, err: err}
+		}
+	}
 	pidfile := f.pidfile
 	if pidfile == "" {
 		pidfile = cfg.Daemon.Pidfile
@@ -97,6 +112,9 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		pf, err := writePidfile(pidfile, os.Getpid())
 		if err != nil {
 			ln.Close()
+			if inetLn != nil {
+				inetLn.Close()
+			}
 			return &exitError{code: 1, err: fmt.Errorf("pidfile: %w", err)}
 		}
 		defer func() {
@@ -133,9 +151,22 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		mainLog = lfw.path
 	}
 	// supervisord's XML-RPC API (rpc2) shares the control socket with ctl.
-	handler := rpc2Mux(rpc2.NewHandler(rpc2backend{sup: sup, mainLog: mainLog}, rpc2.Options{Logger: log}),
-		ctl.NewHandler(backend{sup: sup, stopped: stopped}, log))
+	rpc := rpc2.NewHandler(rpc2backend{sup: sup, mainLog: mainLog}, rpc2.Options{Logger: log})
+	handler := rpc2Mux(rpc, ctl.NewHandler(backend{sup: sup, stopped: stopped}, log))
 	go func() { srvDone <- ctl.Serve(srvCtx, ln, handler) }()
+	inetDone := make(chan struct{}, 1)
+	if inetLn != nil {
+		go func() {
+			err := serveInetHTTP(srvCtx, inetLn, inetHandler(rpc, inetCfg, log), log)
+			if err != nil {
+				log.Error("inet_http_server stopped serving", "err", err)
+			}
+			inetDone <- struct{}{}
+		}()
+		log.Info("inet_http_server: supervisord's XML-RPC over TCP", "addr", inetLn.Addr().String(), "auth", inetCfg.Username != "")
+	} else {
+		inetDone <- struct{}{}
+	}
 
 	log.Info("circled started", "pid", os.Getpid(), "socket", socket, "config", cfg.File, "watchers", len(cfg.Watchers))
 	ready(nil)
@@ -160,6 +191,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	if err := <-srvDone; err != nil {
 		log.Warn("control server", "err", err)
 	}
+	<-inetDone
 	stopReaper()
 	<-reaperDone
 
