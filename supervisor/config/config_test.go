@@ -148,6 +148,9 @@ func TestDefaults(t *testing.T) {
 		MinUptime: time.Second, BackoffMax: 10 * time.Second,
 		Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
 		Stdout:   Stream{Class: "stdout", FileMode: 0o640}, Stderr: Stream{Class: "stdout", FileMode: 0o640},
+		RespawnMode: "always",
+		Ready:       ReadyChecks{Timeout: time.Minute, Interval: 200 * time.Millisecond},
+		Health:      HealthChecks{Interval: 10 * time.Second, Timeout: 5 * time.Second, Retries: 3},
 	}
 	if got := c.Watchers[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -247,7 +250,10 @@ redirect_stderr = false
 		Flapping: Flapping{Attempts: 3, Window: 20 * time.Second, RetryIn: time.Minute, MaxRetry: 2},
 		Stdout: Stream{Class: "file", Filename: filepath.Join(dir, "logs/out-"+WIDToken+".log"), MaxBytes: 1 << 20,
 			BackupCount: 4, MaxAge: 7, Compress: true, TimeFormat: "%Y", FileMode: 0o644},
-		Stderr: Stream{Class: "timed", Filename: "/var/log/err.log", RotateWhen: "midnight", RotateInterval: 2, MaxBytes: 10 << 10, FileMode: 0o640},
+		Stderr:      Stream{Class: "timed", Filename: "/var/log/err.log", RotateWhen: "midnight", RotateInterval: 2, MaxBytes: 10 << 10, FileMode: 0o640},
+		RespawnMode: "never",
+		Ready:       ReadyChecks{Timeout: time.Minute, Interval: 200 * time.Millisecond},
+		Health:      HealthChecks{Interval: 10 * time.Second, Timeout: 5 * time.Second, Retries: 3},
 	}
 	if !reflect.DeepEqual(w, want) {
 		t.Errorf("watcher\n got %+v\nwant %+v", w, want)

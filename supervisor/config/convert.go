@@ -170,18 +170,21 @@ func writeWatcher(b *strings.Builder, w *Watcher) {
 	kv("stop_signal", w.StopSignal)
 	kv("stop_children", strconv.FormatBool(w.StopChildren))
 	kv("graceful_timeout", seconds(w.GracefulTimeout))
-	switch {
-	case w.AutorestartUnexpected:
+	switch w.RespawnMode {
+	case "on-failure":
+		// supervisord's spelling, which circled reads as on-failure.
 		kv("respawn", "unexpected")
+	case "never":
+		kv("respawn", "false")
 	default:
-		kv("respawn", strconv.FormatBool(w.Respawn))
+		kv("respawn", "true")
 	}
 	if w.ExitCodes != nil {
 		codes := make([]string, len(w.ExitCodes))
 		for i, c := range w.ExitCodes {
 			codes[i] = strconv.Itoa(c)
 		}
-		kv("exit_codes", strings.Join(codes, ","))
+		kv("exitcodes", strings.Join(codes, ","))
 	}
 	kv("max_retry", strconv.Itoa(w.MaxRetry))
 	kv("autostart", strconv.FormatBool(w.Autostart))

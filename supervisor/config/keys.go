@@ -225,17 +225,27 @@ var watcherTable = []watcherKey{
 		w.GracefulTimeout, err = parseDurationMax(v, MaxGracefulTimeout)
 		return
 	}},
-	{KeyInfo{Name: "respawn", Kind: "bool|unexpected", Field: "Respawn", Default: "true", Live: true, Note: "unexpected: not after an exit with one of exit_codes (supervisord's autorestart)"}, func(l *loader, w *Watcher, v string) error {
-		w.AutorestartUnexpected = strings.EqualFold(strings.TrimSpace(v), "unexpected")
-		if w.AutorestartUnexpected {
-			w.Respawn = true
-			return nil
+	{KeyInfo{Name: "respawn", Kind: "always|on-failure|never", Field: "RespawnMode", Default: "always", Live: true, Note: "true is always, false is never; on-failure: not after an exit with one of exitcodes (supervisord's autorestart = unexpected, also accepted)"}, func(l *loader, w *Watcher, v string) error {
+		m, err := parseRespawn(v)
+		if err == nil {
+			w.RespawnMode, w.Respawn = m, m != "never"
 		}
-		return setBool(&w.Respawn)(v)
+		return err
 	}},
-	{KeyInfo{Name: "exit_codes", Kind: "ints", Field: "ExitCodes", Live: true, Supervisord: true, Note: "expected exit codes, comma-separated, 0..255"}, func(l *loader, w *Watcher, v string) (err error) {
+	{KeyInfo{Name: "exitcodes", Aliases: []string{"exit_codes"}, Kind: "ints", Field: "ExitCodes", Live: true, Note: "expected exit codes for respawn = on-failure, comma-separated, 0..255; default 0 with on-failure"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.ExitCodes, err = parseExitCodes(v)
 		return
+	}},
+	{KeyInfo{Name: "reload_signal", Kind: "signal", Field: "ReloadSignal", Live: true, Note: "reload sends this signal instead of replacing the processes; default: replace"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.ReloadSignal, err = ParseSignal(v)
+		return
+	}},
+	{KeyInfo{Name: "send_hup", Kind: "bool", Field: "ReloadSignal", Live: true, Note: "circus's: true is reload_signal = HUP"}, func(l *loader, w *Watcher, v string) error {
+		on, err := parseBool(v)
+		if on {
+			w.ReloadSignal = "HUP" // both keys set: resolveWatcher refuses
+		}
+		return err
 	}},
 	{KeyInfo{Name: "wid_offset", Kind: "int", Field: "WIDOffset", Default: "0", Supervisord: true, Note: "$(circle.wid) is wid + wid_offset; -1..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.WIDOffset, err = parseIntRange(v, -1, MaxWIDOffset)
@@ -297,13 +307,76 @@ var watcherTable = []watcherKey{
 		_, err := parseBool(v) // applied by resolveWatcher once every key is read
 		return err
 	}},
+	{KeyInfo{Name: "depends_on", Kind: "names", Field: "DependsOn", Live: true, Note: "NAME or NAME:CONDITION (started, ready or completed), comma-separated; a name alone means ready"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.DependsOn, err = parseDependsOn(v)
+		return
+	}},
+	{KeyInfo{Name: "ready.tcp", Kind: "host:port", Field: "Ready.TCP", WID: true, Note: "ready when a TCP connect succeeds"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Ready.TCP, err = parseCheckAddr(v)
+		return
+	}},
+	{KeyInfo{Name: "ready.http", Kind: "url", Field: "Ready.HTTP", WID: true, Note: "ready when a GET answers 2xx or 3xx"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Ready.HTTP, err = parseCheckURL(v)
+		return
+	}},
+	{KeyInfo{Name: "ready.exec", Kind: "command", Field: "Ready.Exec", WID: true, Note: "ready when it exits 0 (the watcher's environment, user and working_dir)"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Ready.Exec, err = parseCheckCommand(v)
+		return
+	}},
+	{KeyInfo{Name: "ready.log", Kind: "regexp", Field: "Ready.Log", Note: "ready when a line of stdout or stderr matches (Go regexp syntax)"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Ready.Log, err = parseRegexp(v)
+		return
+	}},
+	{KeyInfo{Name: "ready.notify", Kind: "bool", Field: "Ready.Notify", Default: "false", POSIX: true, Note: "ready at sd_notify READY=1 on the process's own NOTIFY_SOCKET"}, func(l *loader, w *Watcher, v string) error {
+		return setBool(&w.Ready.Notify)(v)
+	}},
+	{KeyInfo{Name: "ready.timeout", Kind: "duration", Field: "Ready.Timeout", Default: "60", Note: "not ready by then is a failed start; 10ms..24h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Ready.Timeout, err = parseDurationRange(v, MinCheckInterval, MaxReadyTimeout)
+		return
+	}},
+	{KeyInfo{Name: "ready.interval", Kind: "duration", Field: "Ready.Interval", Default: "0.2", Note: "between tcp, http and exec attempts while starting; 10ms..1h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Ready.Interval, err = parseDurationRange(v, MinCheckInterval, MaxCheckInterval)
+		return
+	}},
+	{KeyInfo{Name: "watchdog", Kind: "duration", Field: "Watchdog", Default: "0", Note: "needs ready.notify: no WATCHDOG=1 within this restarts the process as a failure; 0 = off, else 10ms..24h"}, func(l *loader, w *Watcher, v string) error {
+		d, err := parseDurationMax(v, MaxWatchdog)
+		if err == nil && d > 0 && d < MinCheckInterval {
+			err = fmt.Errorf("duration %q is out of range (0 = off, else %s..%s)", v, humanDuration(MinCheckInterval), humanDuration(MaxWatchdog))
+		}
+		w.Watchdog = d
+		return err
+	}},
+	{KeyInfo{Name: "health.tcp", Kind: "host:port", Field: "Health.TCP", WID: true, Note: "healthy while a TCP connect succeeds"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Health.TCP, err = parseCheckAddr(v)
+		return
+	}},
+	{KeyInfo{Name: "health.http", Kind: "url", Field: "Health.HTTP", WID: true, Note: "healthy while a GET answers 2xx or 3xx"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Health.HTTP, err = parseCheckURL(v)
+		return
+	}},
+	{KeyInfo{Name: "health.exec", Kind: "command", Field: "Health.Exec", WID: true, Note: "healthy while it exits 0 (the watcher's environment, user and working_dir)"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Health.Exec, err = parseCheckCommand(v)
+		return
+	}},
+	{KeyInfo{Name: "health.interval", Kind: "duration", Field: "Health.Interval", Default: "10", Note: "between checks; 10ms..24h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Health.Interval, err = parseDurationRange(v, MinCheckInterval, MaxHealthInterval)
+		return
+	}},
+	{KeyInfo{Name: "health.timeout", Kind: "duration", Field: "Health.Timeout", Default: "5", Note: "per check; 10ms..1h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Health.Timeout, err = parseDurationRange(v, MinCheckInterval, MaxCheckInterval)
+		return
+	}},
+	{KeyInfo{Name: "health.retries", Kind: "int", Field: "Health.Retries", Default: "3", Note: "failures in a row that restart the process as a failure; 1..1000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Health.Retries, err = parseIntRange(v, 1, MaxHealthRetries)
+		return
+	}},
 }
 
 // circusWatcherKeys are circus watcher keys circled does not implement;
 // so is every hooks.* key.
 var circusWatcherKeys = []string{
 	"use_sockets", "virtualenv", "virtualenv_py_ver", "max_age",
-	"max_age_variance", "shell_args", "send_hup", "close_child_stdin",
+	"max_age_variance", "shell_args", "close_child_stdin",
 	"close_child_stdout", "close_child_stderr", "on_demand", "use_papa",
 	"stdin_socket", "flapping.active",
 }
@@ -537,8 +610,8 @@ func liveWatcherFields() []string {
 			out = append(out, k.Field)
 		}
 	}
-	// respawn = unexpected sets it besides Respawn.
-	return append(out, "AutorestartUnexpected")
+	// respawn sets it besides RespawnMode.
+	return append(out, "Respawn")
 }
 
 // WriteKeyTables writes the key tables as Markdown, one per section, for

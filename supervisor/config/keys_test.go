@@ -54,7 +54,7 @@ func TestKeyTablesCoverFields(t *testing.T) {
 		"Argv",                         // cmd, args, shell
 		"Env",                          // env sections, copy_env, copy_path, uid
 		"Groups", "User", "GroupNames", // uid, gid
-		"AutorestartUnexpected", // respawn = unexpected
+		"Respawn", // respawn (RespawnMode != "never")
 	})
 	for _, k := range append(DaemonKeys(), WatcherKeys()...) {
 		if k.Name != strings.ToLower(k.Name) {
@@ -81,6 +81,8 @@ func TestEqualExceptLive(t *testing.T) {
 		func(c *Watcher) { c.WarmupDelay, c.MinUptime, c.BackoffMax = 1, 2, 3 },
 		func(c *Watcher) { c.Flapping = Flapping{} },
 		func(c *Watcher) { c.File, c.Line = "/elsewhere.ini", 99 },
+		func(c *Watcher) { c.RespawnMode, c.Respawn, c.ExitCodes = "on-failure", true, []int{0, 2} },
+		func(c *Watcher) { c.ReloadSignal, c.DependsOn = "HUP", []Dependency{{"db", "ready"}} },
 	} {
 		c := *w
 		change(&c)
@@ -96,6 +98,9 @@ func TestEqualExceptLive(t *testing.T) {
 		func(c *Watcher) { c.RedirectStderr = true },
 		func(c *Watcher) { c.Umask = 0o22 },
 		func(c *Watcher) { c.Singleton = true },
+		func(c *Watcher) { c.Ready.TCP = ":80" },
+		func(c *Watcher) { c.Ready.Notify, c.Watchdog = true, time.Second },
+		func(c *Watcher) { c.Health.Retries = 9 },
 	} {
 		c := *w
 		change(&c)

@@ -50,6 +50,20 @@ const (
 	MaxMinFDs = 1 << 20
 	// MaxMinProcs bounds [circled] minprocs (Linux's largest pid_max).
 	MaxMinProcs = 1 << 22
+	// MinCheckInterval is the least ready.interval, ready.timeout,
+	// health.interval, health.timeout and (when not 0) watchdog, so that
+	// no check can busy-loop.
+	MinCheckInterval = 10 * time.Millisecond
+	// MaxReadyTimeout bounds ready.timeout.
+	MaxReadyTimeout = 24 * time.Hour
+	// MaxCheckInterval bounds ready.interval and health.timeout.
+	MaxCheckInterval = time.Hour
+	// MaxHealthInterval bounds health.interval.
+	MaxHealthInterval = 24 * time.Hour
+	// MaxWatchdog bounds watchdog.
+	MaxWatchdog = 24 * time.Hour
+	// MaxHealthRetries bounds health.retries.
+	MaxHealthRetries = 1000
 )
 
 // DefaultFileMode is the default of stdout_stream.file_mode,
@@ -95,6 +109,15 @@ func parseDurationMax(s string, max time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q is out of range (at most %s)", strings.TrimSpace(s), humanDuration(max))
 	}
 	return d, nil
+}
+
+// parseDurationRange parses a duration (see parseDuration) in lo..hi.
+func parseDurationRange(s string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := parseDurationMax(s, hi)
+	if err == nil && d < lo {
+		err = fmt.Errorf("duration %q is out of range (%s..%s)", strings.TrimSpace(s), humanDuration(lo), humanDuration(hi))
+	}
+	return d, err
 }
 
 // parseSizeMax parses a size (see parseSize) of at most max bytes.

@@ -33,6 +33,9 @@ type loader struct {
 	envs      []*srcSection
 	envIdx    *envIndex // built from envs once they are all known
 
+	depAt map[string]*Error // watcher name -> where its depends_on is (Msg empty)
+	names []string          // every watcher name, sorted (watcherNames)
+
 	inetAt *Error              // where the TCP listener's address was set (Msg empty)
 	sup    SupervisordSettings // Config.Supervisord
 	sv     *svState            // a supervisord file: its state (supervisord.go)
@@ -268,6 +271,7 @@ func (l *loader) load() (*Config, error) {
 	cfg := &Config{File: l.main}
 	l.finish(cfg, watchDirs)
 	cfg.Watchers = l.resolveWatchers()
+	l.checkDependencies(cfg.Watchers)
 	l.checkEnvSections()
 	l.checkInetHTTP()
 	cfg.Daemon, cfg.Supervisord = l.daemon, l.sup

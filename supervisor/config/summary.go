@@ -47,19 +47,16 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			sig = "signal " + wt.StopSignal
 		}
 		p("  stop:\t%s to the %s, SIGKILL after %s\n", sig, target, wt.GracefulTimeout)
-		respawn := strconv.FormatBool(wt.Respawn)
-		if wt.AutorestartUnexpected {
-			respawn = "unexpected"
-		}
 		p("  restart:\trespawn=%s autostart=%t max_retry=%d min_uptime=%s backoff_max=%s\n",
-			respawn, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
+			wt.RespawnMode, wt.Autostart, wt.MaxRetry, wt.MinUptime, wt.BackoffMax)
 		if wt.ExitCodes != nil {
 			codes := make([]string, len(wt.ExitCodes))
 			for i, c := range wt.ExitCodes {
 				codes[i] = strconv.Itoa(c)
 			}
-			p("  exit_codes:\t%s\n", strings.Join(codes, ","))
+			p("  exitcodes:\t%s\n", strings.Join(codes, ","))
 		}
+		writeReadiness(p, wt)
 		if wt.WIDOffset != 0 || wt.WIDWidth != 0 {
 			p("  $(circle.wid):\twid%+d, %d digits\n", wt.WIDOffset, max(wt.WIDWidth, 1))
 		}
@@ -184,4 +181,61 @@ func groupName(wt *Watcher, gid int) string {
 		return fmt.Sprintf("%s (gid %d)", n, gid)
 	}
 	return fmt.Sprintf("gid %d", gid)
+}
+
+// writeReadiness prints the ready.*, watchdog, health.*, depends_on and
+// reload_signal settings (issue 15).
+func writeReadiness(p func(string, ...any), wt *Watcher) {
+	r := wt.Ready
+	if r.Any() {
+		var checks []string
+		if r.TCP != "" {
+			checks = append(checks, "tcp "+r.TCP)
+		}
+		if r.HTTP != "" {
+			checks = append(checks, "http "+r.HTTP)
+		}
+		if r.Exec != "" {
+			checks = append(checks, "exec "+r.Exec)
+		}
+		if r.Log != "" {
+			checks = append(checks, fmt.Sprintf("log %q", r.Log))
+		}
+		if r.Notify {
+			checks = append(checks, "notify (sd_notify READY=1)")
+		}
+		p("  ready:\t%s; timeout %s, interval %s\n", strings.Join(checks, ", "), r.Timeout, r.Interval)
+	} else {
+		p("  ready:\tafter min_uptime (%s)\n", wt.MinUptime)
+	}
+	if wt.Watchdog > 0 {
+		p("  watchdog:\tWATCHDOG=1 at least every %s\n", wt.Watchdog)
+	}
+	if h := wt.Health; h.Any() {
+		var checks []string
+		if h.TCP != "" {
+			checks = append(checks, "tcp "+h.TCP)
+		}
+		if h.HTTP != "" {
+			checks = append(checks, "http "+h.HTTP)
+		}
+		if h.Exec != "" {
+			checks = append(checks, "exec "+h.Exec)
+		}
+		p("  health:\t%s; every %s, timeout %s, restart after %d failures in a row\n", strings.Join(checks, ", "), h.Interval, h.Timeout, h.Retries)
+	}
+	if len(wt.DependsOn) > 0 {
+		deps := make([]string, len(wt.DependsOn))
+		for i, d := range wt.DependsOn {
+			deps[i] = d.Name + ":" + d.Condition
+		}
+		p("  depends_on:\t%s\n", strings.Join(deps, ", "))
+	}
+	if wt.ReloadSignal != "" {
+		sig := "SIG" + wt.ReloadSignal
+		if _, err := strconv.Atoi(wt.ReloadSignal); err == nil {
+			sig = "signal " + wt.ReloadSignal
+		}
+		p("  reload:\t%s to each process (reload_signal)\n", sig)
+	}
 }

@@ -143,7 +143,7 @@ func (l *loader) svMain(f *srcFile) {
 	l.hasInc = true              // no default conf.d
 	l.note("", "priority: circled starts higher priorities first and stops them last, so each priority is supervisord's negated (999 is -999)")
 	l.note("", "killasgroup = false: circled's final SIGKILL goes to the whole process group all the same")
-	l.note("", "autostart, autorestart, startsecs, startretries, exitcodes, stopwaitsecs, stopasgroup: see respawn, exit_codes, min_uptime, max_retry, graceful_timeout, stop_children")
+	l.note("", "autostart, autorestart, startsecs, startretries, exitcodes, stopwaitsecs, stopasgroup: see respawn, exitcodes, min_uptime, max_retry, graceful_timeout, stop_children")
 	for _, s := range f.sections {
 		switch s.name {
 		case "supervisord":
@@ -554,7 +554,7 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 	w.CopyEnv = true
 	w.Flapping.Attempts = 0 // supervisord has no flapping detection
 	w.ExitCodes = []int{0}
-	w.AutorestartUnexpected = true
+	w.RespawnMode, w.Respawn = "on-failure", true
 	w.MinUptime = secs(1)
 	w.MaxRetry = 3
 	w.GracefulTimeout = secs(10)
@@ -680,14 +680,15 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 	set("autorestart", func(v string) error {
 		switch strings.ToLower(v) {
 		case "unexpected":
-			w.Respawn, w.AutorestartUnexpected = true, true
+			w.RespawnMode = "on-failure"
 		case "true", "yes", "on", "1":
-			w.Respawn, w.AutorestartUnexpected = true, false
+			w.RespawnMode = "always"
 		case "false", "no", "off", "0":
-			w.Respawn, w.AutorestartUnexpected = false, false
+			w.RespawnMode = "never"
 		default:
 			return fmt.Errorf("invalid autorestart %q (want true, false or unexpected)", v)
 		}
+		w.Respawn = w.RespawnMode != "never"
 		return nil
 	})
 	set("startsecs", func(v string) error {

@@ -114,7 +114,7 @@ func TestSupervisordDebian(t *testing.T) {
 	}
 	cel := watcherByNameT(t, c, "celery")
 	want := []string{"/srv/app/venv/bin/celery", "-A", "proj", "worker", "--loglevel=INFO"}
-	if !slices.Equal(cel.Argv, want) || cel.WorkingDir != "/srv/app" || *cel.UID != 33 || !cel.Respawn || cel.AutorestartUnexpected ||
+	if !slices.Equal(cel.Argv, want) || cel.WorkingDir != "/srv/app" || *cel.UID != 33 || !cel.Respawn || cel.RespawnMode != "always" ||
 		cel.MinUptime != 10*time.Second || cel.GracefulTimeout != 600*time.Second || !cel.StopChildren || cel.Priority != -1000 ||
 		cel.MaxRetry != 3 || !slices.Equal(cel.ExitCodes, []int{0}) || cel.Flapping.Attempts != 0 || !cel.CopyEnv {
 		t.Errorf("celery %+v", cel)
@@ -160,7 +160,7 @@ func TestSupervisordAllKeys(t *testing.T) {
 		t.Errorf("argv %q", all.Argv)
 	}
 	if all.NumProcesses != 3 || all.WIDOffset != 4 || all.WIDWidth != 0 || !slices.Equal(all.ProcessNames, []string{"all-005", "all-006", "all-007"}) ||
-		all.Priority != -10 || all.Autostart || !all.AutorestartUnexpected || all.MinUptime != 0 || all.MaxRetry != 7 ||
+		all.Priority != -10 || all.Autostart || all.RespawnMode != "on-failure" || !all.Respawn || all.MinUptime != 0 || all.MaxRetry != 7 ||
 		!slices.Equal(all.ExitCodes, []int{0, 2, 3}) || all.StopSignal != "QUIT" || all.GracefulTimeout != 3*time.Second || all.StopChildren ||
 		*all.UID != 1001 || all.WorkingDir != here || all.Umask != 0o002 {
 		t.Errorf("all %+v", all)
@@ -185,7 +185,7 @@ func TestSupervisordAllKeys(t *testing.T) {
 		t.Errorf("quiet %+v", q)
 	}
 	x := watcherByNameT(t, c, "extra")
-	if x.Argv[2] != "echo "+here+"/more" || x.Stdout.Class != "stdout" || x.Stderr.Class != "stdout" || x.AutorestartUnexpected || !x.Respawn {
+	if x.Argv[2] != "echo "+here+"/more" || x.Stdout.Class != "stdout" || x.Stderr.Class != "stdout" || x.RespawnMode != "always" || !x.Respawn {
 		t.Errorf("extra %+v", x)
 	}
 	var ws []string

@@ -134,7 +134,7 @@ type Watcher struct {
 
 	GracefulTimeout time.Duration // default [circled] graceful_timeout, else 30s
 	NumProcesses    int           // default 1
-	Respawn         bool          // default true
+	Respawn         bool          // RespawnMode != "never" (respawn key)
 	MaxRetry        int           // default 5; -1 = forever
 	Autostart       bool          // default true
 	Priority        int           // default 0
@@ -151,13 +151,10 @@ type Watcher struct {
 	// RedirectStderr merges stderr into the stdout stream.
 	RedirectStderr bool
 
-	// AutorestartUnexpected is supervisord's autorestart = unexpected
-	// (respawn = unexpected): Respawn is true, but a process that exits
-	// by itself with a code in ExitCodes after running at least
-	// MinUptime stays down.
-	AutorestartUnexpected bool
-	// ExitCodes are the expected exit codes (exit_codes, supervisord's
-	// exitcodes, default [0] there); nil = unset.
+	// ExitCodes are the expected exit codes (exitcodes, alias
+	// exit_codes; supervisord's exitcodes): [0] when RespawnMode is
+	// "on-failure" and the key is unset (a supervisord program: always
+	// [0] unless set), else nil when unset.
 	ExitCodes []int
 	// WIDOffset and WIDWidth shape what WIDToken becomes: the decimal
 	// wid+WIDOffset, zero-padded to WIDWidth digits. supervisord's
@@ -168,6 +165,69 @@ type Watcher struct {
 	// ProcessNames are the names of the processes of wid 1..len, for
 	// display (supervisord's expanded process_name); nil = unset.
 	ProcessNames []string
+
+	// RespawnMode is the respawn key (issue 15): "always" (respawn =
+	// true, the default), "on-failure" (an exit with a code in ExitCodes,
+	// default [0], is not restarted; a signal death is a failure unless
+	// circled sent it; supervisord's autorestart = unexpected), or
+	// "never" (respawn = false). Respawn mirrors RespawnMode != "never".
+	RespawnMode string
+	// Ready holds the ready.* checks: a process is ready when every set
+	// check passes; with none set, once it has run MinUptime.
+	Ready ReadyChecks
+	// Watchdog is the sd_notify watchdog period (watchdog key, needs
+	// ready.notify): no WATCHDOG=1 within it restarts the process as a
+	// failure. 0 = off.
+	Watchdog time.Duration
+	// Health holds the health.* liveness checks.
+	Health HealthChecks
+	// ReloadSignal makes reload send this signal to each process instead
+	// of replacing it (reload_signal; circus's send_hup = true is HUP).
+	// "" = replace.
+	ReloadSignal string
+	// DependsOn is depends_on, in the order written; nil = none. Load
+	// checked that every Name is a watcher of the config, that the graph
+	// has no cycle, and that a "completed" dependency has RespawnMode
+	// "never".
+	DependsOn []Dependency
+}
+
+// ReadyChecks are the ready.* keys. TCP, HTTP and Exec may contain
+// WIDToken.
+type ReadyChecks struct {
+	TCP      string        // HOST:PORT a connect must reach
+	HTTP     string        // URL a GET must answer 2xx or 3xx
+	Exec     string        // command line that must exit 0 (watcher's env, user, dir)
+	Log      string        // regexp a line of stdout or stderr must match
+	Notify   bool          // sd_notify READY=1 on the process's own NOTIFY_SOCKET
+	Timeout  time.Duration // default 60s: not ready by then is a failed start
+	Interval time.Duration // default 0.2s between tcp/http/exec attempts
+}
+
+// Any reports whether a readiness check is set.
+func (r ReadyChecks) Any() bool {
+	return r.TCP != "" || r.HTTP != "" || r.Exec != "" || r.Log != "" || r.Notify
+}
+
+// HealthChecks are the health.* keys (liveness). TCP, HTTP and Exec may
+// contain WIDToken.
+type HealthChecks struct {
+	TCP      string
+	HTTP     string
+	Exec     string
+	Interval time.Duration // default 10s
+	Timeout  time.Duration // default 5s per attempt
+	Retries  int           // default 3 failures in a row: unhealthy
+}
+
+// Any reports whether a liveness check is set.
+func (h HealthChecks) Any() bool { return h.TCP != "" || h.HTTP != "" || h.Exec != "" }
+
+// Dependency is one depends_on entry: the watcher Name must reach
+// Condition before this one starts.
+type Dependency struct {
+	Name      string
+	Condition string // DependStarted, DependReady (the default) or DependCompleted
 }
 
 // Flapping is the flapping.* keys.

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -293,4 +295,110 @@ func isLoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// parseRespawn parses the respawn key: always, on-failure or never; a
+// boolean (true is always, false never); supervisord's unexpected is
+// on-failure.
+func parseRespawn(s string) (string, error) {
+	switch t := strings.ToLower(strings.TrimSpace(s)); t {
+	case "always", "on-failure", "never":
+		return t, nil
+	case "on_failure", "unexpected":
+		return "on-failure", nil
+	}
+	on, err := parseBool(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("invalid respawn %q (want always, on-failure or never; true or false)", s)
+	case on:
+		return "always", nil
+	}
+	return "never", nil
+}
+
+// Dependency conditions (Dependency.Condition).
+const (
+	DependStarted   = "started"
+	DependReady     = "ready"
+	DependCompleted = "completed"
+)
+
+// parseDependsOn parses depends_on: comma- (or space-) separated
+// NAME[:CONDITION], CONDITION started, ready (the default) or completed.
+// A watcher name may itself contain ':' (supervisord's group:program):
+// only a last ':' followed by a condition splits.
+func parseDependsOn(s string) ([]Dependency, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("empty list of watchers")
+	}
+	out := make([]Dependency, 0, len(fields))
+	seen := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		d := Dependency{Name: f, Condition: DependReady}
+		if i := strings.LastIndexByte(f, ':'); i >= 0 {
+			switch c := strings.ToLower(f[i+1:]); c {
+			case DependStarted, DependReady, DependCompleted:
+				d = Dependency{Name: f[:i], Condition: c}
+			}
+		}
+		if err := CheckWatcherName(d.Name); err != nil {
+			return nil, err
+		}
+		if seen[d.Name] {
+			return nil, fmt.Errorf("%s is listed twice", d.Name)
+		}
+		seen[d.Name] = true
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// parseCheckAddr checks a ready.tcp / health.tcp address: HOST:PORT
+// (HOST may be empty: the local host), PORT 1..65535 once
+// $(circle.wid) is 1.
+func parseCheckAddr(s string) (string, error) {
+	_, port, err := net.SplitHostPort(strings.ReplaceAll(s, WIDToken, "1"))
+	if err != nil {
+		return "", fmt.Errorf("invalid address %q (want HOST:PORT)", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("invalid port in %q (want 1..65535)", s)
+	}
+	return s, nil
+}
+
+// parseCheckURL checks a ready.http / health.http URL: http or https,
+// with a host.
+func parseCheckURL(s string) (string, error) {
+	u, err := url.Parse(strings.ReplaceAll(s, WIDToken, "1"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("invalid URL %q (want http://HOST[:PORT]/PATH or https://...)", s)
+	}
+	return s, nil
+}
+
+// parseCheckCommand checks a ready.exec / health.exec command line: it
+// splits into words like cmd, at least one.
+func parseCheckCommand(s string) (string, error) {
+	argv, err := splitCommand(s)
+	if err != nil {
+		return "", err
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		return "", fmt.Errorf("empty command")
+	}
+	return s, nil
+}
+
+// parseRegexp checks a ready.log pattern (Go's regexp syntax, RE2).
+func parseRegexp(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("empty regular expression")
+	}
+	if _, err := regexp.Compile(s); err != nil {
+		return "", fmt.Errorf("invalid regular expression %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return s, nil
 }

@@ -337,6 +337,7 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 	if k, ok := keys["process_names"]; ok && w.ProcessNames != nil && len(w.ProcessNames) != w.NumProcesses {
 		l.errorf(s, k.line, k.name, "%d names for %d processes (want one per process)", len(w.ProcessNames), w.NumProcesses)
 	}
+	l.checkReadiness(s, keys, w)
 	l.checkStream(s, keys, "stdout_stream", &w.Stdout)
 	l.checkStream(s, keys, "stderr_stream", &w.Stderr)
 	sort.Slice(w.Rlimits, func(i, j int) bool { return w.Rlimits[i].Name < w.Rlimits[j].Name })
@@ -345,6 +346,155 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 		return nil
 	}
 	return w
+}
+
+// checkReadiness checks the keys of issue 15 that depend on each other,
+// once all are read, and records where depends_on is for
+// checkDependencies.
+func (l *loader) checkReadiness(s *srcSection, keys map[string]srcKey, w *Watcher) {
+	if k, ok := keys["watchdog"]; ok && w.Watchdog > 0 && !w.Ready.Notify {
+		l.errorf(s, k.line, k.name, "needs ready.notify = true (the process pings with sd_notify WATCHDOG=1)")
+	}
+	if k, ok := keys["send_hup"]; ok {
+		if r, ok := keys["reload_signal"]; ok {
+			l.errorf(s, k.line, k.name, "reload_signal is set too (line %d): keep one (send_hup = true is reload_signal = HUP)", r.line)
+		}
+	}
+	if w.RespawnMode == "on-failure" && w.ExitCodes == nil {
+		w.ExitCodes = []int{0}
+	}
+	if k, ok := keys["depends_on"]; ok {
+		if l.depAt == nil {
+			l.depAt = map[string]*Error{}
+		}
+		l.depAt[w.Name] = &Error{File: s.file.path, Line: k.line, Key: keyName(s, k.name)}
+	}
+}
+
+// checkDependencies checks depends_on across the watchers: every name is
+// a watcher of the config, the graph has no cycle (each cycle is reported
+// once, whole, at the depends_on of its member that comes first in the
+// files), and a completed dependency has respawn = never. ws are the
+// watchers without errors; a dependency on a watcher with errors is left
+// alone (its own error is reported).
+func (l *loader) checkDependencies(ws []*Watcher) {
+	if len(l.depAt) == 0 {
+		return
+	}
+	byName := make(map[string]*Watcher, len(ws))
+	for _, w := range ws {
+		byName[w.Name] = w
+	}
+	fail := func(name, format string, args ...any) {
+		e := *l.depAt[name]
+		e.Msg = fmt.Sprintf(format, args...)
+		l.errs = append(l.errs, &e)
+	}
+	// The watchers in file order (sections were read in file order).
+	var order []*Watcher
+	for _, s := range l.watchers {
+		_, name := classify(s.name)
+		if w := byName[name]; w != nil && l.depAt[name] != nil {
+			order = append(order, w)
+		}
+	}
+	for _, w := range order {
+		for _, d := range w.DependsOn {
+			if _, ok := l.watcherAt[d.Name]; ok {
+				if dw := byName[d.Name]; dw != nil && d.Condition == DependCompleted && dw.RespawnMode != "never" {
+					fail(w.Name, "%s:completed needs respawn = never in [watcher:%s] (it has respawn = %s, so it never completes)", d.Name, d.Name, dw.RespawnMode)
+				}
+				continue
+			}
+			msg := fmt.Sprintf("unknown watcher %q", d.Name)
+			if i := strings.LastIndexByte(d.Name, ':'); i >= 0 && l.watcherAt[d.Name[:i]] != nil {
+				msg = fmt.Sprintf("unknown condition %q in %q (want started, ready or completed)", d.Name[i+1:], d.Name)
+			} else if sg := suggest(d.Name, l.watcherNames()); sg != "" {
+				msg += fmt.Sprintf("; did you mean %q?", sg)
+			}
+			fail(w.Name, "%s", msg)
+		}
+	}
+
+	// Cycles: a depth-first search in file order.
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := make(map[string]int, len(order))
+	pos := make(map[string]int, len(order)) // file order of the watchers with depends_on
+	for i, w := range order {
+		pos[w.Name] = i
+	}
+	var path []string
+	reported := map[string]bool{}
+	var visit func(w *Watcher)
+	visit = func(w *Watcher) {
+		state[w.Name] = onPath
+		path = append(path, w.Name)
+		for _, d := range w.DependsOn {
+			dw := byName[d.Name]
+			if dw == nil {
+				continue
+			}
+			switch state[d.Name] {
+			case unseen:
+				visit(dw)
+			case onPath:
+				i := slices.Index(path, d.Name)
+				l.reportCycle(slices.Clone(path[i:]), pos, reported, fail)
+			}
+		}
+		path = path[:len(path)-1]
+		state[w.Name] = done
+	}
+	for _, w := range order {
+		if state[w.Name] == unseen {
+			visit(w)
+		}
+	}
+}
+
+// reportCycle reports the cycle (its members, each depending on the next,
+// the last on the first) once, starting at the member that comes first
+// in the files, at that member's depends_on.
+func (l *loader) reportCycle(cycle []string, pos map[string]int, reported map[string]bool, fail func(name, format string, args ...any)) {
+	first := 0
+	for i, n := range cycle {
+		if pos[n] < pos[cycle[first]] {
+			first = i
+		}
+	}
+	cycle = append(cycle[first:], cycle[:first]...)
+	key := strings.Join(cycle, "\x00")
+	if reported[key] {
+		return
+	}
+	reported[key] = true
+	msg := "dependency cycle: " + strings.Join(cycle, " -> ") + " -> " + cycle[0]
+	var where []string
+	for _, n := range cycle[1:] {
+		e := l.depAt[n]
+		where = append(where, fmt.Sprintf("%s's depends_on is at %s:%d", n, e.File, e.Line))
+	}
+	if len(where) > 0 {
+		msg += " (" + strings.Join(where, ", ") + ")"
+	}
+	fail(cycle[0], "%s", msg)
+}
+
+// watcherNames lists the names of every watcher section, for
+// suggestions.
+func (l *loader) watcherNames() []string {
+	if l.names == nil {
+		l.names = make([]string, 0, len(l.watcherAt))
+		for n := range l.watcherAt {
+			l.names = append(l.names, n)
+		}
+		slices.Sort(l.names)
+	}
+	return l.names
 }
 
 // checkStream validates a stream once all its keys are known.
