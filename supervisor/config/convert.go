@@ -173,7 +173,7 @@ func writeWatcher(b *strings.Builder, w *Watcher) {
 	switch w.RespawnMode {
 	case "on-failure":
 		// supervisord's spelling, which circled reads as on-failure.
-		kv("respawn", "unexpected")
+		kv("respawn", "on-failure")
 	case "never":
 		kv("respawn", "false")
 	default:
