@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
 	"github.com/circle-supervisor/circle/internal/procstate"
@@ -52,6 +53,44 @@ func (s *Supervisor) setupContainment() {
 		how = "moved into the cgroup right after exec (no clone3 with CLONE_INTO_CGROUP)"
 	}
 	s.log.Info("process containment: one cgroup v2 per process", "cgroup", t.Path(), "placement", how)
+}
+
+// spareThreads is how many OS threads circled makes at start, beyond
+// those it has, and keeps idle (reserveThreads).
+func spareThreads() int { return runtime.GOMAXPROCS(0) + 10 }
+
+var reserveOnce sync.Once
+
+// reserveThreads makes the Go runtime create n OS threads now, before any
+// child runs, and leaves them idle: the runtime reuses an idle thread
+// before it creates one and never destroys an idle one. When the children
+// later fill a pids cgroup (or RLIMIT_NPROC) shared with circled, circled
+// then rarely needs a new thread; creating one there fails and the
+// runtime aborts ("pthread_create failed", "newosproc"), orphaning every
+// child, while a failed fork only makes the slot back off. Measured on
+// Linux with pids.max = 60 and 200 processes wanted: without this,
+// circled died at its first status request; with it, it stayed up.
+func reserveThreads(n int) {
+	reserveOnce.Do(func() {
+		var started, done sync.WaitGroup
+		release := make(chan struct{})
+		for range n {
+			started.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				// Locked and blocked, each goroutine holds a thread of its
+				// own, so the runtime has to make n of them.
+				runtime.LockOSThread()
+				started.Done()
+				<-release
+				runtime.UnlockOSThread() // the thread goes back to the idle pool
+			}()
+		}
+		started.Wait()
+		close(release)
+		done.Wait()
+	})
 }
 
 // cgroupName is circled's subtree name for a control socket path.

@@ -128,6 +128,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		drops:    logs.NewDrops(),
 	}
 	s.snap = snapshot(cfg.Files)
+	reserveThreads(spareThreads())
 	s.applyDaemon(cfg.Daemon)
 	s.setupContainment()
 	s.openState()
