@@ -41,6 +41,7 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	m.HandleFunc("GET /v1/version", h.version)
 	m.HandleFunc("GET /v1/watchers/{name}/logs", h.logs)
 	m.HandleFunc("POST /v1/reopen", h.reopen)
+	m.HandleFunc("GET /v1/events", h.events) // events.go
 	return h
 }
 
@@ -448,6 +449,7 @@ type streamWriter struct {
 	rc      *http.ResponseController
 	started bool
 	closed  bool
+	ctype   string // the reply's Content-Type; "" is text/plain
 }
 
 // errStreamClosed is what Write returns once the request is over.
@@ -480,7 +482,11 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 func (s *streamWriter) writeHeader() {
 	s.started = true
 	h := s.w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if s.ctype != "" {
+		h.Set("Content-Type", s.ctype)
+	} else {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	s.w.WriteHeader(http.StatusOK)

@@ -58,10 +58,20 @@ func (s *Supervisor) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
 	return sum, err
 }
 
+// reload wraps doReload: every reload applied or refused is counted and
+// published as an event.
+func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum ReloadSummary, applied bool, err error) {
+	sum, applied, err = s.doReload(ctx, onlyIfChanged)
+	if applied || err != nil {
+		s.configReloaded(&sum, err)
+	}
+	return sum, applied, err
+}
+
 // reload is ReloadConfig; with onlyIfChanged (the directory watch) it
 // does nothing when every file it would read has the bytes the running
 // config was read from, and reports applied = false.
-func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum ReloadSummary, applied bool, err error) {
+func (s *Supervisor) doReload(ctx context.Context, onlyIfChanged bool) (sum ReloadSummary, applied bool, err error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	old := s.Config()
@@ -126,6 +136,7 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	s.mu.Lock()
 	for _, e := range removed {
 		delete(s.watchers, e.cfg.Name)
+		s.unobserve(e.cfg.Name)
 	}
 	s.cfg = cfg
 	s.mu.Unlock()
@@ -184,6 +195,8 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	// priority order. A watcher whose stop or start fails, or that is
 	// fatal once started, is reported in Failed.
 	failed := &failures{}
+	s.reloading(namesOf(toRestart), true)
+	defer s.reloading(namesOf(toRestart), false)
 	stopErrs := s.stopEach(ctx, toRestart)
 	for _, e := range toRestart {
 		if err := stopErrs[e]; err != nil {

@@ -93,6 +93,8 @@ type Supervisor struct {
 	cg        *cgroup.Tree     // nil: processes are contained by process groups only
 	state     *procstate.File  // nil: no crash recovery
 	prevState *procstate.State // what the previous circled on the socket left
+
+	obs *obs // events and metrics counters (events.go, metrics.go)
 }
 
 type entry struct {
@@ -128,6 +130,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		drops:    logs.NewDrops(),
 	}
 	s.snap = snapshot(cfg.Files)
+	s.initObs()
 	reserveThreads(spareThreads())
 	s.applyDaemon(cfg.Daemon)
 	s.setupContainment()
@@ -159,13 +162,14 @@ func ParseLevel(l string) slog.Level {
 
 func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
 	e := &entry{cfg: wc}
-	e.w = watcher.New(s.spec(wc, d), s.opts.Spawner, s.log, s.onEvent)
+	e.w = watcher.New(s.spec(wc, d), s.spawnerFor(wc.Name), s.log, s.onEvent)
 	if s.cg != nil {
 		e.w.SetCgroups(s.cg)
 	}
 	if s.state != nil {
 		e.w.SetTracker(s.state)
 	}
+	s.observe(e)
 	return e
 }
 
@@ -237,6 +241,7 @@ func (s *Supervisor) Close() {
 		s.closeRing(n)
 	}
 	s.files.Close()
+	s.closeObs()
 	if s.state != nil {
 		if err := s.state.Close(); err != nil {
 			s.log.Warn("crash recovery: removing the state file", "err", err)
@@ -477,6 +482,8 @@ func (s *Supervisor) Reload(ctx context.Context, names []string, wait bool) ([]s
 		return nil, err
 	}
 	var errs []error
+	s.reloading(ns, true)
+	defer s.reloading(ns, false)
 	for _, g := range s.groups(ns) {
 		errs = append(errs, parallel(g, func(e *entry) error { return e.w.Reload(ctx, wait) }))
 	}

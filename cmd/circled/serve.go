@@ -104,6 +104,18 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 			return &exitError{code: 1, err: err}
 		}
 	}
+	// [circled] metrics_listen: GET /metrics over TCP (read at startup).
+	var metricsLn net.Listener
+	if cfg.Daemon.MetricsListen != "" {
+		if metricsLn, err = listenMetrics(cfg.Daemon.MetricsListen, cfg.Daemon.MetricsWebConfig); err != nil {
+			ln.Close()
+			if inetLn != nil {
+				inetLn.Close()
+			}
+			return &exitError{code: 1, err: err}
+		}
+		defer metricsLn.Close()
+	}
 	pidfile := f.pidfile
 	if pidfile == "" {
 		pidfile = cfg.Daemon.Pidfile
@@ -152,7 +164,8 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	}
 	// supervisord's XML-RPC API (rpc2) shares the control socket with ctl.
 	rpc := rpc2.NewHandler(rpc2backend{sup: sup, mainLog: mainLog}, rpc2.Options{Logger: log})
-	handler := rpc2Mux(rpc, ctl.NewHandler(backend{sup: sup, stopped: stopped}, log))
+	metrics := metricsHandler(sup, log)
+	handler := metricsMux(metrics, rpc2Mux(rpc, ctl.NewHandler(backend{sup: sup, stopped: stopped}, log)))
 	go func() { srvDone <- ctl.Serve(srvCtx, ln, handler) }()
 	inetDone := make(chan struct{}, 1)
 	if inetLn != nil {
@@ -166,6 +179,18 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		log.Info("inet_http_server: supervisord's XML-RPC over TCP", "addr", inetLn.Addr().String(), "auth", inetCfg.Username != "")
 	} else {
 		inetDone <- struct{}{}
+	}
+
+	metricsDone := make(chan struct{})
+	if metricsLn != nil {
+		go func() {
+			defer close(metricsDone)
+			if err := serveMetrics(srvCtx, metricsLn, cfg.Daemon.MetricsWebConfig, metrics, log); err != nil {
+				log.Error("metrics_listen stopped serving", "err", err)
+			}
+		}()
+	} else {
+		close(metricsDone)
 	}
 
 	log.Info("circled started", "pid", os.Getpid(), "socket", socket, "config", cfg.File, "watchers", len(cfg.Watchers))
@@ -192,6 +217,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		log.Warn("control server", "err", err)
 	}
 	<-inetDone
+	<-metricsDone
 	stopReaper()
 	<-reaperDone
 

@@ -29,6 +29,7 @@ type Fake struct {
 	calls     []string
 	logs      []logLine
 	followers map[*follower]struct{}
+	events    fakeEvents // events.go
 
 	// ReloadErr, when set, is what ReloadConfig returns.
 	ReloadErr error

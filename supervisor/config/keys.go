@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -146,6 +147,24 @@ var daemonTable = []daemonKey{
 			return fmt.Errorf("invalid service name %q (no spaces or slashes)", v)
 		}
 		d.ServiceName = v
+		return nil
+	}},
+	{KeyInfo{Name: "metrics_listen", Kind: "host:port", Field: "MetricsListen", Note: "serve GET /metrics (Prometheus) on this TCP address too; default: only on the control socket"}, func(l *loader, d *Daemon, v string) error {
+		if v == "" {
+			d.MetricsListen = ""
+			return nil
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("invalid address %q (want host:port, such as 127.0.0.1:9101)", v)
+		}
+		d.MetricsListen = v
+		return nil
+	}},
+	{KeyInfo{Name: "metrics_web_config", Kind: "path", Field: "MetricsWebConfig", Note: "Prometheus web configuration file (TLS, basic auth) for metrics_listen"}, func(l *loader, d *Daemon, v string) error {
+		d.MetricsWebConfig = ""
+		if v != "" {
+			d.MetricsWebConfig = absPath(l.mainDir, v)
+		}
 		return nil
 	}},
 	// supervisord's settings (Config.Supervisord).

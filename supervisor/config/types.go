@@ -68,7 +68,11 @@ type Daemon struct {
 	WarmupDelay     time.Duration // delay between starting watchers
 	WatchConfig     bool          // default true
 	ServiceName     string        // system service name ("" = circled)
-
+	// MetricsListen is host:port of the TCP listener for GET /metrics
+	// ("" = /metrics only on the control socket); MetricsWebConfig is
+	// the Prometheus web configuration file (TLS, basic auth) it uses.
+	MetricsListen    string
+	MetricsWebConfig string
 }
 
 // InetHTTP is a TCP listener for the XML-RPC API (supervisord's

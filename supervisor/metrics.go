@@ -1,0 +1,405 @@
+package supervisor
+
+import (
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// Restart reasons (circled_process_restarts_total's reason label and
+// restart events).
+const (
+	ReasonCrash    = "crash"    // the process ended unexpectedly and was started again
+	ReasonFlapping = "flapping" // the retry after a flapping pause
+	ReasonHealth   = "health"   // a failed liveness check replaced it
+	ReasonManual   = "manual"   // restart, stop then start
+	ReasonReload   = "reload"   // a graceful reload or a config reload
+)
+
+// RestartReasons lists every reason, for metrics that show them all.
+var RestartReasons = []string{ReasonCrash, ReasonFlapping, ReasonHealth, ReasonManual, ReasonReload}
+
+// obs is the supervisor's observability state: the event bus and the
+// counters that circled's metrics read at scrape time. Counters are
+// updated where things happen (the spawner wrap sees every start and
+// exit; one goroutine per watcher turns status changes into restarts by
+// reason and state events), never on a timer: an idle circled wakes for
+// none of it.
+type obs struct {
+	bus *eventBus
+
+	mu       sync.Mutex
+	perW     map[string]*watcherObs
+	reloadOK uint64
+	reloadKO uint64
+	lastOK   time.Time
+}
+
+// watcherObs is one watcher's counters and observer.
+type watcherObs struct {
+	name string
+	stop chan struct{}
+
+	diffMu sync.Mutex // one diff at a time
+	prev   watcher.Status
+	seen   bool
+	// reloading > 0 while a reload replaces this watcher's processes:
+	// planned restarts seen meanwhile are reason reload.
+	reloading int
+
+	// guarded by obs.mu
+	restarts map[string]uint64 // by reason
+	exits    map[exitKey]uint64
+	dropped  int64
+	dropSeen map[int]int64 // pid -> dropped bytes counted so far
+}
+
+type exitKey struct{ code, signal string }
+
+func (s *Supervisor) initObs() {
+	s.obs = &obs{bus: newEventBus(), perW: map[string]*watcherObs{}, lastOK: time.Now()}
+}
+
+// watcherObsFor returns (making it) the observer state of a watcher.
+func (o *obs) watcherObsFor(name string) *watcherObs {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	wo := o.perW[name]
+	if wo == nil {
+		wo = &watcherObs{name: name, stop: make(chan struct{}), restarts: map[string]uint64{}, exits: map[exitKey]uint64{}, dropSeen: map[int]int64{}}
+		o.perW[name] = wo
+	}
+	return wo
+}
+
+// spawnerFor wraps the supervisor's spawner for one watcher: every start
+// becomes a spawn event and every exit an exit event and a count.
+func (s *Supervisor) spawnerFor(name string) watcher.Spawner {
+	return &observedSpawner{Spawner: s.opts.Spawner, s: s, name: name}
+}
+
+type observedSpawner struct {
+	watcher.Spawner
+	s    *Supervisor
+	name string
+}
+
+// Start implements watcher.Spawner.
+func (o *observedSpawner) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, error) {
+	wid := widOf(cmd.Env)
+	var pid int
+	spawned := make(chan struct{}) // the exit event follows the spawn event
+	pid, err := o.Spawner.Start(cmd, func(st watcher.ExitStatus) {
+		<-spawned
+		o.s.exited(o.name, wid, pid, st)
+		onExit(st)
+	})
+	if err == nil {
+		o.s.obs.bus.publish(Event{Type: EventSpawn, Watcher: o.name, WID: wid, PID: pid})
+	}
+	close(spawned)
+	return pid, err
+}
+
+// widOf reads CIRCLED_WID from a process's environment (the watcher sets it).
+func widOf(env []string) int {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], "CIRCLED_WID="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+func (s *Supervisor) exited(name string, wid, pid int, st watcher.ExitStatus) {
+	o := s.obs
+	ev := Event{Type: EventExit, Watcher: name, WID: wid, PID: pid, Time: st.Time}
+	key := exitKey{signal: st.Signal}
+	if st.Signal == "" {
+		code := st.Code
+		ev.Code = &code
+		key.code = strconv.Itoa(code)
+	} else {
+		ev.Signal = st.Signal
+	}
+	dropped := s.drops.Dropped(pid)
+	o.mu.Lock()
+	wo := o.perW[name]
+	var newDrops int64
+	if wo != nil {
+		wo.exits[key]++
+		newDrops = wo.countDropped(pid, dropped)
+		delete(wo.dropSeen, pid)
+	}
+	o.mu.Unlock()
+	o.bus.publish(ev)
+	if newDrops > 0 {
+		o.bus.publish(Event{Type: EventLogDropped, Watcher: name, WID: wid, PID: pid, Count: newDrops})
+	}
+}
+
+// countDropped adds what pid dropped since last counted; obs.mu held.
+func (wo *watcherObs) countDropped(pid int, now int64) int64 {
+	d := now - wo.dropSeen[pid]
+	if d <= 0 {
+		return 0
+	}
+	wo.dropSeen[pid] = now
+	wo.dropped += d
+	return d
+}
+
+// observe starts the goroutine that turns e's status changes into
+// events and restart counts. It sleeps on the watcher's change channel.
+func (s *Supervisor) observe(e *entry) {
+	wo := s.obs.watcherObsFor(e.cfg.Name)
+	w := e.w
+	wo.diff(s, w) // the baseline
+	go func() {
+		for {
+			ch := w.Changed()
+			wo.diff(s, w)
+			select {
+			case <-ch:
+			case <-wo.stop:
+				return
+			}
+		}
+	}()
+}
+
+// unobserve stops a removed watcher's observer and forgets its counters.
+func (s *Supervisor) unobserve(name string) {
+	o := s.obs
+	o.mu.Lock()
+	wo := o.perW[name]
+	delete(o.perW, name)
+	o.mu.Unlock()
+	if wo != nil {
+		close(wo.stop)
+	}
+}
+
+// closeObs stops every observer and ends every event subscription.
+func (s *Supervisor) closeObs() {
+	o := s.obs
+	o.mu.Lock()
+	ws := make([]*watcherObs, 0, len(o.perW))
+	for _, wo := range o.perW {
+		ws = append(ws, wo)
+	}
+	o.perW = map[string]*watcherObs{}
+	o.mu.Unlock()
+	for _, wo := range ws {
+		close(wo.stop)
+	}
+	o.bus.close()
+}
+
+// reloading marks (on) or unmarks the named watchers as having their
+// processes replaced by a reload. Unmarking first counts what changed.
+func (s *Supervisor) reloading(names []string, on bool) {
+	for _, n := range names {
+		e, err := s.get(n)
+		if err != nil {
+			continue
+		}
+		wo := s.obs.watcherObsFor(n)
+		if !on {
+			wo.diff(s, e.w)
+		}
+		wo.diffMu.Lock()
+		if on {
+			wo.reloading++
+		} else if wo.reloading > 0 {
+			wo.reloading--
+		}
+		wo.diffMu.Unlock()
+	}
+}
+
+// diff compares w's status with the last one seen and publishes what
+// changed: state events, ready events, restarts by reason.
+func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
+	wo.diffMu.Lock()
+	defer wo.diffMu.Unlock()
+	cur := w.Status()
+	prev, seen := wo.prev, wo.seen
+	wo.prev, wo.seen = cur, true
+	if !seen {
+		return
+	}
+	name := wo.name
+	bus := s.obs.bus
+	if cur.State != prev.State {
+		typ := EventState
+		switch cur.State {
+		case watcher.StateFlapping:
+			typ = EventFlapping
+		case watcher.StateFatal:
+			typ = EventFatal
+		}
+		bus.publish(Event{Type: typ, Watcher: name, State: cur.State, Reason: cur.Error})
+	}
+	// Status lists the slots first, then the processes draining after a
+	// reload or scale-down: the first entry of a wid is its slot.
+	prevBy := map[int]watcher.ProcStatus{}
+	for _, p := range prev.Processes {
+		if _, ok := prevBy[p.WID]; !ok {
+			prevBy[p.WID] = p
+		}
+	}
+	curSeen := map[int]bool{}
+	var inc map[string]uint64
+	add := func(reason string, n int) {
+		if n <= 0 {
+			return
+		}
+		if inc == nil {
+			inc = map[string]uint64{}
+		}
+		inc[reason] += uint64(n)
+	}
+	for _, p := range cur.Processes {
+		if curSeen[p.WID] {
+			continue // a draining process, not a slot
+		}
+		curSeen[p.WID] = true
+		old := prevBy[p.WID]
+		if p.State == watcher.ProcRunning && p.PID != 0 && (old.PID != p.PID || old.State != watcher.ProcRunning) {
+			bus.publish(Event{Type: EventReady, Watcher: name, WID: p.WID, PID: p.PID})
+		}
+		if d := p.Restarts - old.Restarts; d > 0 && old.WID != 0 {
+			reason := ReasonCrash
+			if prev.State == watcher.StateFlapping {
+				reason = ReasonFlapping
+			}
+			add(reason, d)
+			bus.publish(Event{Type: EventRestart, Watcher: name, WID: p.WID, PID: p.PID, Reason: reason})
+		}
+		if d := p.PlannedRestarts - old.PlannedRestarts; d > 0 && old.WID != 0 {
+			reason := ReasonManual
+			if wo.reloading > 0 {
+				reason = ReasonReload
+			}
+			add(reason, d)
+			bus.publish(Event{Type: EventRestart, Watcher: name, WID: p.WID, PID: p.PID, Reason: reason})
+		}
+	}
+	if inc != nil {
+		s.obs.mu.Lock()
+		for r, n := range inc {
+			wo.restarts[r] += n
+		}
+		s.obs.mu.Unlock()
+	}
+}
+
+// configReloaded counts a config reload and publishes its event.
+func (s *Supervisor) configReloaded(sum *ReloadSummary, err error) {
+	o := s.obs
+	o.mu.Lock()
+	if err != nil {
+		o.reloadKO++
+	} else {
+		o.reloadOK++
+		o.lastOK = time.Now()
+	}
+	o.mu.Unlock()
+	ev := Event{Type: EventReload, Summary: sum}
+	if err != nil {
+		ev.Reason, ev.Summary = err.Error(), nil
+	}
+	o.bus.publish(ev)
+}
+
+// Metrics is what circled's /metrics reads, at scrape time.
+type Metrics struct {
+	Watchers []WatcherMetrics
+	// ReloadsOK and ReloadsFailed count config reloads; LastReloadOK is
+	// the time of the last successful one (or of circled's start).
+	ReloadsOK, ReloadsFailed uint64
+	LastReloadOK             time.Time
+}
+
+// WatcherMetrics is one watcher's status and counters.
+type WatcherMetrics struct {
+	WatcherStatus
+	Restarts     map[string]uint64 // by reason, every reason present
+	Exits        []ExitCount
+	DroppedBytes int64
+	// Usage has each live process's CPU time and resident memory, summed
+	// over its main process and descendants (Linux; empty elsewhere).
+	Usage map[int]Usage // by main pid
+}
+
+// ExitCount is how many processes ended with one code or signal.
+type ExitCount struct {
+	Code   string // "" for a signal
+	Signal string // "" for an exit code
+	N      uint64
+}
+
+// Usage is a process group's resource use.
+type Usage struct {
+	CPU time.Duration
+	RSS int64
+}
+
+// Metrics reads every watcher's status and counters, and with usage
+// each process group's CPU time and memory (one scan of /proc).
+func (s *Supervisor) Metrics(usage bool) Metrics {
+	st, _, _ := s.Status(nil)
+	var pids []int
+	for _, w := range st {
+		for _, p := range w.Processes {
+			if p.PID != 0 && p.State != watcher.ProcExited {
+				pids = append(pids, p.PID)
+			}
+		}
+	}
+	var use map[int]Usage
+	if usage {
+		use = groupUsage(pids)
+	}
+	o := s.obs
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := Metrics{ReloadsOK: o.reloadOK, ReloadsFailed: o.reloadKO, LastReloadOK: o.lastOK}
+	for _, w := range st {
+		wm := WatcherMetrics{WatcherStatus: w, Restarts: map[string]uint64{}, Usage: map[int]Usage{}}
+		for _, r := range RestartReasons {
+			wm.Restarts[r] = 0
+		}
+		if wo := o.perW[w.Name]; wo != nil {
+			for r, n := range wo.restarts {
+				wm.Restarts[r] = n
+			}
+			for k, n := range wo.exits {
+				wm.Exits = append(wm.Exits, ExitCount{Code: k.code, Signal: k.signal, N: n})
+			}
+			for _, p := range w.Processes {
+				if p.PID != 0 {
+					wo.countDropped(p.PID, p.DroppedBytes)
+				}
+			}
+			wm.DroppedBytes = wo.dropped
+		}
+		slices.SortFunc(wm.Exits, func(a, b ExitCount) int {
+			return strings.Compare(a.Code+"/"+a.Signal, b.Code+"/"+b.Signal)
+		})
+		for _, p := range w.Processes {
+			if u, ok := use[p.PID]; ok {
+				wm.Usage[p.PID] = u
+			}
+		}
+		m.Watchers = append(m.Watchers, wm)
+	}
+	return m
+}
