@@ -93,7 +93,8 @@ func printEvent(w io.Writer, ev ctl.Event) error {
 	if ev.Reason != "" {
 		d = append(d, ev.Reason)
 	}
-	_, err := fmt.Fprintf(w, "%s  %-11s  %-20s  %7s  %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), ev.Type, who, pid, strings.Join(d, " "))
+	line := fmt.Sprintf("%s  %-11s  %-20s  %7s  %s", ev.Time.Local().Format("2006-01-02 15:04:05.000"), ev.Type, who, pid, strings.Join(d, " "))
+	_, err := fmt.Fprintln(w, strings.TrimRight(line, " "))
 	return err
 }
 
