@@ -48,6 +48,7 @@ type program struct {
 	logFile     string
 	logMaxBytes string // "64MB"
 	logBackups  int
+	extra       string // more watcher keys, circled only ("key = value\n" lines)
 }
 
 func circledConf(dir string, progs ...program) string {
@@ -56,6 +57,7 @@ func circledConf(dir string, progs ...program) string {
 		filepath.Join(dir, "c.sock"), filepath.Join(dir, "c.pid"))
 	for _, p := range progs {
 		fmt.Fprintf(&b, "[watcher:%s]\ncmd = %s\nnumprocesses = %d\ngraceful_timeout = 10\nrespawn = %v\n", p.name, p.command, p.n, p.respawn)
+		b.WriteString(p.extra)
 		if p.churn {
 			fmt.Fprintf(&b, "min_uptime = 0\nflapping.attempts = %d\nflapping.window = %s\n", p.flapAttempts, p.flapWindow)
 		}

@@ -26,6 +26,8 @@ import (
 var (
 	circledBin     string
 	altBin         string // -alt: setup kindAlt runs this circled
+	altVersion     string // `altBin --version`, first line
+	altLabel       string // its short name in the tables ("circled dev")
 	circlectlBin   string
 	supervisordBin string
 	supervisorctl  string
@@ -50,10 +52,10 @@ func main() {
 	quick := flag.Bool("quick", false, "fewer repetitions and shorter waits (a smoke run, not for the report)")
 	noSup := flag.Bool("no-supervisord", false, "skip supervisord")
 	command := flag.String("command", "make bench", "command recorded in the report")
-	alt := flag.String("alt", "", "a second circled binary, run as setup \"circled-alt\" in the log capture scenario (A/B of a change)")
+	alt := flag.String("alt", "", "a second circled binary, run as setup \"circled-alt\" beside circled in every circled scenario (A/B of a change)")
 	logMiB := flag.Int("logmib", 0, "log capture size in MiB (0: the plan's)")
 	logReps := flag.Int("logreps", 0, "log capture repetitions (0: the plan's)")
-	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn (a focused run, not for the report)")
+	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn, http (a focused run, not for the report)")
 	flag.Parse()
 
 	var err error
@@ -116,6 +118,16 @@ func main() {
 		if altBin, err = filepath.Abs(*alt); err != nil {
 			fatal(err)
 		}
+		out, err := exec.Command(altBin, "--version").Output()
+		if err != nil {
+			fatal(fmt.Errorf("%s --version: %v", altBin, err))
+		}
+		altVersion = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		altLabel = altVersion
+		if i := strings.Index(altLabel, " ("); i > 0 {
+			altLabel = altLabel[:i]
+		}
+		altLabel = "alt: " + altLabel
 	}
 	if *logMiB > 0 {
 		cfg.logBytes = int64(*logMiB) << 20
@@ -141,6 +153,9 @@ func main() {
 	}
 	if want("churn") {
 		runChurn(r, root)
+	}
+	if want("http") {
+		runHTTP(r, root, cfg.httpReps)
 	}
 	r.elapsed = time.Since(t0)
 	if *gobench != "" {
@@ -170,6 +185,8 @@ type plan struct {
 	logBytes    int64
 	logReps     int
 	churn       time.Duration
+	httpReps    int
+	metricsReps map[int]int // GET /metrics per circled daemon
 }
 
 var defaultPlan = plan{
@@ -181,6 +198,8 @@ var defaultPlan = plan{
 	logBytes:    512 << 20,
 	logReps:     5,
 	churn:       60 * time.Second,
+	httpReps:    3,
+	metricsReps: map[int]int{200: 20, 2000: 20},
 }
 
 var quickPlan = plan{
@@ -192,14 +211,21 @@ var quickPlan = plan{
 	logBytes:    64 << 20,
 	logReps:     1,
 	churn:       5 * time.Second,
+	httpReps:    1,
+	metricsReps: map[int]int{200: 3, 2000: 3},
 }
 
-// kinds is the daemons to compare, circled first (A B A B ...).
+// kinds is the daemons to compare, circled first, then the -alt circled
+// when given, then supervisord (A B C A B C ...).
 func kinds() []string {
-	if haveSup {
-		return []string{kindCircled, kindSupervisord}
+	ks := []string{kindCircled}
+	if altBin != "" {
+		ks = append(ks, kindAlt)
 	}
-	return []string{kindCircled}
+	if haveSup {
+		ks = append(ks, kindSupervisord)
+	}
+	return ks
 }
 
 func sleepProg(n int) program {
@@ -269,7 +295,7 @@ func runSize(r *report, root string, n int) {
 	for i := 0; i < p.ctlReps[n]; i++ {
 		for _, k := range kinds() {
 			var c *exec.Cmd
-			if k == kindCircled {
+			if k != kindSupervisord {
 				c = exec.Command(circlectlBin, "--socket", ds[k].sock, "status")
 			} else {
 				c = exec.Command(supervisorctl, "-c", ds[k].conf, "status")
@@ -295,6 +321,20 @@ func runSize(r *report, root string, n int) {
 			}
 			r.add("restart", k, n, ms)
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// 10: GET /metrics (issue 17) on the circled daemons.
+	if reps := p.metricsReps[n]; reps > 0 {
+		for _, k := range kinds() {
+			if k == kindSupervisord {
+				continue
+			}
+			logf("n=%d %s GET /metrics x%d", n, k, reps)
+			m := scrapeMetrics(ds[k], n, reps)
+			if m.na != "" {
+				logf("n=%d %s: %s", n, k, m.na)
+			}
+			r.metrics = append(r.metrics, m)
 		}
 	}
 	for _, d := range ds {

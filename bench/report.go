@@ -23,6 +23,8 @@ type report struct {
 	samples map[string]map[string]map[int][]float64
 	logs    map[string][]logResult
 	churn   []churnResult
+	http    []*httpCase
+	metrics []metricsResult
 	notes   []string
 	gobench string
 }
@@ -91,26 +93,44 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.1f×", a/b)
 }
 
-// table writes one scenario: per n, circled and supervisord med/min/max
-// and supervisord/circled of the medians.
-func (r *report) table(b *strings.Builder, metric, unit string) {
-	if r.haveSup {
-		fmt.Fprintf(b, "| children | circled median | min | max | supervisord median | min | max | supervisord / circled | samples |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	} else {
-		fmt.Fprintf(b, "| children | circled median | min | max | samples |\n|---:|---:|---:|---:|---:|\n")
+// kindLabel is the name of a setup in the tables: the -alt circled is
+// named after its version.
+func kindLabel(k string) string {
+	if k == kindAlt {
+		return altLabel
 	}
+	return k
+}
+
+// table writes one scenario: per n, the median, min and max of each
+// daemon (circled, the -alt circled, supervisord) and each other's median
+// over circled's.
+func (r *report) table(b *strings.Builder, metric, unit string) {
+	ks := kinds()
+	b.WriteString("| children | circled median | min | max |")
+	sep := "|---:|---:|---:|---:|"
+	for _, k := range ks[1:] {
+		fmt.Fprintf(b, " %s median | min | max | %s / circled |", kindLabel(k), kindLabel(k))
+		sep += "---:|---:|---:|---:|"
+	}
+	b.WriteString(" samples |\n" + sep + "---:|\n")
 	for _, n := range r.plan.sizes {
 		c := r.stat(metric, kindCircled, n)
 		if c.n == 0 {
 			continue
 		}
-		if r.haveSup {
-			s := r.stat(metric, kindSupervisord, n)
-			fmt.Fprintf(b, "| %d | %s %s | %s | %s | %s %s | %s | %s | %s | %d / %d |\n", n, num(c.med), unit, num(c.min), num(c.max),
-				num(s.med), unit, num(s.min), num(s.max), ratio(s.med, c.med), c.n, s.n)
-		} else {
-			fmt.Fprintf(b, "| %d | %s %s | %s | %s | %d |\n", n, num(c.med), unit, num(c.min), num(c.max), c.n)
+		fmt.Fprintf(b, "| %d | %s %s | %s | %s |", n, num(c.med), unit, num(c.min), num(c.max))
+		counts := []string{fmt.Sprint(c.n)}
+		for _, k := range ks[1:] {
+			s := r.stat(metric, k, n)
+			if s.n == 0 {
+				b.WriteString(" — | — | — | — |")
+			} else {
+				fmt.Fprintf(b, " %s %s | %s | %s | %s |", num(s.med), unit, num(s.min), num(s.max), ratio(s.med, c.med))
+			}
+			counts = append(counts, fmt.Sprint(s.n))
 		}
+		fmt.Fprintf(b, " %s |\n", strings.Join(counts, " / "))
 	}
 	b.WriteString("\n")
 }
@@ -154,9 +174,22 @@ func (r *report) targets() []target {
 		add("log capture ≥ supervisord's rate", sup > 0, circ >= sup, "%.0f MB/s vs %.0f MB/s", circ, sup)
 	}
 	for _, c := range r.churn {
-		if strings.HasPrefix(c.label, kindCircled) {
+		if c.kind == kindCircled {
 			add("no RSS growth across crash churn (second half ≤ +0.5 MiB): "+c.label, true, c.rssAfter-c.rssMid <= 0.5,
 				"%.1f (2 s) → %.1f (half way) → %.1f MiB (end), max %.1f; %d starts", c.rssBefore, c.rssMid, c.rssAfter, c.rssMax, c.starts)
+		}
+	}
+	for _, c := range r.http {
+		if strings.Contains(c.name, "reload_signal") {
+			lost := 0
+			for _, x := range c.results {
+				lost += x.failed
+			}
+			m := fmt.Sprintf("%d failed in %d runs", lost, len(c.results))
+			if c.na != "" {
+				m = c.na
+			}
+			add("`reload` with `reload_signal = HUP` loses 0 of 2000 requests", c.na == "" && len(c.results) > 0, lost == 0, "%s", m)
 		}
 	}
 	return ts
@@ -199,17 +232,24 @@ func (r *report) markdown() string {
 - "Running" means a child of the daemon (` + "`/proc/PID/task/*/children`" + `) whose ` + "`/proc/PID/comm`" + ` is ` + "`sleep`" + `
   (the exec is done). Nothing asks the daemons.
 - Interleaved: every repetition runs circled then supervisord (A B A B ...). Scenarios 1, 2, 6 start a fresh
-  daemon per repetition; 3, 4, 5 run on one daemon of each kind, both up at once (idle CPU is read for both
+  daemon per repetition; 3, 4, 5 run on one daemon of each kind, all up at once (idle CPU is read for each
   over the same window).
 - CPU is the daemon's own utime+stime from ` + "`/proc/PID/stat`" + ` in clock ticks (USER_HZ = 100, so 1 tick = 10 ms).
 - The machine has 2 cores; other engineers may run builds or tests on it at the same time, so single
   outliers (max columns) can be noise. Medians are what the targets are checked against.
 `)
+	if altBin != "" {
+		fmt.Fprintf(&b, "- A/B: `-alt %s` (`%s`) runs as a third daemon, **%s**, in every circled scenario, "+
+			"interleaved circled / %s / supervisord (A B C A B C ...), with the same repetitions, except crash churn: one variant "+
+			"(`flapping.attempts=1000000`) for %v instead of %v. Its `status` round trips use this tree's `circlectl`. "+
+			"Its columns' ratios are over circled's median (below 1× = the alt is faster or smaller).\n",
+			altBin, altVersion, altLabel, altLabel, r.plan.churn/2, r.plan.churn)
+	}
 	fmt.Fprintf(&b, "\nRepetitions per daemon: launch/RSS/SIGTERM %v; ctl status %v; restart %v (a different child each kill); "+
 		"idle %v once per size; log capture %d × %d MiB; crash churn %v once per variant.\n\n",
 		fmtReps(p.launchReps, p.sizes), fmtReps(p.ctlReps, p.sizes), fmtReps(p.restartReps, p.sizes), p.idle, p.logReps, p.logBytes>>20, p.churn)
 
-	b.WriteString("## Targets (issues 2, 5, 7)\n\n| target | circled | result |\n|---|---|---|\n")
+	b.WriteString("## Targets (issues 2, 5, 7, 15)\n\n| target | circled | result |\n|---|---|---|\n")
 	for _, t := range r.targets() {
 		res := "MISS"
 		if !t.known {
@@ -247,7 +287,7 @@ func (r *report) markdown() string {
 		"and a run whose page cache lands on such pages pays a host fault per page (seen as single runs at half speed, whichever setup they hit).\n\n")
 	b.WriteString("| setup | median MB/s | min | max | vs cat | daemon RSS peak / at end (MiB) | daemon CPU ticks (median) | bytes check |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 	cat := logMedian(r.logs["cat"])
-	for _, s := range append([]string{"cat"}, append(kinds(), kindAlt)...) {
+	for _, s := range append([]string{"cat"}, kinds()...) {
 		rs := r.logs[s]
 		if len(rs) == 0 {
 			continue
@@ -271,13 +311,16 @@ func (r *report) markdown() string {
 			mem = fmt.Sprintf("%.1f / %.1f", rssM, rssB)
 			c = num(summarize(cpu).med)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.2f× | %s | %s | %s |\n", s, st.med, st.min, st.max, st.med/cat, mem, c, check)
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.2f× | %s | %s | %s |\n", kindLabel(s), st.med, st.min, st.max, st.med/cat, mem, c, check)
 	}
 	if r.haveSup {
 		fmt.Fprintf(&b, "\ncircled / supervisord capture rate: %s\n", ratio(logMedian(r.logs[kindCircled]), logMedian(r.logs[kindSupervisord])))
 	}
 
 	fmt.Fprintf(&b, "\n## 8. Crash churn: a child that exits at once, %v\n\n", p.churn)
+	if altBin != "" {
+		fmt.Fprintf(&b, "(%s: %v.)\n\n", altLabel, p.churn/2)
+	}
 	b.WriteString("The child is `/bin/sh -c 'printf x >> count'`: the file's size counts the starts. circled: `min_uptime = 0` " +
 		"(every exit is a clean run, so no backoff) and a flapping policy that never trips, so it restarts continuously; " +
 		"two variants of `flapping.attempts`. supervisord: `autorestart=true`, `startsecs=0`, `startretries=1000000000`.\n\n")
@@ -294,6 +337,9 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "\n`circlectl status` at the end of %s:\n\n```\n%s\n```\n", c.label, c.statusNote)
 		}
 	}
+
+	r.httpSection(&b)
+	r.metricsSection(&b)
 
 	if len(r.notes) > 0 {
 		b.WriteString("\n## Notes from this run\n\n")
@@ -350,6 +396,9 @@ func describeMachine() []string {
 	if out, err := exec.Command(circledBin, "--version").Output(); err == nil {
 		m = append(m, "circled: "+strings.TrimSpace(string(out)))
 	}
+	if altBin != "" {
+		m = append(m, "alt circled ("+altLabel+"): "+altBin+": "+altVersion)
+	}
 	if haveSup {
 		out, _ := exec.Command(supervisordBin, "--version").Output()
 		py, _ := exec.Command("python3", "--version").Output()
@@ -362,4 +411,57 @@ func describeMachine() []string {
 		m = append(m, "load average at start: "+strings.Join(strings.Fields(string(b))[:3], " "))
 	}
 	return m
+}
+
+func (r *report) httpSection(b *strings.Builder) {
+	if r.http == nil {
+		return
+	}
+	fmt.Fprintf(b, "\n## 9. HTTP requests across restart and reload (issues 15, 16)\n\n")
+	fmt.Fprintf(b, "A Python HTTP server (`python3 web.py PORT`, `http.server`, one process, bench/http.go) listens on a fixed port of 127.0.0.1 "+
+		"with `SO_REUSEADDR` and `SO_REUSEPORT` (so a replacement can bind beside its predecessor), answers each GET with its pid, "+
+		"on SIGTERM closes its listener between requests and exits 0, and on SIGHUP re-execs itself between requests keeping the "+
+		"listening socket (connections wait in the backlog meanwhile). The harness sends %d sequential GETs, a new connection each, "+
+		"at most one per %v, %v timeout each; before request %d it starts the action in the background. A request fails on a refused "+
+		"or reset connection, a timeout or a non-200. The server ran 1.5 s before each loop (past `min_uptime`). "+
+		"circled: `respawn = true`; supervisord: `startsecs = 0`, `autorestart = true`, `stopasgroup = true`. "+
+		"%d runs per action; \"outage\" is the longest run of consecutive failures, first to last failed request.\n\n",
+		httpRequests, httpPace, httpReqTO, httpActionAt, r.plan.httpReps)
+	b.WriteString("| action | daemon | failed requests of 2000, per run | longest outage (ms, median) | command time (ms, median) | command result | server pids that answered |\n|---|---|---|---:|---:|---|---|\n")
+	for _, c := range r.http {
+		if c.na != "" {
+			fmt.Fprintf(b, "| %s | %s | %s | — | — | — | — |\n", c.name, c.kind, c.na)
+			continue
+		}
+		if len(c.results) == 0 {
+			fmt.Fprintf(b, "| %s | %s | no run completed (see notes) | — | — | — | — |\n", c.name, c.kind)
+			continue
+		}
+		var failed, pids []string
+		var outage, ct []float64
+		result := "exit 0"
+		for _, x := range c.results {
+			f := fmt.Sprint(x.failed)
+			if x.sent < httpRequests {
+				f += fmt.Sprintf(" (of %d sent: the loop hit its %v bound)", x.sent, httpLoopLimit)
+			}
+			failed = append(failed, f)
+			pids = append(pids, fmt.Sprint(x.servedBy))
+			outage = append(outage, float64(x.outage.Microseconds())/1000)
+			ct = append(ct, float64(x.cmdTime.Microseconds())/1000)
+			if x.cmdErr != "" && result == "exit 0" {
+				result = fmt.Sprintf("%.200s", x.cmdErr)
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.name, c.kind, strings.Join(failed, ", "),
+			num(summarize(outage).med), num(summarize(ct).med), strings.ReplaceAll(result, "|", "\\|"), strings.Join(pids, ", "))
+	}
+	for _, c := range r.http {
+		for i, x := range c.results {
+			if x.firstErrs != "" {
+				fmt.Fprintf(b, "\nFirst failure of %s (%s), run %d: `%.200s`\n", c.name, c.kind, i+1, x.firstErrs)
+				break
+			}
+		}
+	}
 }
