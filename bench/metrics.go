@@ -85,7 +85,7 @@ func (r *report) metricsSection(b *strings.Builder) {
 	}
 	b.WriteString("\n## 10. `/metrics` scrape (issue 17)\n\n")
 	fmt.Fprintf(b, "On the long-running daemons of scenarios 3–5 (after the restart kills), the harness GETs `/metrics` over the control "+
-		"socket (Go `net/http`, a new connection each), once unmeasured, then %v times back to back. Time is the harness's wall time per "+
+		"socket (Go `net/http`, a new connection each), once unmeasured, then back to back: %v scrapes. Time is the harness's wall time per "+
 		"scrape (connect, request, read the whole answer); CPU is the daemon's utime+stime over all measured scrapes, divided by their count "+
 		"(1 tick = 10 ms, so small totals are coarse).\n\n", fmtReps(r.plan.metricsReps, metricsSizes(r.plan)))
 	b.WriteString("| daemon | processes | median ms | min | max | daemon CPU ticks (total) | CPU per scrape (ms) | answer bytes | samples (lines) | scrapes |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")

@@ -425,7 +425,11 @@ func (r *report) httpSection(b *strings.Builder) {
 		"at most one per %v, %v timeout each; before request %d it starts the action in the background. A request fails on a refused "+
 		"or reset connection, a timeout or a non-200. The server ran 1.5 s before each loop (past `min_uptime`). "+
 		"circled: `respawn = true`; supervisord: `startsecs = 0`, `autorestart = true`, `stopasgroup = true`. "+
-		"%d runs per action; \"outage\" is the longest run of consecutive failures, first to last failed request.\n\n",
+		"%d runs per action; \"outage\" is the longest run of consecutive failures, first to last failed request. "+
+		"A refused connection fails at once, so at one request per ms the failed count is about the outage in ms. "+
+		"\"Server pids that answered\": 1 means the same process served throughout (a graceful in-place reload); 2, it was replaced. "+
+		"Caveat for `ready.http`: with `SO_REUSEPORT` the kernel spreads new connections over both listeners, so the check can be "+
+		"answered by the old process while the new one is still starting.\n\n",
 		httpRequests, httpPace, httpReqTO, httpActionAt, r.plan.httpReps)
 	b.WriteString("| action | daemon | failed requests of 2000, per run | longest outage (ms, median) | command time (ms, median) | command result | server pids that answered |\n|---|---|---|---:|---:|---|---|\n")
 	for _, c := range r.http {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: circled side by side with Debian's supervisord; writes BENCHMARKS.md.
 # Not part of `make test`. Progress goes to stderr. Extra arguments go to
-# the harness (bench/main.go), e.g. `bash bench/run.sh -quick -out /tmp/B.md`.
+# the harness (bench/main.go), e.g. `bash bench/run.sh -quick -out /tmp/B.md`,
+# or `bash bench/run.sh -alt /path/to/other/circled` for an A/B of two builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -55,5 +56,10 @@ go test -run '^$' -bench . -benchmem -count 1 ./supervisor/config ./supervisor/l
 
 # 5. the side-by-side scenarios
 say "scenarios (progress below)"
-bin/circle-bench -gobench "$gb" "$@"
+# The report names the command that made it: make bench, or this script
+# with its arguments (an explicit -command among them wins: flags parse
+# left to right).
+cmd="make bench"
+[ $# -gt 0 ] && cmd="bash bench/run.sh $*"
+bin/circle-bench -gobench "$gb" -command "$cmd" "$@"
 say "done in $(( $(date +%s) - start )) s"
