@@ -180,6 +180,11 @@ func serveMetrics(ctx context.Context, ln net.Listener, webConfig string, metric
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
+	if webConfig == "" {
+		if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+			log.Warn("metrics_listen serves every client that reaches it: it is not a loopback address and no metrics_web_config sets basic auth or TLS", "addr", a.String())
+		}
+	}
 	cfg := webConfig
 	err := web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &cfg}, log)
 	if errors.Is(err, http.ErrServerClosed) {
