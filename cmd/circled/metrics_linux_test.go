@@ -464,7 +464,7 @@ check_flapping = false
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	live := p.eventLines(ctx, "--json", "churn")
-	const enough = 30000
+	const enough = 10000 // several times what the stuck socket (about 200 KiB) and buffer (256) hold
 	for n := 0; n < enough; n++ {
 		l := nextLine(t, live, 20*time.Second)
 		if strings.Contains(l, `"type":"lost"`) {
