@@ -152,6 +152,7 @@ type churnResult struct {
 	rssMax     float64
 	seconds    float64
 	statusNote string
+	dead       bool // the daemon exited (see the notes)
 }
 
 // runChurn is scenario 8: a child that exits at once (it appends one byte
@@ -163,12 +164,12 @@ func runChurn(r *report, root string) {
 		window      string
 		dur         time.Duration
 	}
-	vs := []variant{{"circled (flapping.attempts=1000000, window 1s)", kindCircled, 1000000, "1", r.plan.churn}}
+	vs := []variant{{"circled (flapping.attempts=10000, window 1s)", kindCircled, 10000, "1", r.plan.churn}}
 	if altBin != "" {
 		// The -alt circled runs the first variant only, for half the
 		// time (the rates are per second and per start), so an A/B run
 		// stays within its time budget.
-		vs = append(vs, variant{altLabel + " (flapping.attempts=1000000, window 1s)", kindAlt, 1000000, "1", r.plan.churn / 2})
+		vs = append(vs, variant{altLabel + " (flapping.attempts=10000, window 1s)", kindAlt, 10000, "1", r.plan.churn / 2})
 	}
 	vs = append(vs, variant{"circled (flapping.attempts=100, window 10ms)", kindCircled, 100, "10ms", r.plan.churn})
 	if haveSup {
@@ -188,6 +189,17 @@ func runChurn(r *report, root string) {
 		}
 		time.Sleep(2 * time.Second)
 		res := churnResult{label: v.label, kind: v.kind}
+		select {
+		case <-d.exited:
+			b, _ := os.ReadFile(filepath.Join(d.dir, "daemon.stderr"))
+			r.note("crash churn %s: the daemon exited at start (%v): %.300s", v.label, d.exitErr, strings.TrimSpace(string(b)))
+			res.dead = true
+			d.stop()
+			os.RemoveAll(dir)
+			r.churn = append(r.churn, res)
+			continue
+		default:
+		}
 		rss, _ := rssThreads(d.pid)
 		res.rssBefore = float64(rss) / 1024
 		c0 := cpuTicks(d.pid)
@@ -204,6 +216,13 @@ func runChurn(r *report, root string) {
 			}
 		}
 		res.seconds = time.Since(t0).Seconds()
+		select {
+		case <-d.exited:
+			b, _ := os.ReadFile(filepath.Join(d.dir, "daemon.stderr"))
+			r.note("crash churn %s: the daemon exited during the run (%v): %.300s", v.label, d.exitErr, strings.TrimSpace(string(b)))
+			res.dead = true
+		default:
+		}
 		res.starts = fileSize(count) - n0
 		res.cpuTicks = cpuTicks(d.pid) - c0
 		rss, _ = rssThreads(d.pid)

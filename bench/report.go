@@ -175,7 +175,7 @@ func (r *report) targets() []target {
 	}
 	for _, c := range r.churn {
 		if c.kind == kindCircled {
-			add("no RSS growth across crash churn (second half ≤ +0.5 MiB): "+c.label, true, c.rssAfter-c.rssMid <= 0.5,
+			add("no RSS growth across crash churn (second half ≤ +0.5 MiB): "+c.label, !c.dead && c.starts > 0, c.rssAfter-c.rssMid <= 0.5,
 				"%.1f (2 s) → %.1f (half way) → %.1f MiB (end), max %.1f; %d starts", c.rssBefore, c.rssMid, c.rssAfter, c.rssMax, c.starts)
 		}
 	}
@@ -241,7 +241,7 @@ func (r *report) markdown() string {
 	if altBin != "" {
 		fmt.Fprintf(&b, "- A/B: `-alt %s` (`%s`) runs as a third daemon, **%s**, in every circled scenario, "+
 			"interleaved circled / %s / supervisord (A B C A B C ...), with the same repetitions, except crash churn: one variant "+
-			"(`flapping.attempts=1000000`) for %v instead of %v. Its `status` round trips use this tree's `circlectl`. "+
+			"(`flapping.attempts=10000`) for %v instead of %v. Its `status` round trips use this tree's `circlectl`. "+
 			"Its columns' ratios are over circled's median (below 1× = the alt is faster or smaller).\n",
 			altBin, altVersion, altLabel, altLabel, r.plan.churn/2, r.plan.churn)
 	}
@@ -323,9 +323,13 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("The child is `/bin/sh -c 'printf x >> count'`: the file's size counts the starts. circled: `min_uptime = 0` " +
 		"(every exit is a clean run, so no backoff) and a flapping policy that never trips, so it restarts continuously; " +
-		"two variants of `flapping.attempts`. supervisord: `autorestart=true`, `startsecs=0`, `startretries=1000000000`.\n\n")
+		"two variants of `flapping.attempts` (10000 is the largest circled accepts; 10000 exits within 1 s do not happen at this rate). supervisord: `autorestart=true`, `startsecs=0`, `startretries=1000000000`.\n\n")
 	b.WriteString("| daemon | starts | starts/s | daemon CPU ticks | CPU per start (ms) | RSS at 2 s → half way → end (MiB) | RSS max |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.churn {
+		if c.dead {
+			fmt.Fprintf(&b, "| %s | the daemon exited (see the notes) | | | | | |\n", c.label)
+			continue
+		}
 		per := "—"
 		if c.starts > 0 {
 			per = fmt.Sprintf("%.3f", float64(c.cpuTicks)*10/float64(c.starts))
