@@ -130,6 +130,10 @@ func runHTTP(r *report, root string, reps int) {
 		{name: "`circlectl restart web`", kind: kindCircled, command: ctl("restart", "web")},
 		{name: "`circlectl reload web` with `ready.http`", kind: kindCircled,
 			extra: "ready.http = http://127.0.0.1:$PORT/\nready.interval = 0.05\nready.timeout = 10\n", shows: "http http://", command: ctl("reload", "web")},
+		// ready.log is exact where ready.http is not: only the new
+		// process prints "serving", once it listens.
+		{name: "`circlectl reload web` with `ready.log = ^serving$`", kind: kindCircled,
+			extra: "ready.log = ^serving$\nready.timeout = 10\n", shows: "log \"", command: ctl("reload", "web")},
 		{name: "`circlectl reload web` with `reload_signal = HUP`", kind: kindCircled,
 			extra: "reload_signal = HUP\n", shows: "SIGHUP", command: ctl("reload", "web")},
 	}

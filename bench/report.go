@@ -433,7 +433,7 @@ func (r *report) httpSection(b *strings.Builder) {
 		"A refused connection fails at once, so at one request per ms the failed count is about the outage in ms. "+
 		"\"Server pids that answered\": 1 means the same process served throughout (a graceful in-place reload); 2, it was replaced. "+
 		"Caveat for `ready.http`: with `SO_REUSEPORT` the kernel spreads new connections over both listeners, so the check can be "+
-		"answered by the old process while the new one is still starting.\n\n",
+		"answered by the old process while the new one is still starting; `ready.log = ^serving$` (the server prints `serving` once it listens) is the exact variant.\n\n",
 		httpRequests, httpPace, httpReqTO, httpActionAt, r.plan.httpReps)
 	b.WriteString("| action | daemon | failed requests of 2000, per run | longest outage (ms, median) | command time (ms, median) | command result | server pids that answered |\n|---|---|---|---:|---:|---|---|\n")
 	for _, c := range r.http {
