@@ -53,12 +53,22 @@ type ProcessStatus struct {
 	// including after a flapping pause. The status table's RESTARTS.
 	Restarts int  `json:"restarts"`
 	LastExit Exit `json:"last_exit"`
-	// Error is the last spawn error of this slot, verbatim.
+	// Error is the slot's last failure, verbatim: a spawn error, a failed
+	// ready.* or health.* check, a missed watchdog ping, a reload whose
+	// new process did not become ready.
 	Error        string `json:"error,omitempty"`
 	DroppedBytes int64  `json:"dropped_bytes"`
 	// PlannedRestarts counts the restarts someone asked for: reload,
 	// restart, stop then start, a config change that restarts it.
 	PlannedRestarts int `json:"planned_restarts"`
+	// Ready: the process passed its ready.* checks (with none, it has
+	// run min_uptime). Its state is "starting" until then.
+	Ready bool `json:"ready"`
+	// Health is its liveness (health.*): "unknown" (no check, or not
+	// checked yet), "healthy" or "unhealthy".
+	Health string `json:"health"`
+	// StatusText is the last STATUS= it sent to its NOTIFY_SOCKET.
+	StatusText string `json:"status_text,omitempty"`
 	// Descendants is how many processes this one has beyond its main
 	// process: the other members of its cgroup where circled uses one per
 	// process, else of its process group plus its tree of children. A

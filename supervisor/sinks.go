@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
@@ -55,7 +54,7 @@ func (s *Supervisor) sink(wc *config.Watcher, st config.Stream, stream int) watc
 		}
 		k.Dest = func(wid int) logs.Dest {
 			sp := spec
-			sp.Path = strings.ReplaceAll(sp.Path, watcher.WIDToken, strconv.Itoa(wid))
+			sp.Path = strings.ReplaceAll(sp.Path, watcher.WIDToken, watcher.FormatWID(wid, wc.WIDOffset, wc.WIDWidth))
 			return s.files.Get(sp)
 		}
 	default: // circled's own stdout / stderr, lines prefixed NAME.WID |

@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"strings"
+
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -23,6 +25,8 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 		WarmupDelay:     wc.WarmupDelay,
 		Policy: watcher.Policy{
 			Respawn:    wc.Respawn,
+			OnFailure:  wc.RespawnMode == "on-failure",
+			ExitCodes:  wc.ExitCodes,
 			MinUptime:  wc.MinUptime,
 			BackoffMax: wc.BackoffMax,
 			MaxRetry:   wc.MaxRetry,
@@ -33,6 +37,18 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 				MaxRetry: wc.Flapping.MaxRetry,
 			},
 		},
+	}
+	sp.WIDOffset, sp.WIDWidth = wc.WIDOffset, wc.WIDWidth
+	r := wc.Ready
+	sp.Ready = watcher.ReadySpec{TCP: r.TCP, HTTP: r.HTTP, Exec: r.Exec, Log: r.Log, Notify: r.Notify,
+		Timeout: r.Timeout, Interval: r.Interval}
+	h := wc.Health
+	sp.Health = watcher.HealthSpec{TCP: h.TCP, HTTP: h.HTTP, Exec: h.Exec, Interval: h.Interval,
+		Timeout: h.Timeout, Retries: h.Retries}
+	sp.Watchdog = wc.Watchdog
+	sp.ReloadSignal = wc.ReloadSignal
+	if sp.Ready.Notify || sp.Watchdog > 0 {
+		sp.RuntimeDir = s.notifyDir()
 	}
 	if sp.Umask < 0 {
 		sp.Umask = d.Umask
@@ -64,4 +80,14 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 // (config.KeyInfo.Live).
 func sameProcess(a, b *config.Watcher) bool {
 	return a.EqualExceptLive(b)
+}
+
+// notifyDir is where the watchers make their processes' notify sockets:
+// beside the control socket (SOCKET.notify, 0711, only circled's user
+// writes it), else a private temporary directory ("").
+func (s *Supervisor) notifyDir() string {
+	if s.opts.Socket == "" || strings.HasPrefix(s.opts.Socket, `\\`) {
+		return ""
+	}
+	return s.opts.Socket + ".notify"
 }

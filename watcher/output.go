@@ -33,7 +33,8 @@ func attachOutput(cmd *exec.Cmd, spec Spec) (readers, writers []*os.File, err er
 }
 
 // startPumps copies each read end to its sink until EOF; wg tracks them.
-func startPumps(wg *sync.WaitGroup, readers []*os.File, spec Spec, wid, pid int) {
+// With a tap (ready.log), the lines also go to the process's prober.
+func startPumps(wg *sync.WaitGroup, readers []*os.File, spec Spec, wid, pid int, tap *lineTap) {
 	sinks := []Sink{}
 	if spec.Stdout != nil {
 		sinks = append(sinks, spec.Stdout)
@@ -45,7 +46,11 @@ func startPumps(wg *sync.WaitGroup, readers []*os.File, spec Spec, wid, pid int)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pump(r, sinks[i].Open(wid, pid))
+			out := sinks[i].Open(wid, pid)
+			if tap != nil {
+				out = &tapWriter{WriteCloser: out, tap: tap}
+			}
+			pump(r, out)
 		}()
 	}
 }

@@ -6,7 +6,12 @@ import "time"
 // functions of their inputs (the clock and the random source are
 // arguments) so they are table-tested without real time.
 type Policy struct {
-	Respawn    bool
+	Respawn bool
+	// OnFailure (respawn = on-failure): an exit whose code is in
+	// ExitCodes (default 0), or a death by a signal circled sent, leaves
+	// the slot down instead of restarting it.
+	OnFailure  bool
+	ExitCodes  []int
 	MinUptime  time.Duration // an exit before this is a failed start
 	BackoffMax time.Duration // cap of the backoff; running this long resets it
 	MaxRetry   int           // consecutive spawn errors before fatal; -1 = forever
@@ -141,4 +146,22 @@ func (p Policy) OnSpawnError(failures int, rnd float64) (Decision, time.Duration
 		return Fatal, 0, failures
 	}
 	return Restart, p.Backoff(failures, rnd), failures
+}
+
+// Expected reports whether st is an expected exit under OnFailure: a
+// code in ExitCodes (0 when none are set), or a signal that circled sent
+// (signaled).
+func (p Policy) Expected(st ExitStatus, signaled bool) bool {
+	if st.Signal != "" {
+		return signaled
+	}
+	if len(p.ExitCodes) == 0 {
+		return st.Code == 0
+	}
+	for _, c := range p.ExitCodes {
+		if c == st.Code {
+			return true
+		}
+	}
+	return false
 }

@@ -10,13 +10,15 @@
 package watcher
 
 import (
+	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"time"
 )
 
 // WIDToken in Argv, Env values and Dir is replaced by the process slot
-// number (1..N) at spawn time.
+// number (1..N) at spawn time, shaped by Spec.WIDOffset and WIDWidth.
 const WIDToken = "$(circle.wid)"
 
 // Spec is everything the watcher needs to run its processes.
@@ -54,6 +56,59 @@ type Spec struct {
 	// Stdout and Stderr receive the processes' output; nil discards it
 	// (the child gets /dev/null).
 	Stdout, Stderr Sink
+
+	// WIDOffset and WIDWidth shape what WIDToken becomes (FormatWID):
+	// wid+WIDOffset, zero-padded to WIDWidth digits. CIRCLED_WID stays
+	// the bare wid.
+	WIDOffset, WIDWidth int
+
+	// Ready are the readiness checks: a process is "starting" until they
+	// all pass (with none, until it has run Policy.MinUptime).
+	Ready ReadySpec
+	// Health are the liveness checks, run once a process is ready.
+	Health HealthSpec
+	// Watchdog is the sd_notify watchdog period (needs Ready.Notify): no
+	// WATCHDOG=1 within it restarts the process as a failure. 0 = off.
+	Watchdog time.Duration
+	// ReloadSignal makes Reload send this signal to each process instead
+	// of replacing it ("" = replace).
+	ReloadSignal string
+	// RuntimeDir is where per-process notify sockets are made (a
+	// directory only circled's user may write; created 0711 if missing).
+	// "" = a private directory under the system's temporary directory.
+	RuntimeDir string
+}
+
+// ReadySpec are the ready.* checks. TCP, HTTP and Exec may contain
+// WIDToken; Exec runs through /bin/sh -c (cmd /c on Windows).
+type ReadySpec struct {
+	TCP, HTTP, Exec, Log string
+	Notify               bool
+	Timeout, Interval    time.Duration // 0: the defaults of internal/ready
+}
+
+// Any reports whether a readiness check is set.
+func (r ReadySpec) Any() bool {
+	return r.TCP != "" || r.HTTP != "" || r.Exec != "" || r.Log != "" || r.Notify
+}
+
+// HealthSpec are the health.* checks.
+type HealthSpec struct {
+	TCP, HTTP, Exec   string
+	Interval, Timeout time.Duration
+	Retries           int
+}
+
+// Any reports whether a liveness check is set.
+func (h HealthSpec) Any() bool { return h.TCP != "" || h.HTTP != "" || h.Exec != "" }
+
+// FormatWID is what WIDToken becomes for slot wid: wid+offset,
+// zero-padded to width digits.
+func FormatWID(wid, offset, width int) string {
+	if offset == 0 && width <= 1 {
+		return strconv.Itoa(wid)
+	}
+	return fmt.Sprintf("%0*d", width, wid+offset)
 }
 
 // User is the passwd entry a process runs as.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
 	"github.com/circle-supervisor/circle/internal/procstate"
+	"github.com/circle-supervisor/circle/internal/ready"
 )
 
 // Watcher states, as reported by Status.
@@ -62,6 +63,7 @@ type Watcher struct {
 	errMsg   string
 	slots    []*slot
 	draining []*proc // stopping processes that no longer own a slot
+	incoming []*proc // reload: new processes not ready yet (proc.incoming is their slot)
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
 	changed  chan struct{}  // closed and replaced on every change
@@ -73,6 +75,13 @@ type Watcher struct {
 	lingering int
 	orphanSub func() // cancels the OrphanEvents subscription
 	orphanOK  bool   // the subscription sees every death in a group
+
+	// upT wakes the watcher at upAt, when a process without ready.*
+	// checks has run MinUptime (armUpLocked); nil when none is starting.
+	upT  *time.Timer
+	upAt time.Time
+
+	reloadMu sync.Mutex // one Reload replaces slots at a time
 }
 
 type slot struct {
@@ -91,6 +100,8 @@ type slot struct {
 	timer     *time.Timer  // pending spawn (backoff or warmup)
 	pending   string       // ProcBackoff or ProcStarting while timer is set
 	down      bool         // left down after exit (respawn = false)
+	failSeq   int          // failed starts so far (waiters compare it)
+	failWhy   string       // the last failed start's reason
 	spare     *cgroup.Proc // the last process's empty cgroup, for the next one
 }
 
@@ -109,6 +120,21 @@ type proc struct {
 	cellWatch func()       // cancels the watch on its cgroup.events
 	startTick uint64       // start time, for the tracker (0: untracked)
 	tracked   bool
+
+	// Readiness (ready.go).
+	checked   bool                // started with ready.* checks
+	ready     bool                // passed them (or ran MinUptime)
+	kit       *readyKit           // its checks, nil without ready/health keys
+	prober    *ready.Prober       // while starting, with ready.* checks
+	health    *ready.Health       // once ready, with health.* checks
+	notify    *ready.NotifySocket // ready.notify / watchdog
+	tap       *lineTap            // ready.log: output lines to the prober
+	failed    string              // circled stopped it as a failure: why
+	failStart bool                // ... and it counts as a failed start
+	signaled  bool                // circled sent it a signal (on-failure: not a failure)
+	incoming  *slot               // reload: the slot it takes once ready
+	promoted  bool                // reload: it took its slot
+	finished  bool                // gone (finishLocked)
 }
 
 // CountDescendants returns, for each live process (by main pid), how
@@ -265,12 +291,23 @@ func (w *Watcher) Start(ctx context.Context, wait bool) error {
 		}
 		w.startSlotsLocked(nil)
 	}
+	seq := w.failSnapshotLocked()
 	w.notify()
 	w.mu.Unlock()
 	if !wait {
 		return nil
 	}
-	return w.waitStarted(ctx, nil)
+	return w.waitStarted(ctx, nil, seq)
+}
+
+// failSnapshotLocked records each slot's failed starts so far, for
+// waitStarted.
+func (w *Watcher) failSnapshotLocked() map[*slot]int {
+	m := make(map[*slot]int, len(w.slots))
+	for _, s := range w.slots {
+		m[s] = s.failSeq
+	}
+	return m
 }
 
 // startSlotsLocked spawns every idle slot, spacing them by WarmupDelay.
@@ -292,21 +329,24 @@ func (w *Watcher) startSlotsLocked(skip map[*slot]bool) {
 	w.spawnManyLocked(now)
 }
 
-// waitStarted waits until each slot is running or has failed; old are
-// processes that must not count as "the new one".
-func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool) error {
+// waitStarted waits until each slot's process is ready, or the slot has
+// had a failed start since seq (an exit before ready, a failed ready
+// check, a spawn error: the error gives each reason); old are processes
+// that must not count as "the new one".
+func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool, seq map[*slot]int) error {
 	var errs []string
 	err := w.waitFor(ctx, func() bool {
 		errs = errs[:0]
 		if w.fatal || w.flapping || !w.want {
 			return true
 		}
+		now := time.Now()
 		for _, s := range w.slots {
 			switch {
-			case s.proc != nil && !old[s.proc] && !s.proc.down():
+			case s.failSeq != seq[s]:
+				errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.failWhy))
+			case s.proc != nil && !old[s.proc] && w.procReadyLocked(s.proc, now):
 			case s.down:
-			case s.pending == ProcBackoff && s.lastErr != "":
-				errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.lastErr))
 			default:
 				return false
 			}
@@ -326,9 +366,17 @@ func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool) error {
 	case !w.want:
 		return fmt.Errorf("%s was stopped while starting", w.spec.Name)
 	case len(errs) > 0:
-		return errors.New(strings.Join(errs, "; "))
+		return joinErrs(errs)
 	}
 	return nil
+}
+
+// joinErrs joins the failures of several slots, the first 10 of them.
+func joinErrs(errs []string) error {
+	if len(errs) > 10 {
+		errs = append(errs[:10:10], fmt.Sprintf("and %d more", len(errs)-10))
+	}
+	return errors.New(strings.Join(errs, "; "))
 }
 
 // Stop stops every process gracefully: StopSignal, GracefulTimeout, then
@@ -358,10 +406,13 @@ func (w *Watcher) stopAllLocked() {
 	for _, p := range w.draining {
 		w.stopProcLocked(p)
 	}
+	for _, p := range w.incoming {
+		w.stopProcLocked(p)
+	}
 }
 
 func (w *Watcher) allDownLocked() bool {
-	if len(w.draining) > 0 {
+	if len(w.draining) > 0 || len(w.incoming) > 0 {
 		return false
 	}
 	for _, s := range w.slots {
@@ -403,43 +454,102 @@ func (w *Watcher) Restart(ctx context.Context, wait bool) error {
 	return w.Start(ctx, true)
 }
 
-// Reload replaces each process gracefully: a new process is spawned in
-// the slot, then the old one is stopped. A stopped watcher is started.
+// Reload replaces each process gracefully, one slot at a time: a new
+// process is spawned beside the slot's and, once it is ready, takes the
+// slot while the old one is stopped. A new process that does not become
+// ready is stopped and the old one keeps serving; Reload goes on with the
+// other slots and returns the failures. With ReloadSignal, each process
+// gets that signal instead. A stopped watcher is started. Without wait it
+// returns at once and the slots are replaced in the background.
 func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 	w.mu.Lock()
 	if !w.want || w.fatal || w.flapping {
 		w.mu.Unlock()
 		return w.Start(ctx, wait)
 	}
-	old := map[*proc]bool{}
-	now := time.Now()
-	for _, s := range w.slots {
-		if p := s.proc; p != nil && !p.down() {
-			old[p] = true
-			w.replacedLocked(s, p, now)
-			s.proc = nil
-			w.draining = append(w.draining, p)
-			w.spawnLocked(s)
-			w.stopProcLocked(p)
+	if sig := w.spec.ReloadSignal; sig != "" {
+		defer w.mu.Unlock()
+		var errs []error
+		for _, s := range w.slots {
+			if p := s.proc; p != nil && !p.down() {
+				p.signaled = true
+				if err := signalProc(p.pid, sig, false); err != nil {
+					errs = append(errs, fmt.Errorf("%s.%d: pid %d: %w", w.spec.Name, s.wid, p.pid, err))
+				}
+			}
 		}
+		w.startSlotsLocked(nil)
+		w.notify()
+		return errors.Join(errs...)
 	}
-	w.startSlotsLocked(nil)
-	w.notify()
 	w.mu.Unlock()
 	if !wait {
+		go func() {
+			if err := w.Reload(context.Background(), true); err != nil {
+				w.log.Warn("reload failed", "err", err)
+			}
+		}()
 		return nil
 	}
-	if err := w.waitStarted(ctx, old); err != nil {
-		return err
+	w.reloadMu.Lock()
+	defer w.reloadMu.Unlock()
+	old := map[*proc]bool{}
+	var errs []string
+	for i := 0; ; i++ {
+		w.mu.Lock()
+		if !w.want || w.fatal || w.flapping {
+			w.mu.Unlock()
+			return w.waitStarted(ctx, nil, nil) // the reason
+		}
+		if i >= len(w.slots) {
+			w.startSlotsLocked(nil)
+			w.notify()
+			w.mu.Unlock()
+			break
+		}
+		s := w.slots[i]
+		cur := s.proc
+		if cur == nil || cur.down() {
+			w.mu.Unlock()
+			continue
+		}
+		old[cur] = true
+		j := w.prepareLocked(s)
+		j.incoming = true
+		w.startJob(j)
+		w.commitLocked(j)
+		p := j.p
+		w.notify()
+		w.mu.Unlock()
+		err := w.waitFor(ctx, func() bool {
+			return p.finished || p.promoted || !w.want || w.fatal || w.flapping
+		})
+		w.mu.Lock()
+		switch {
+		case err != nil:
+			w.stopProcLocked(p)
+			w.mu.Unlock()
+			return err
+		case p.promoted:
+		case p.finished:
+			errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, p.failed))
+		}
+		w.mu.Unlock()
 	}
-	return w.waitFor(ctx, func() bool {
+	if err := w.waitFor(ctx, func() bool {
 		for _, p := range w.draining {
 			if old[p] {
 				return false
 			}
 		}
 		return true
-	})
+	}); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return joinErrs(errs)
+	}
+	return nil
 }
 
 // replacedLocked is called when p, s's process, is replaced on request
@@ -509,6 +619,11 @@ func (w *Watcher) setNumLocked(n int) {
 			w.stopProcLocked(s.proc)
 			s.proc = nil
 		}
+		for _, p := range w.incoming {
+			if p.incoming == s {
+				w.stopProcLocked(p)
+			}
+		}
 	}
 	w.resize(n)
 	if w.want && !w.fatal && !w.flapping {
@@ -547,6 +662,7 @@ func (w *Watcher) Signal(sig string, pid int, children bool) error {
 		case p.exited:
 			signalPgroup(p.pid, sig) // the group still exists: its number is not reused
 		default:
+			p.signaled = true
 			if err := signalProc(p.pid, sig, children); err != nil {
 				errs = append(errs, fmt.Errorf("pid %d: %w", p.pid, err))
 			}
@@ -568,7 +684,8 @@ func (w *Watcher) liveLocked() []*proc {
 			ps = append(ps, s.proc)
 		}
 	}
-	return append(ps, w.draining...)
+	ps = append(ps, w.draining...)
+	return append(ps, w.incoming...)
 }
 
 // PIDs lists the pids of live main processes (not those that exited
@@ -655,12 +772,13 @@ type spawnJob struct {
 	readers, writers []*os.File
 	pid              int
 	err              error
+	incoming         bool // reload: the process waits beside the slot's until ready
 }
 
 func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 	s.timer, s.pending = nil, ""
 	spec := w.spec
-	wid := strconv.Itoa(s.wid)
+	wid := FormatWID(s.wid, spec.WIDOffset, spec.WIDWidth)
 	argv := make([]string, len(spec.Argv))
 	for i, a := range spec.Argv {
 		argv[i] = strings.ReplaceAll(a, WIDToken, wid)
@@ -669,10 +787,14 @@ func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 	for _, e := range spec.Env {
 		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
 	}
-	env = append(env, "CIRCLED_WID="+wid)
+	env = append(env, "CIRCLED_WID="+strconv.Itoa(s.wid))
 	j := &spawnJob{s: s, p: &proc{wid: s.wid, cell: s.spare}, name: spec.Name, cg: w.cg, tracker: w.tracker}
 	s.spare = nil
-	j.cmd, j.err = buildCmd(spec, argv, env, strings.ReplaceAll(spec.Dir, WIDToken, wid))
+	dir := strings.ReplaceAll(spec.Dir, WIDToken, wid)
+	env, j.err = w.prepareReadyLocked(spec, j.p, wid, env, dir)
+	if j.err == nil {
+		j.cmd, j.err = buildCmd(spec, argv, env, dir)
+	}
 	if j.err == nil {
 		j.readers, j.writers, j.err = attachOutput(j.cmd, spec)
 	}
@@ -733,22 +855,37 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 		for _, f := range j.readers {
 			f.Close()
 		}
+		if n := p.notify; n != nil {
+			go n.Close()
+		}
+		if j.incoming {
+			p.finished, p.failed = true, j.err.Error()
+			s.lastErr = "reload: " + p.failed
+			w.notify()
+			return
+		}
 		w.spawnFailedLocked(s, j.err)
 		return
 	}
 	p.pid = j.pid
-	s.proc = p
-	s.spawnErrs, s.lastErr = 0, ""
-	if s.spawns > 0 {
-		if s.crashed {
-			s.unplanned++
-		} else {
-			s.planned++
+	if j.incoming {
+		p.incoming = s
+		w.incoming = append(w.incoming, p)
+	} else {
+		s.proc = p
+		s.spawnErrs, s.lastErr = 0, ""
+		if s.spawns > 0 {
+			if s.crashed {
+				s.unplanned++
+			} else {
+				s.planned++
+			}
 		}
+		s.crashed = false
+		s.spawns++
 	}
-	s.crashed = false
-	s.spawns++
-	startPumps(&w.pumps, j.readers, w.spec, s.wid, p.pid)
+	w.startReadyLocked(p)
+	startPumps(&w.pumps, j.readers, w.spec, s.wid, p.pid, p.tap)
 	if w.tracker != nil && p.startTick != 0 {
 		w.tracker.Started(w.spec.Name, s.wid, p.pid, p.startTick)
 		p.tracked = true
@@ -763,6 +900,8 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 
 func (w *Watcher) spawnFailedLocked(s *slot, err error) {
 	s.lastErr = err.Error()
+	s.failSeq++
+	s.failWhy = s.lastErr
 	rnd := rand.Float64()
 	d, delay, n := w.spec.Policy.OnSpawnError(s.spawnErrs, rnd)
 	s.spawnErrs = n
@@ -1005,7 +1144,31 @@ func (w *Watcher) finishLocked(p *proc) {
 		w.tracker.Ended(p.pid)
 		p.tracked = false
 	}
+	wasReady := w.procReadyLocked(p, st.Time) || p.ready
+	if p.kit != nil || p.notify != nil {
+		w.endReadyLocked(p)
+	}
+	p.finished = true
 	defer w.notify()
+	if p.incoming != nil {
+		// A reload's new process that never became ready: the old one
+		// keeps its slot.
+		s := p.incoming
+		p.incoming = nil
+		w.incoming = removeProc(w.incoming, p)
+		w.removeCell(cell)
+		if p.failed == "" {
+			if p.stopping {
+				p.failed = "stopped before it was ready"
+			} else {
+				p.failed = exitReason(st, st.Time.Sub(p.startedAt)) + " before it was ready"
+			}
+		}
+		if w.ownsSlot(s) {
+			s.lastErr = "reload: " + p.failed
+		}
+		return
+	}
 	for i, d := range w.draining {
 		if d == p {
 			w.draining = append(w.draining[:i], w.draining[i+1:]...)
@@ -1035,7 +1198,7 @@ func (w *Watcher) finishLocked(p *proc) {
 	if !w.want || w.fatal || w.flapping {
 		return
 	}
-	if p.stopping {
+	if p.stopping && p.failed == "" {
 		// Stopped, then wanted again (Start, the end of a flapping pause)
 		// before it was gone: those skipped this slot, which was still
 		// taken. Its replacement starts now.
@@ -1045,10 +1208,34 @@ func (w *Watcher) finishLocked(p *proc) {
 		return
 	}
 	uptime := st.Time.Sub(p.startedAt)
-	d, delay, failures, hist := w.spec.Policy.OnExit(st.Time, uptime, s.failures, History{Exits: s.exits, Rounds: w.rounds}, rand.Float64())
-	s.failures, s.exits, w.rounds = failures, hist.Exits, hist.Rounds
+	why := p.failed
+	if why == "" {
+		why = exitReason(st, uptime)
+	}
+	expected := p.failed == "" && w.spec.Policy.OnFailure && w.spec.Policy.Expected(st, p.signaled)
+	if !wasReady && !expected && !(p.failed == "" && !w.spec.Policy.Respawn && st.Signal == "" && st.Code == 0) {
+		// A failed start: waiters (Start, Restart) report it.
+		s.failSeq++
+		s.failWhy = why
+	}
+	if p.failStart {
+		uptime = 0 // counts as a quick exit: backoff
+	}
+	var d Decision
+	var delay time.Duration
+	if expected {
+		d = LeaveDown
+	} else {
+		var failures int
+		var hist History
+		d, delay, failures, hist = w.spec.Policy.OnExit(st.Time, uptime, s.failures, History{Exits: s.exits, Rounds: w.rounds}, rand.Float64())
+		s.failures, s.exits, w.rounds = failures, hist.Exits, hist.Rounds
+	}
 	s.crashed = d == Restart || d == Flap
-	w.log.Info("process exited", "wid", s.wid, "pid", p.pid, "code", st.Code, "signal", st.Signal, "uptime", uptime.Round(time.Millisecond), "then", d.String(), "delay", delay)
+	if d == Restart && p.failed != "" {
+		s.lastErr = p.failed
+	}
+	w.log.Info("process exited", "wid", s.wid, "pid", p.pid, "code", st.Code, "signal", st.Signal, "uptime", uptime.Round(time.Millisecond), "reason", why, "then", d.String(), "delay", delay)
 	switch d {
 	case Restart:
 		if delay <= 0 {
@@ -1133,6 +1320,13 @@ type ProcStatus struct {
 	Error           string
 	// DroppedBytes is filled in by the supervisor (output it could not write).
 	DroppedBytes int64
+	// Ready: the process passed its ready.* checks (or, without any, has
+	// run MinUptime). Health is its liveness: "unknown" (no health.*
+	// check, or not checked yet), "healthy" or "unhealthy". StatusText
+	// is the last STATUS= it sent to its notify socket.
+	Ready      bool
+	Health     string
+	StatusText string
 	// Descendants is how many processes run beyond the main one: the
 	// members of its cgroup, else of its process group and of its tree
 	// of children (from /proc, on Linux). Status leaves it 0: counting
@@ -1146,15 +1340,12 @@ func (w *Watcher) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := Status{Name: w.spec.Name, NumProcesses: w.spec.NumProcesses, Error: w.errMsg, State: w.stateLocked()}
+	now := time.Now()
 	for _, s := range w.slots {
-		ps := ProcStatus{WID: s.wid, Restarts: s.unplanned, PlannedRestarts: s.planned, LastExit: s.lastExit, HasExit: s.hasExit, Error: s.lastErr}
+		ps := ProcStatus{WID: s.wid, Restarts: s.unplanned, PlannedRestarts: s.planned, LastExit: s.lastExit, HasExit: s.hasExit, Error: s.lastErr, Health: string(ready.HealthUnknown)}
 		switch {
 		case s.proc != nil:
-			ps.PID, ps.StartedAt = s.proc.pid, s.proc.startedAt
-			ps.State = ProcRunning
-			if s.proc.down() {
-				ps.State = ProcStopping
-			}
+			w.fillProcLocked(&ps, s.proc, now)
 		case s.pending != "":
 			ps.State = s.pending
 		case s.hasExit || s.lastErr != "":
@@ -1164,10 +1355,28 @@ func (w *Watcher) Status() Status {
 		}
 		st.Processes = append(st.Processes, ps)
 	}
-	for _, p := range w.draining {
-		st.Processes = append(st.Processes, ProcStatus{WID: p.wid, PID: p.pid, State: ProcStopping, StartedAt: p.startedAt})
+	for _, p := range append(append([]*proc(nil), w.draining...), w.incoming...) {
+		ps := ProcStatus{WID: p.wid}
+		w.fillProcLocked(&ps, p, now)
+		st.Processes = append(st.Processes, ps)
 	}
 	return st
+}
+
+// fillProcLocked fills in what ps says of live process p.
+func (w *Watcher) fillProcLocked(ps *ProcStatus, p *proc, now time.Time) {
+	ps.PID, ps.StartedAt = p.pid, p.startedAt
+	ps.Ready = w.procReadyLocked(p, now)
+	switch {
+	case p.down():
+		ps.State = ProcStopping
+	case ps.Ready:
+		ps.State = ProcRunning
+	default:
+		ps.State = ProcStarting
+	}
+	ps.Health = string(p.health.State())
+	ps.StatusText = p.notify.Status()
 }
 
 func (w *Watcher) stateLocked() string {
@@ -1184,10 +1393,19 @@ func (w *Watcher) stateLocked() string {
 		return StateStopping
 	}
 	running, backoff, idle := 0, false, false
+	var now time.Time
 	for _, s := range w.slots {
 		switch {
 		case s.proc != nil && !s.proc.down():
 			running++
+			if !s.proc.ready {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				if !w.procReadyLocked(s.proc, now) {
+					idle = true // starting: not ready yet
+				}
+			}
 		case s.pending == ProcBackoff:
 			backoff = true
 		case s.down:

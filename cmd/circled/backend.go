@@ -81,7 +81,8 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 		for _, p := range w.Processes {
 			cw.Processes = append(cw.Processes, ctl.ProcessStatus{WID: p.WID, PID: p.PID, State: p.State, StartedAt: p.StartedAt,
 				Restarts: p.Restarts, LastExit: toExit(p.LastExit, p.HasExit), Error: p.Error, DroppedBytes: p.DroppedBytes,
-				PlannedRestarts: p.PlannedRestarts, Descendants: p.Descendants})
+				PlannedRestarts: p.PlannedRestarts, Descendants: p.Descendants,
+				Ready: p.Ready, Health: p.Health, StatusText: p.StatusText})
 		}
 		st.Watchers = append(st.Watchers, cw)
 	}
