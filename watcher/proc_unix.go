@@ -22,7 +22,11 @@ func buildCmd(spec Spec, argv, env []string, dir string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
-	attr := &syscall.SysProcAttr{Setpgid: true}
+	// A session of its own (so a process group of its own, pgid = pid):
+	// without it a child keeps circled's controlling terminal, and a
+	// dropped-privilege child could push input into root's terminal
+	// (TIOCSTI) when circled runs in the foreground.
+	attr := &syscall.SysProcAttr{Setsid: true}
 	cred, err := credential(spec)
 	if err != nil {
 		return nil, err
