@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
@@ -47,6 +48,7 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 		Timeout: h.Timeout, Retries: h.Retries}
 	sp.Watchdog = wc.Watchdog
 	sp.ReloadSignal = wc.ReloadSignal
+	sp.LastOutput = s.lastOutput(wc.Name)
 	if sp.Ready.Notify || sp.Watchdog > 0 {
 		sp.RuntimeDir = s.notifyDir()
 	}
@@ -90,4 +92,23 @@ func (s *Supervisor) notifyDir() string {
 		return ""
 	}
 	return s.opts.Socket + ".notify"
+}
+
+// lastOutput returns the last lines of a watcher's slot from its ring
+// (both streams), without their "NAME.WID | " prefix.
+func (s *Supervisor) lastOutput(name string) func(wid, n int) []string {
+	return func(wid, n int) []string {
+		data, _ := s.ring(name).Tail(200, -1)
+		prefix := name + "." + strconv.Itoa(wid) + " | "
+		var out []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				out = append(out, rest)
+			}
+		}
+		if len(out) > n {
+			out = out[len(out)-n:]
+		}
+		return out
+	}
 }

@@ -499,3 +499,27 @@ func (w *Watcher) Reached(cond string) (ok bool, why string) {
 	}
 	return false, state
 }
+
+// outputLines is how many lines of a failed process's output an error
+// quotes.
+const outputLines = 5
+
+// withOutput appends to errs[i] the last lines of slot failed[i]'s
+// output (Spec.LastOutput), for the first few failures. Called without
+// the watcher's lock.
+func (w *Watcher) withOutput(errs []string, failed []int) {
+	w.mu.Lock()
+	last := w.spec.LastOutput
+	w.mu.Unlock()
+	if last == nil {
+		return
+	}
+	for i, wid := range failed {
+		if i >= 3 || i >= len(errs) {
+			return
+		}
+		if lines := last(wid, outputLines); len(lines) > 0 {
+			errs[i] += "; last output:\n    " + strings.Join(lines, "\n    ")
+		}
+	}
+}

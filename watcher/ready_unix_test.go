@@ -408,3 +408,50 @@ func TestWIDFormat(t *testing.T) {
 		t.Fatalf("FormatWID(7, 0, 0) = %q", got)
 	}
 }
+
+func TestReached(t *testing.T) {
+	spec := shSpec(t, "up", "exec sleep 100")
+	spec.Policy.MinUptime = 300 * time.Millisecond
+	w := newWatcher(t, spec)
+	if ok, why := w.Reached(CondStarted); ok || why != StateStopped {
+		t.Fatalf("stopped: Reached(started) = %v, %q", ok, why)
+	}
+	if err := w.Start(ctx30(t), false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := w.Reached(CondStarted); !ok {
+		t.Fatal("Reached(started) = false with a process running")
+	}
+	eventually(t, 10*time.Second, "ready", func() bool { ok, _ := w.Reached(CondReady); return ok })
+	if ok, why := w.Reached(CondCompleted); ok || !strings.Contains(why, "respawns") {
+		t.Fatalf("Reached(completed) = %v, %q for a respawning watcher", ok, why)
+	}
+
+	for code, want := range map[int]bool{0: true, 1: false} {
+		spec := shSpec(t, "once", fmt.Sprintf("exit %d", code))
+		spec.Policy.Respawn = false
+		spec.Policy.MinUptime = 0
+		w := newWatcher(t, spec)
+		if err := w.Start(ctx30(t), false); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the one-shot to end", func() bool {
+			st := w.Status()
+			return len(st.Processes) == 1 && st.Processes[0].State == ProcExited
+		})
+		ok, why := w.Reached(CondCompleted)
+		if ok != want || (!ok && why != "exited with code 1") {
+			t.Fatalf("exit %d: Reached(completed) = %v, %q", code, ok, why)
+		}
+	}
+}
+
+func TestStartFailsOnSpawnError(t *testing.T) {
+	spec := shSpec(t, "nosuch", "")
+	spec.Argv = []string{"/nonexistent/circle-test-program"}
+	w := newWatcher(t, spec)
+	err := w.Start(ctx30(t), true)
+	if err == nil || !strings.Contains(err.Error(), "nosuch.1: ") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("start: err = %v", err)
+	}
+}

@@ -73,6 +73,10 @@ type Spec struct {
 	// ReloadSignal makes Reload send this signal to each process instead
 	// of replacing it ("" = replace).
 	ReloadSignal string
+	// LastOutput returns the last lines (at most n) that slot wid's
+	// processes wrote, for the errors of Start, Restart and Reload; nil =
+	// none.
+	LastOutput func(wid, n int) []string
 	// RuntimeDir is where per-process notify sockets are made (a
 	// directory only circled's user may write; created 0711 if missing).
 	// "" = a private directory under the system's temporary directory.

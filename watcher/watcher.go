@@ -280,6 +280,8 @@ func (w *Watcher) resize(n int) {
 // spawn (the error lists the failures).
 func (w *Watcher) Start(ctx context.Context, wait bool) error {
 	w.mu.Lock()
+	// Before the spawns: one can fail at once.
+	seq := w.failSnapshotLocked()
 	if !w.want || w.fatal || w.flapping {
 		w.want = true
 		w.fatal, w.flapping, w.errMsg = false, false, ""
@@ -291,7 +293,6 @@ func (w *Watcher) Start(ctx context.Context, wait bool) error {
 		}
 		w.startSlotsLocked(nil)
 	}
-	seq := w.failSnapshotLocked()
 	w.notify()
 	w.mu.Unlock()
 	if !wait {
@@ -335,8 +336,9 @@ func (w *Watcher) startSlotsLocked(skip map[*slot]bool) {
 // that must not count as "the new one".
 func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool, seq map[*slot]int) error {
 	var errs []string
+	var failed []int
 	err := w.waitFor(ctx, func() bool {
-		errs = errs[:0]
+		errs, failed = errs[:0], failed[:0]
 		if w.fatal || w.flapping || !w.want {
 			return true
 		}
@@ -345,6 +347,7 @@ func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool, seq map[*
 			switch {
 			case s.failSeq != seq[s]:
 				errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.failWhy))
+				failed = append(failed, s.wid)
 			case s.proc != nil && !old[s.proc] && w.procReadyLocked(s.proc, now):
 			case s.down:
 			default:
@@ -356,6 +359,7 @@ func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool, seq map[*
 	if err != nil {
 		return err
 	}
+	w.withOutput(errs, failed)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
