@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/ready"
 	"github.com/circle-supervisor/circle/watcher"
 )
 
@@ -51,6 +52,7 @@ type watcherObs struct {
 	// reloading > 0 while a reload replaces this watcher's processes:
 	// planned restarts seen meanwhile are reason reload.
 	reloading int
+	unhealthy map[int]int // wid -> the pid last reported unhealthy
 
 	// guarded by obs.mu
 	restarts map[string]uint64 // by reason
@@ -71,16 +73,23 @@ func (o *obs) watcherObsFor(name string) *watcherObs {
 	defer o.mu.Unlock()
 	wo := o.perW[name]
 	if wo == nil {
-		wo = &watcherObs{name: name, stop: make(chan struct{}), restarts: map[string]uint64{}, exits: map[exitKey]uint64{}, dropSeen: map[int]int64{}}
+		wo = &watcherObs{name: name, stop: make(chan struct{}), unhealthy: map[int]int{}, restarts: map[string]uint64{}, exits: map[exitKey]uint64{}, dropSeen: map[int]int64{}}
 		o.perW[name] = wo
 	}
 	return wo
 }
 
 // spawnerFor wraps the supervisor's spawner for one watcher: every start
-// becomes a spawn event and every exit an exit event and a count.
+// becomes a spawn event and every exit an exit event and a count. The
+// wrap keeps the optional interfaces the watcher looks for
+// (watcher.OrphanEvents: the reaper tells when a lingering group's
+// orphans are reaped).
 func (s *Supervisor) spawnerFor(name string) watcher.Spawner {
-	return &observedSpawner{Spawner: s.opts.Spawner, s: s, name: name}
+	o := &observedSpawner{Spawner: s.opts.Spawner, s: s, name: name}
+	if oe, ok := s.opts.Spawner.(watcher.OrphanEvents); ok {
+		return &observedOrphanSpawner{observedSpawner: o, oe: oe}
+	}
+	return o
 }
 
 type observedSpawner struct {
@@ -89,8 +98,24 @@ type observedSpawner struct {
 	name string
 }
 
-// Start implements watcher.Spawner.
+type observedOrphanSpawner struct {
+	*observedSpawner
+	oe watcher.OrphanEvents
+}
+
+// NotifyOrphans implements watcher.OrphanEvents.
+func (o *observedOrphanSpawner) NotifyOrphans(f func()) (cancel func(), ok bool) {
+	return o.oe.NotifyOrphans(f)
+}
+
+// Start implements watcher.Spawner. A command without output pipes is
+// not one of the watcher's processes (those always have them: their
+// output feeds the log ring) but an exec check's (ready.exec,
+// health.exec): it is started as it is, without events or counts.
 func (o *observedSpawner) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, error) {
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		return o.Spawner.Start(cmd, onExit)
+	}
 	wid := widOf(cmd.Env)
 	var pid int
 	spawned := make(chan struct{}) // the exit event follows the spawn event
@@ -129,6 +154,17 @@ func (s *Supervisor) exited(name string, wid, pid int, st watcher.ExitStatus) {
 		ev.Signal = st.Signal
 	}
 	dropped := s.drops.Dropped(pid)
+	// Was it stopped for failing its liveness checks (or watchdog)? The
+	// watcher still lists it: this runs before the watcher hears of the
+	// exit. Only watchers with such checks pay for the look.
+	sick := false
+	if e, wc, err := s.getCfg(name); err == nil && (wc.Health.Any() || wc.Watchdog > 0) {
+		for _, p := range e.w.Status().Processes {
+			if p.PID == pid {
+				sick = p.Health == healthUnhealthy || healthFailure(p.Error)
+			}
+		}
+	}
 	o.mu.Lock()
 	wo := o.perW[name]
 	var newDrops int64
@@ -138,6 +174,14 @@ func (s *Supervisor) exited(name string, wid, pid int, st watcher.ExitStatus) {
 		delete(wo.dropSeen, pid)
 	}
 	o.mu.Unlock()
+	if wo != nil && sick {
+		wo.diffMu.Lock()
+		if wo.unhealthy[wid] != pid {
+			wo.unhealthy[wid] = pid
+			o.bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: wid, PID: pid})
+		}
+		wo.diffMu.Unlock()
+	}
 	o.bus.publish(ev)
 	if newDrops > 0 {
 		o.bus.publish(Event{Type: EventLogDropped, Watcher: name, WID: wid, PID: pid, Count: newDrops})
@@ -236,7 +280,10 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 		return
 	}
 	name := wo.name
-	bus := s.obs.bus
+	// Events go out once the counters are updated: a client that sees a
+	// restart event and then reads the metrics finds it counted.
+	var evs []Event
+	bus := publisher(func(ev Event) { evs = append(evs, ev) })
 	if cur.State != prev.State {
 		typ := EventState
 		switch cur.State {
@@ -272,13 +319,27 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 		}
 		curSeen[p.WID] = true
 		old := prevBy[p.WID]
-		if p.State == watcher.ProcRunning && p.PID != 0 && (old.PID != p.PID || old.State != watcher.ProcRunning) {
+		if p.Ready && p.PID != 0 && (old.PID != p.PID || !old.Ready) {
 			bus.publish(Event{Type: EventReady, Watcher: name, WID: p.WID, PID: p.PID})
+		}
+		if p.Health == healthUnhealthy && p.PID != 0 && wo.unhealthy[p.WID] != p.PID {
+			wo.unhealthy[p.WID] = p.PID
+			bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: p.PID, Reason: p.Error})
 		}
 		if d := p.Restarts - old.Restarts; d > 0 && old.WID != 0 {
 			reason := ReasonCrash
-			if prev.State == watcher.StateFlapping {
+			switch {
+			case prev.State == watcher.StateFlapping:
 				reason = ReasonFlapping
+			case old.PID != 0 && wo.unhealthy[p.WID] == old.PID, healthFailure(p.Error):
+				// The watcher stopped it for a failed liveness check (or
+				// watchdog) and keeps why in the slot's error until the
+				// next process is ready.
+				reason = ReasonHealth
+				if wo.unhealthy[p.WID] != old.PID || old.PID == 0 {
+					wo.unhealthy[p.WID] = old.PID
+					bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: old.PID, Reason: p.Error})
+				}
 			}
 			add(reason, d)
 			bus.publish(Event{Type: EventRestart, Watcher: name, WID: p.WID, PID: p.PID, Reason: reason})
@@ -299,6 +360,24 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 		}
 		s.obs.mu.Unlock()
 	}
+	for _, ev := range evs {
+		s.obs.bus.publish(ev)
+	}
+}
+
+// publisher collects events (diff publishes them at its end).
+type publisher func(Event)
+
+func (p publisher) publish(ev Event) { p(ev) }
+
+// healthUnhealthy is ProcStatus.Health of a process that failed its
+// liveness checks.
+const healthUnhealthy = string(ready.HealthUnhealthy)
+
+// healthFailure reports whether a slot's error says its process was
+// stopped by a liveness check (health.*) or the notify watchdog.
+func healthFailure(err string) bool {
+	return strings.HasPrefix(err, "health.") || strings.HasPrefix(err, "watchdog")
 }
 
 // configReloaded counts a config reload and publishes its event.

@@ -4,7 +4,9 @@ package supervisor
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -42,8 +44,9 @@ graceful_timeout = 5
 cmd = sh -c "sleep 0.05; exit 3"
 respawn = never
 `)
+	t0 := time.Now()
 	s, _ := newSup(t, p)
-	sub := s.Subscribe([]string{"w"}, time.Time{})
+	sub := s.Subscribe([]string{"w"}, t0) // from the start: replayed
 	defer sub.Close()
 	eventually(t, 20*time.Second, "w active", func() bool { return state(s, "w") == "active" })
 	pids, _ := s.PIDs("w")
@@ -106,5 +109,100 @@ respawn = never
 		if got[i] != want[i] {
 			t.Fatalf("events = %v, want %v", got, want)
 		}
+	}
+}
+
+func TestHealthFailure(t *testing.T) {
+	for err, want := range map[string]bool{
+		"health.http: connection refused (3 failures in a row)": true,
+		"watchdog: no WATCHDOG=1 within 2s":                     true,
+		"exit code 1 after 20ms":                                false,
+		"":                                                      false,
+	} {
+		if got := healthFailure(err); got != want {
+			t.Errorf("healthFailure(%q) = %v, want %v", err, got, want)
+		}
+	}
+}
+
+// A process that fails its liveness check is replaced: an unhealthy
+// event, a restart counted as health; exec checks' own processes are
+// neither events nor exits; ready follows readiness.
+func TestHealthRestartReason(t *testing.T) {
+	dir := t.TempDir()
+	sick := filepath.Join(dir, "sick")
+	p := writeConfig(t, dir, "[circled]\nsocket = "+filepath.Join(dir, "s.sock")+`
+[watcher:w]
+cmd = sleep 1000
+min_uptime = 0
+graceful_timeout = 5
+health.exec = test ! -e `+sick+`
+health.interval = 0.05
+health.retries = 1
+`)
+	t0 := time.Now()
+	s, _ := newSup(t, p)
+	sub := s.Subscribe(nil, t0) // from the start: replayed
+	defer sub.Close()
+	eventually(t, 20*time.Second, "w active", func() bool { return state(s, "w") == "active" })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := func() Event {
+		t.Helper()
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	// The first process: spawn, then ready; the health checks that pass
+	// meanwhile are no spawn or exit events (nor exits, below).
+	var firstPID int
+	for firstPID == 0 {
+		if ev := next(); ev.Type == EventReady {
+			firstPID = ev.PID
+		} else if ev.Type == EventExit {
+			t.Fatalf("an exit before anything failed: %+v", ev)
+		}
+	}
+	if err := os.WriteFile(sick, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for !slices.Contains(seen, "restart") {
+		ev := next()
+		switch ev.Type {
+		case EventUnhealthy:
+			if ev.PID != firstPID {
+				t.Fatalf("unhealthy %+v, want pid %d", ev, firstPID)
+			}
+			seen = append(seen, "unhealthy")
+			os.Remove(sick) // the next process is healthy
+		case EventRestart:
+			if ev.Reason != ReasonHealth {
+				t.Fatalf("restart %+v, want reason health", ev)
+			}
+			seen = append(seen, "restart")
+		case EventSpawn, EventExit:
+			if ev.PID == 0 || ev.WID != 1 {
+				t.Fatalf("%+v: a check's process?", ev)
+			}
+		}
+	}
+	if !slices.Equal(seen, []string{"unhealthy", "restart"}) {
+		t.Fatalf("events %v, want unhealthy then restart", seen)
+	}
+	m := watcherMetrics(s, "w")
+	if m.Restarts[ReasonHealth] != 1 || m.Restarts[ReasonCrash] != 0 {
+		t.Fatalf("restarts = %v, want health 1", m.Restarts)
+	}
+	// Only the unhealthy process's exit: the checks' own processes (one
+	// failed, others passed) are not the watcher's exits.
+	var n uint64
+	for _, e := range m.Exits {
+		n += e.N
+	}
+	if n != 1 {
+		t.Fatalf("exits = %+v, want the one stopped process", m.Exits)
 	}
 }

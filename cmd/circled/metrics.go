@@ -47,7 +47,7 @@ func newSupCollector(sup *supervisor.Supervisor) *supCollector {
 		start:      d("process_start_time_seconds", "Start time of the process in a watcher's slot, seconds since the Unix epoch.", "watcher", "wid"),
 		restarts:   d("process_restarts_total", "Restarts of a watcher's processes by reason: crash, flapping (the retry after a flapping pause), health, manual (restart, stop then start), reload.", "watcher", "reason"),
 		exits:      d("process_exits_total", "Exits of a watcher's processes: by exit code (signal empty) or by the signal that ended them (code empty).", "watcher", "code", "signal"),
-		ready:      d("process_ready", "1 when the process in a watcher's slot is up (running), else 0.", "watcher", "wid"),
+		ready:      d("process_ready", "1 when the process in a watcher's slot is ready (passed its ready.* checks, or ran min_uptime without any), else 0.", "watcher", "wid"),
 		cpu:        d("process_cpu_seconds_total", "CPU time (user and system) of the process in a watcher's slot and its descendants (its process group and tree of children), in seconds.", "watcher", "wid"),
 		rss:        d("process_resident_memory_bytes", "Resident memory of the process in a watcher's slot and its descendants (its process group and tree of children), in bytes.", "watcher", "wid"),
 		dropped:    d("log_dropped_bytes_total", "Bytes of a watcher's output that could not be written to their destination.", "watcher"),
@@ -92,7 +92,7 @@ func (c *supCollector) Collect(ch chan<- prometheus.Metric) {
 				running++
 			}
 			ready := 0.0
-			if up {
+			if p.Ready && p.PID != 0 {
 				ready = 1
 			}
 			gauge(c.ready, ready, w.Name, wid)
