@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/watcher"
 )
 
 func watcherMetrics(s *Supervisor, name string) WatcherMetrics {
@@ -204,5 +206,22 @@ health.retries = 1
 	}
 	if n != 1 {
 		t.Fatalf("exits = %+v, want the one stopped process", m.Exits)
+	}
+}
+
+// The spawner wrap keeps the reaper's OrphanEvents: without it a
+// lingering process group is never seen gone and a stop can hang.
+func TestSpawnerWrapKeepsOrphanEvents(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "[circled]\nsocket = "+filepath.Join(dir, "s.sock")+"\n[watcher:w]\ncmd = sleep 1000\nautostart = false\n")
+	s, _ := newSup(t, p)
+	if _, ok := s.opts.Spawner.(watcher.OrphanEvents); !ok {
+		t.Fatal("the reaper does not implement OrphanEvents")
+	}
+	if _, ok := s.spawnerFor("w").(watcher.OrphanEvents); !ok {
+		t.Fatal("the wrapped spawner lost OrphanEvents")
+	}
+	if _, ok := (&Supervisor{opts: Options{Spawner: watcher.DirectSpawner{}}}).spawnerFor("w").(watcher.OrphanEvents); ok {
+		t.Fatal("a spawner without OrphanEvents gained it")
 	}
 }
