@@ -574,3 +574,38 @@ cmd = sleep 1000
 		}
 	}
 }
+
+// A follower of the events does not hold circled up: quit ends its
+// stream (circlectl events exits 0) and circled exits.
+func TestEventsEndWhenCircledQuits(t *testing.T) {
+	p := startCircled(t, t.TempDir(), `
+[watcher:calm]
+cmd = sleep 1000
+`)
+	p.up()
+	cmd := exec.Command(filepath.Join(binDir, "circlectl"), "--socket", p.socket, "events", "--since", "1h")
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
+	out := &syncBuf{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pollFor(t, 20*time.Second, "the replayed spawn", func() (bool, string) {
+		return strings.Contains(out.String(), "spawn"), out.String()
+	})
+	p.mustCtl("quit")
+	if code := p.exit(); code != 0 {
+		t.Fatalf("circled exited %d:\n%s", code, p.out)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("circlectl events: %v\n%s", err, out)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("circlectl events still running after circled quit:\n%s", out)
+	}
+}
