@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -223,5 +224,39 @@ func TestSpawnerWrapKeepsOrphanEvents(t *testing.T) {
 	}
 	if _, ok := (&Supervisor{opts: Options{Spawner: watcher.DirectSpawner{}}}).spawnerFor("w").(watcher.OrphanEvents); ok {
 		t.Fatal("a spawner without OrphanEvents gained it")
+	}
+}
+
+// Config reloads: counted by result, each a reload event (the summary,
+// or the error as reason); the last success time moves only on success.
+func TestConfigReloadCountsAndEvents(t *testing.T) {
+	dir := t.TempDir()
+	head := "[circled]\nsocket = " + filepath.Join(dir, "s.sock") + "\n"
+	p := writeConfig(t, dir, head+"[watcher:a]\ncmd = sleep 1000\n")
+	s, _ := newSup(t, p)
+	sub := s.Subscribe([]string{"nothing-matches"}, time.Time{})
+	defer sub.Close()
+	start := s.Metrics(false).LastReloadOK
+	writeConfig(t, dir, head+"[watcher:a]\ncmd = sleep 1000\n[watcher:b]\ncmd = sleep 1000\n")
+	if _, err := s.ReloadConfig(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, head+"[watcher:a]\nbogus_key = 1\n")
+	if _, err := s.ReloadConfig(context.Background()); err == nil {
+		t.Fatal("a bad config reloaded")
+	}
+	m := s.Metrics(false)
+	if m.ReloadsOK != 1 || m.ReloadsFailed != 1 || !m.LastReloadOK.After(start) {
+		t.Fatalf("reloads ok %d failed %d, last ok %v (start %v)", m.ReloadsOK, m.ReloadsFailed, m.LastReloadOK, start)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, err := sub.Next(ctx) // reload events pass any watcher filter
+	if err != nil || ev.Type != EventReload || ev.Summary == nil || !slices.Equal(ev.Summary.Added, []string{"b"}) {
+		t.Fatalf("first event %+v (%v), want the reload adding b", ev, err)
+	}
+	ev, err = sub.Next(ctx)
+	if err != nil || ev.Type != EventReload || ev.Summary != nil || !strings.Contains(ev.Reason, "bogus_key") {
+		t.Fatalf("second event %+v (%v), want the failed reload's error", ev, err)
 	}
 }
