@@ -35,6 +35,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func main() {
 	// Must come first: a child started for umask/rlimits is circled itself.
 	watcher.RunTrampolineIfRequested()
+	closeInheritedFDs()
 	clearInheritedSignalMask()
 	os.Exit(run(os.Args[1:]))
 }
