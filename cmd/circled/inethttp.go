@@ -76,7 +76,32 @@ func inetHandler(rpc http.Handler, h config.InetHTTP, log *slog.Logger) http.Han
 	if h.Username != "" {
 		out = rpc2.BasicAuth(out, h.Username, h.Password, log)
 	}
-	return out
+	return notFromBrowsers(out, h.Username == "")
+}
+
+// notFromBrowsers refuses what a web page can make a local browser send:
+// any request carrying an Origin header (supervisorctl, xmlrpc.client and
+// the other tools never send one), and, on a listener without
+// credentials, a Host that is not a loopback name (DNS rebinding: a page
+// on evil.example resolving to 127.0.0.1). Found in a security review.
+func notFromBrowsers(h http.Handler, noAuth bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			http.Error(w, "cross-origin requests are refused", http.StatusForbidden)
+			return
+		}
+		if noAuth {
+			host := r.Host
+			if _, _, err := net.SplitHostPort(host); err != nil {
+				host = net.JoinHostPort(host, "0")
+			}
+			if !loopbackHost(host) {
+				http.Error(w, "this listener has no credentials: only a loopback Host is served", http.StatusForbidden)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // boundBody reads a request's body (at most rpc2.MaxBody+1 bytes: rpc2

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -42,6 +44,37 @@ func TestListenInetHTTPNeedsAuthBeyondLoopback(t *testing.T) {
 			t.Errorf("%+v: listening, want %q", c.h, c.fail)
 		} else if !strings.Contains(err.Error(), c.fail) {
 			t.Errorf("%+v: %v, want %q", c.h, err, c.fail)
+		}
+	}
+}
+
+// A browser's request (Origin header) is refused, and so is a Host that
+// is not loopback on a listener without credentials (DNS rebinding).
+func TestInetHTTPRefusesBrowsers(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for _, c := range []struct {
+		name   string
+		noAuth bool
+		host   string
+		origin string
+		want   int
+	}{
+		{"supervisorctl, loopback", true, "127.0.0.1:9001", "", http.StatusTeapot},
+		{"localhost", true, "localhost:9001", "", http.StatusTeapot},
+		{"browser page", true, "127.0.0.1:9001", "http://evil.example", http.StatusForbidden},
+		{"dns rebinding", true, "evil.example:9001", "", http.StatusForbidden},
+		{"rebinding with credentials set", false, "evil.example:9001", "", http.StatusTeapot},
+		{"browser page with credentials set", false, "127.0.0.1:9001", "null", http.StatusForbidden},
+	} {
+		r := httptest.NewRequest("POST", "/RPC2", strings.NewReader("<methodCall/>"))
+		r.Host = c.host
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		rec := httptest.NewRecorder()
+		notFromBrowsers(ok, c.noAuth).ServeHTTP(rec, r)
+		if rec.Code != c.want {
+			t.Errorf("%s: %d, want %d", c.name, rec.Code, c.want)
 		}
 	}
 }
