@@ -232,6 +232,7 @@ func (f *failures) add(name, msg string) {
 // parallel) and returns each one's error.
 func (s *Supervisor) stopEach(ctx context.Context, es []*entry) map[*entry]error {
 	errs := newErrMap()
+	s.cancelWait(namesOf(es))
 	groups := s.groups(namesOf(es))
 	for i := len(groups) - 1; i >= 0; i-- {
 		parallel(groups[i], func(e *entry) error { errs.set(e, e.w.Stop(ctx, true)); return nil })
@@ -246,7 +247,7 @@ func (s *Supervisor) startEach(ctx context.Context, es []*entry) map[*entry]erro
 	errs := newErrMap()
 	groups := s.groups(namesOf(es))
 	for i, g := range groups {
-		parallel(g, func(e *entry) error { errs.set(e, e.w.Start(ctx, true)); return nil })
+		parallel(g, func(e *entry) error { errs.set(e, s.startOne(ctx, e, true, true)); return nil })
 		s.mu.Lock()
 		delay := s.cfg.Daemon.WarmupDelay
 		s.mu.Unlock()

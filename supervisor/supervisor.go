@@ -32,6 +32,10 @@ import (
 // watcher.
 var ErrNoSuchWatcher = errors.New("no such watcher")
 
+// StateWaiting is the status of a watcher waiting for its dependencies
+// (depends_on) before it starts.
+const StateWaiting = "waiting"
+
 // ErrBadConfig wraps a config error from a reload.
 var ErrBadConfig = errors.New("bad config")
 
@@ -95,6 +99,8 @@ type Supervisor struct {
 	prevState *procstate.State // what the previous circled on the socket left
 
 	obs *obs // events and metrics counters (events.go, metrics.go)
+
+	waiting map[string]*depWait // watchers waiting for their dependencies (depends.go)
 }
 
 type entry struct {
@@ -123,6 +129,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		log:      opts.Log,
 		cfg:      cfg,
 		watchers: map[string]*entry{},
+		waiting:  map[string]*depWait{},
 		quit:     make(chan struct{}),
 		crit:     make(chan *ExitError, 1),
 		rings:    map[string]*logs.Ring{},
@@ -210,7 +217,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.opMu.Lock()
 	s.recoverLeftovers()
 	s.startState()
-	s.startGroups(ctx, s.autostartNames(), true)
+	s.startGroups(ctx, s.autostartNames(), true, true)
 	s.opMu.Unlock()
 	s.opts.OnReady() // even if some failed: they are reported, not fatal to circled
 	var result error
@@ -312,24 +319,35 @@ func (s *Supervisor) allNames() []string {
 	return names
 }
 
-// groups returns the entries of names grouped by priority, highest first.
+// groups returns the entries of names in start order: by level in the
+// dependency graph (dependencies first), then by priority, highest
+// first. Stopping runs the groups in reverse, so a watcher stops before
+// the watchers it depends on.
 func (s *Supervisor) groups(names []string) [][]*entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	byPrio := map[int][]*entry{}
+	type key struct{ level, prio int }
+	lv := s.levelsLocked()
+	byKey := map[key][]*entry{}
 	for _, n := range names {
 		if e := s.watchers[n]; e != nil {
-			byPrio[e.cfg.Priority] = append(byPrio[e.cfg.Priority], e)
+			k := key{lv[n], e.cfg.Priority}
+			byKey[k] = append(byKey[k], e)
 		}
 	}
-	prios := make([]int, 0, len(byPrio))
-	for p := range byPrio {
-		prios = append(prios, p)
+	keys := make([]key, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
 	}
-	sort.Sort(sort.Reverse(sort.IntSlice(prios)))
-	out := make([][]*entry, 0, len(prios))
-	for _, p := range prios {
-		g := byPrio[p]
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].level != keys[j].level {
+			return keys[i].level < keys[j].level
+		}
+		return keys[i].prio > keys[j].prio
+	})
+	out := make([][]*entry, 0, len(keys))
+	for _, k := range keys {
+		g := byKey[k]
 		sort.Slice(g, func(i, j int) bool { return g[i].cfg.Name < g[j].cfg.Name })
 		out = append(out, g)
 	}
@@ -351,11 +369,29 @@ func parallel(g []*entry, fn func(*entry) error) error {
 	return errors.Join(errs...)
 }
 
-func (s *Supervisor) startGroups(ctx context.Context, names []string, wait bool) error {
+// startGroups starts names in dependency then priority order; each waits
+// for its dependencies first (in the background with detach).
+func (s *Supervisor) startGroups(ctx context.Context, names []string, wait, detach bool) error {
 	var errs []error
+	if detach {
+		// Those whose dependencies are not reached yet wait in the
+		// background from now on (shown as waiting), each starting once
+		// its dependencies are; the others start in order below.
+		var now []string
+		for _, g := range s.groups(names) {
+			for _, e := range g {
+				if s.depsReached(e) {
+					now = append(now, e.cfg.Name)
+				} else {
+					errs = append(errs, s.startOne(ctx, e, wait, true))
+				}
+			}
+		}
+		names = now
+	}
 	groups := s.groups(names)
 	for i, g := range groups {
-		errs = append(errs, parallel(g, func(e *entry) error { return e.w.Start(ctx, wait) }))
+		errs = append(errs, parallel(g, func(e *entry) error { return s.startOne(ctx, e, wait, detach) }))
 		s.mu.Lock()
 		delay := s.cfg.Daemon.WarmupDelay
 		s.mu.Unlock()
@@ -371,6 +407,7 @@ func (s *Supervisor) startGroups(ctx context.Context, names []string, wait bool)
 }
 
 func (s *Supervisor) stopGroups(ctx context.Context, names []string) error {
+	s.cancelWait(names)
 	var errs []error
 	groups := s.groups(names)
 	for i := len(groups) - 1; i >= 0; i-- {
@@ -433,13 +470,15 @@ func (s *Supervisor) getCfg(name string) (*entry, *config.Watcher, error) {
 	return e, e.cfg, nil
 }
 
-// Start starts the named watchers in priority order.
+// Start starts the named watchers in dependency then priority order,
+// with their stopped dependencies (recursively) first; each waits for
+// its dependencies' conditions.
 func (s *Supervisor) Start(ctx context.Context, names []string, wait bool) ([]string, error) {
 	ns, err := s.Match(names)
 	if err != nil {
 		return nil, err
 	}
-	return ns, s.startGroups(ctx, ns, wait)
+	return ns, s.startGroups(ctx, s.withDeps(ns), wait, !wait)
 }
 
 // Stop stops the named watchers in reverse priority order.
@@ -466,7 +505,7 @@ func (s *Supervisor) Restart(ctx context.Context, names []string, wait bool) ([]
 		if err := s.stopGroups(ctx, ns); err != nil {
 			return err
 		}
-		return s.startGroups(ctx, ns, true)
+		return s.startGroups(ctx, ns, true, false)
 	}
 	if !wait {
 		go run(context.Background())
@@ -566,6 +605,9 @@ func (s *Supervisor) Status(names []string) ([]WatcherStatus, string, error) {
 			continue // removed meanwhile
 		}
 		ws := WatcherStatus{Status: e.w.Status(), Priority: wc.Priority, Autostart: wc.Autostart}
+		if why := s.waitingReason(n); why != "" && ws.State == watcher.StateStopped {
+			ws.State, ws.Error = StateWaiting, why
+		}
 		for i := range ws.Processes {
 			if pid := ws.Processes[i].PID; pid != 0 {
 				ws.Processes[i].DroppedBytes = s.drops.Dropped(pid)
