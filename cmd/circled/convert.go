@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/circle-supervisor/circle/internal/safefile"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/spf13/cobra"
 )
@@ -65,7 +66,9 @@ func convert(cmd *cobra.Command, src, out string, force bool) error {
 	}
 	for _, f := range files {
 		p := filepath.Join(out, filepath.FromSlash(f.Name))
-		fh, err := os.OpenFile(p, flags, 0o644)
+		// circled convert may run as root into a directory others can
+		// write: never through a symlink, only a regular file.
+		fh, err := openConverted(p, flags)
 		if errors.Is(err, fs.ErrExist) {
 			return &exitError{code: 1, err: fmt.Errorf("%s already exists (use --force to overwrite)", p)}
 		}
@@ -85,4 +88,15 @@ func convert(cmd *cobra.Command, src, out string, force bool) error {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}
 	return nil
+}
+
+// openConverted opens p through internal/safefile (no symlink followed,
+// regular files only, truncation only after the checks).
+func openConverted(p string, flags int) (*os.File, error) {
+	d, err := safefile.OpenDir(filepath.Dir(p), false)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.OpenFile(filepath.Base(p), flags, 0o644)
 }
