@@ -182,13 +182,9 @@ func (h *Handler) removeProcessGroup(ctx context.Context, args []any) (any, erro
 	if h.takePending(name, "", "removed") || h.takePending(name, "changed-removed", "changed", "changed-stopped") {
 		return true, nil
 	}
-	gs, err := h.groups(ctx)
+	g, err := h.group(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	g := findGroup(gs, name)
-	if g == nil {
-		return nil, newFault(FaultBadName, name)
 	}
 	for _, p := range procsOf(g) {
 		if p.running() || p.state == StateStopping {
@@ -396,13 +392,9 @@ func (h *Handler) startProcessGroup(ctx context.Context, args []any) (any, error
 	if err != nil {
 		return nil, err
 	}
-	gs, err := h.groups(ctx)
+	g, err := h.group(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	g := findGroup(gs, name)
-	if g == nil {
-		return nil, newFault(FaultBadName, name)
 	}
 	return h.startGroup(ctx, g, wait)
 }
@@ -495,13 +487,9 @@ func (h *Handler) stopProcessGroup(ctx context.Context, args []any) (any, error)
 	if h.takePending(name, "removed", "removed") || h.takePending(name, "changed-stopped", "changed") {
 		return []map[string]any{}, nil
 	}
-	gs, err := h.groups(ctx)
+	g, err := h.group(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	g := findGroup(gs, name)
-	if g == nil {
-		return nil, newFault(FaultBadName, name)
 	}
 	return h.stopGroup(ctx, g, wait)
 }
@@ -579,13 +567,9 @@ func (h *Handler) signalProcessGroup(ctx context.Context, args []any) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	gs, err := h.groups(ctx)
+	g, err := h.group(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	g := findGroup(gs, name)
-	if g == nil {
-		return nil, newFault(FaultBadName, name)
 	}
 	sig, err := argSignal(args, 1, "HUP")
 	if err != nil {
@@ -716,4 +700,17 @@ func (h *Handler) multicall(ctx context.Context, args []any) (any, error) {
 		out = append(out, []any{v})
 	}
 	return out, nil
+}
+
+// group is the named group, or a BAD_NAME fault.
+func (h *Handler) group(ctx context.Context, name string) (*Group, error) {
+	gs, err := h.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g := findGroup(gs, name)
+	if g == nil {
+		return nil, newFault(FaultBadName, name)
+	}
+	return g, nil
 }
