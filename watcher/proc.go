@@ -8,7 +8,7 @@ import (
 
 // The per-OS files (proc_unix.go, proc_windows.go) implement:
 //
-//	buildCmd(spec, argv, env, dir) (*exec.Cmd, error)  // own process group, credentials, limits
+//	buildCmd(spec, wid, argv, env, dir) (*exec.Cmd, error)  // own process group, credentials, limits
 //	signalProc(pid int, sig string, group bool) error   // sig is a name ("TERM") or number
 //	killGroup(pid int)                                  // SIGKILL to the group led by pid
 //

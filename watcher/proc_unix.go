@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func buildCmd(spec Spec, argv, env []string, dir string) (*exec.Cmd, error) {
+func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("empty command")
 	}

@@ -62,7 +62,7 @@ func ensureConsole() {
 	})
 }
 
-func buildCmd(spec Spec, argv, env []string, dir string) (*exec.Cmd, error) {
+func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("empty command")
 	}

@@ -51,7 +51,7 @@ func TestWindowsParseStopSignal(t *testing.T) {
 func TestWindowsBuildCmdRejectsPosixKeys(t *testing.T) {
 	uid := 0
 	spec := Spec{Umask: 0o22, UID: &uid, Rlimits: []Rlimit{{Name: "nofile", Value: 10}}}
-	_, err := buildCmd(spec, []string{"cmd.exe"}, nil, "")
+	_, err := buildCmd(spec, 1, []string{"cmd.exe"}, nil, "")
 	if err == nil || !strings.Contains(err.Error(), "uid, umask, rlimit_nofile: not supported on windows") {
 		t.Fatalf("err = %v", err)
 	}
@@ -59,7 +59,7 @@ func TestWindowsBuildCmdRejectsPosixKeys(t *testing.T) {
 
 func TestWindowsBuildCmdFlags(t *testing.T) {
 	exe, _ := os.Executable()
-	cmd, err := buildCmd(Spec{Umask: -1}, []string{exe}, nil, "")
+	cmd, err := buildCmd(Spec{Umask: -1}, 1, []string{exe}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

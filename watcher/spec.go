@@ -10,8 +10,10 @@
 package watcher
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"time"
@@ -81,6 +83,58 @@ type Spec struct {
 	// directory only circled's user may write; created 0711 if missing).
 	// "" = a private directory under the system's temporary directory.
 	RuntimeDir string
+
+	// Files are given to every process as descriptors 3, 4, ... in this
+	// order (the sockets circled holds). With ListenNames set (one name
+	// per file), the child also gets systemd's socket-activation
+	// variables: LISTEN_FDS, LISTEN_FDNAMES (the names joined by ':') and
+	// LISTEN_PID (its own pid, set in the child by the trampoline).
+	Files       []*os.File
+	ListenNames []string
+	// Join, when set, gives the extra cgroup directories (resource-limit
+	// cgroups: v1 controllers, or a v2 limit cgroup) slot wid's process
+	// joins before it execs, through the trampoline, so nothing it forks
+	// escapes them. done is called once that process has ended.
+	Join func(wid int) (dirs []string, done func(), err error)
+	// MaxAge > 0 replaces a process gracefully once it has run MaxAge plus
+	// a random extra up to MaxAgeVariance: one slot at a time, and with
+	// readiness the new process is ready before the old one stops.
+	MaxAge, MaxAgeVariance time.Duration
+	// Hook, when set, is called at each HookPoint with what applies; it
+	// runs outside the watcher's owner and never blocks other watchers. A
+	// non-nil error from a Before* point vetoes the action.
+	Hook func(ctx context.Context, ev HookEvent) error
+	// Stdin, when set, is called before each spawn of slot wid; the file
+	// it returns becomes the process's standard input and is closed in
+	// circled after the spawn (supervisord's event listeners).
+	Stdin func(wid int) (*os.File, error)
+}
+
+// HookPoint names a moment of a watcher's life (circus's hook names).
+type HookPoint string
+
+const (
+	BeforeStart  HookPoint = "before_start"
+	AfterStart   HookPoint = "after_start"
+	BeforeStop   HookPoint = "before_stop"
+	AfterStop    HookPoint = "after_stop"
+	BeforeSpawn  HookPoint = "before_spawn"
+	AfterSpawn   HookPoint = "after_spawn"
+	BeforeSignal HookPoint = "before_signal"
+	AfterSignal  HookPoint = "after_signal"
+	OnExit       HookPoint = "on_exit"
+	OnFatal      HookPoint = "on_fatal"
+)
+
+// HookEvent is what a hook is told: WID and PID are 0 and Exit is nil
+// where they do not apply.
+type HookEvent struct {
+	Point   HookPoint
+	Watcher string
+	WID     int
+	PID     int
+	Signal  string
+	Exit    *ExitStatus
 }
 
 // ReadySpec are the ready.* checks. TCP, HTTP and Exec may contain

@@ -797,7 +797,7 @@ func (w *Watcher) prepareLocked(s *slot) *spawnJob {
 	dir := strings.ReplaceAll(spec.Dir, WIDToken, wid)
 	env, j.err = w.prepareReadyLocked(spec, j.p, wid, env, dir)
 	if j.err == nil {
-		j.cmd, j.err = buildCmd(spec, argv, env, dir)
+		j.cmd, j.err = buildCmd(spec, s.wid, argv, env, dir)
 	}
 	if j.err == nil {
 		j.readers, j.writers, j.err = attachOutput(j.cmd, spec)
