@@ -95,14 +95,26 @@ func TestSSHClientLogsFollow(t *testing.T) {
 	c := ctl.NewSSHClient(&ctl.SSHHost{Host: "h1"})
 	defer c.Close()
 
-	follow := func(ctx context.Context) (*syncBuffer, <-chan error) {
+	// follow starts a follow through a new ssh and returns that ssh's
+	// pid once the daemon follows and the first line came through.
+	// The daemon notices that the previous follow's ssh went away on its
+	// own time, possibly after our Logs returned: until it does, its stale
+	// follower would pass for the new one (and its dead ssh's pid be the
+	// last in the file), so wait for it to go first.
+	follow := func(ctx context.Context) (int, <-chan error) {
+		waitFor(t, 10*time.Second, "the previous follower to go", func() bool { return f.Followers() == 0 })
+		before := len(readPids(t, pidFile))
 		w := &syncBuffer{}
 		done := make(chan error, 1)
 		go func() { done <- c.Logs(ctx, "web", ctl.LogsRequest{Follow: true}, w) }()
 		waitFor(t, 10*time.Second, "the daemon to follow", func() bool { return f.Followers() == 1 })
 		f.Log("web", "stdout", "now")
 		waitFor(t, 10*time.Second, "the line", func() bool { return strings.HasSuffix(w.String(), "web.1 | now\n") })
-		return w, done
+		pids := readPids(t, pidFile)
+		if len(pids) != before+1 {
+			t.Fatalf("the follow ran %d new ssh, want 1", len(pids)-before)
+		}
+		return pids[len(pids)-1], done
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,12 +123,10 @@ func TestSSHClientLogsFollow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Logs after cancel: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the follower to go", func() bool { return f.Followers() == 0 })
 
 	// Ctrl-C in a terminal reaches ssh too: the stream just ends.
-	_, done = follow(context.Background())
-	pids := readPids(t, pidFile)
-	syscall.Kill(pids[len(pids)-1], syscall.SIGINT)
+	pid, done := follow(context.Background())
+	syscall.Kill(pid, syscall.SIGINT)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -126,9 +136,8 @@ func TestSSHClientLogsFollow(t *testing.T) {
 		t.Fatal("Logs did not return after ssh got SIGINT")
 	}
 
-	_, done = follow(context.Background())
-	pids = readPids(t, pidFile)
-	syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
+	pid, done = follow(context.Background())
+	syscall.Kill(pid, syscall.SIGKILL)
 	select {
 	case err := <-done:
 		if !errors.Is(err, ctl.ErrUnreachable) || !strings.Contains(err.Error(), "ssh failed (signal: killed)") {
