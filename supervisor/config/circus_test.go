@@ -25,6 +25,7 @@ func TestCircusFixtures(t *testing.T) {
 		"tests-config/find_hook_in_pythonpath.ini": "[watcher:foo] cmd: required key is missing",
 		"tests-config/issue137.ini":                `[watcher:my_app] uid: user "me" not found`,
 		"tests-config/issue567.ini":                "[watcher:watcher1] cmd: unknown variable $(circus.env.GRAVITY)",
+		"tests-config/issue395.ini":                `[watcher:web] args: unknown socket "web" in $(circus.sockets.web) (no [socket:web] section)`,
 	}
 	const path = "/usr/local/bin:/usr/bin:/bin"
 	opts := testOptions("PATH="+path, "HOME=/home/test")

@@ -148,9 +148,10 @@ func TestDefaults(t *testing.T) {
 		MinUptime: time.Second, BackoffMax: 10 * time.Second,
 		Flapping: Flapping{Attempts: 5, Window: 10 * time.Second, RetryIn: 30 * time.Second, MaxRetry: 5},
 		Stdout:   Stream{Class: "stdout", FileMode: 0o640}, Stderr: Stream{Class: "stdout", FileMode: 0o640},
-		RespawnMode: "always",
-		Ready:       ReadyChecks{Timeout: time.Minute, Interval: 200 * time.Millisecond},
-		Health:      HealthChecks{Interval: 10 * time.Second, Timeout: 5 * time.Second, Retries: 3},
+		RespawnMode:    "always",
+		Ready:          ReadyChecks{Timeout: time.Minute, Interval: 200 * time.Millisecond},
+		Health:         HealthChecks{Interval: 10 * time.Second, Timeout: 5 * time.Second, Retries: 3},
+		MaxAgeVariance: 30 * time.Second, MaxMemoryInterval: 5 * time.Second, Hooks: Hooks{Timeout: 30 * time.Second},
 	}
 	if got := c.Watchers[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -250,10 +251,11 @@ redirect_stderr = false
 		Flapping: Flapping{Attempts: 3, Window: 20 * time.Second, RetryIn: time.Minute, MaxRetry: 2},
 		Stdout: Stream{Class: "file", Filename: filepath.Join(dir, "logs/out-"+WIDToken+".log"), MaxBytes: 1 << 20,
 			BackupCount: 4, MaxAge: 7, Compress: true, TimeFormat: "%Y", FileMode: 0o644},
-		Stderr:      Stream{Class: "timed", Filename: "/var/log/err.log", RotateWhen: "midnight", RotateInterval: 2, MaxBytes: 10 << 10, FileMode: 0o640},
-		RespawnMode: "never",
-		Ready:       ReadyChecks{Timeout: time.Minute, Interval: 200 * time.Millisecond},
-		Health:      HealthChecks{Interval: 10 * time.Second, Timeout: 5 * time.Second, Retries: 3},
+		Stderr:         Stream{Class: "timed", Filename: "/var/log/err.log", RotateWhen: "midnight", RotateInterval: 2, MaxBytes: 10 << 10, FileMode: 0o640},
+		RespawnMode:    "never",
+		Ready:          ReadyChecks{Timeout: time.Minute, Interval: 200 * time.Millisecond},
+		Health:         HealthChecks{Interval: 10 * time.Second, Timeout: 5 * time.Second, Retries: 3},
+		MaxAgeVariance: 30 * time.Second, MaxMemoryInterval: 5 * time.Second, Hooks: Hooks{Timeout: 30 * time.Second},
 	}
 	if !reflect.DeepEqual(w, want) {
 		t.Errorf("watcher\n got %+v\nwant %+v", w, want)
@@ -719,6 +721,7 @@ hooks.before_start = a.b
 use_sockets = true
 stdout_stream.refresh_time = 0.3
 stdout_stream.utc = true
+hooks.extended_stats = a.c
 [socket:web]
 host = localhost
 [plugin:p]
@@ -731,19 +734,20 @@ use = x
 	want := []string{
 		"{dir}/circled.ini:2: [circus] check_delay: circus setting not implemented by circled; ignored",
 		"{dir}/circled.ini:3: [circus] endpoint: circus setting not implemented by circled; ignored",
-		"{dir}/circled.ini:5: [watcher:a] cmd: $(circus.sockets.web): circus sockets are not supported by circled; left as is",
-		"{dir}/circled.ini:6: [watcher:a] hooks.before_start: circus setting not implemented by circled; ignored",
-		"{dir}/circled.ini:7: [watcher:a] use_sockets: circus setting not implemented by circled; ignored",
+		`{dir}/circled.ini:6: [watcher:a] hooks.before_start: "a.b" is a circus (Python) hook: circle hooks are commands (run with the watcher's environment plus CIRCLED_EVENT, CIRCLED_WATCHER, ...; write a command with a path, such as ./check.sh, to run a file); ignored`,
 		"{dir}/circled.ini:8: [watcher:a] stdout_stream.refresh_time: stream setting not implemented by circled; ignored",
 		"{dir}/circled.ini:9: [watcher:a] stdout_stream.utc: stream setting not implemented by circled; ignored",
-		"{dir}/circled.ini:10: [socket:web]: circus sockets are not supported by circled; section ignored",
-		"{dir}/circled.ini:12: [plugin:p]: circus plugins are not supported by circled; section ignored",
+		"{dir}/circled.ini:10: [watcher:a] hooks.extended_stats: hook not implemented by circled (its hooks are hooks.before_start, hooks.after_start, hooks.before_stop, hooks.after_stop, hooks.before_spawn, hooks.after_spawn, hooks.before_signal, hooks.after_signal, hooks.on_exit, hooks.on_fatal and hooks.timeout); ignored",
+		"{dir}/circled.ini:13: [plugin:p]: circus plugins are not supported by circled; section ignored",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if want := []string{"x", "--fd", "$(circus.sockets.web)"}; !slices.Equal(c.Watchers[0].Argv, want) {
+	if want := []string{"x", "--fd", SocketToken("web")}; !slices.Equal(c.Watchers[0].Argv, want) {
 		t.Errorf("Argv = %q", c.Watchers[0].Argv)
+	}
+	if w := c.Watchers[0]; len(w.Sockets) != 1 || w.Sockets[0].Name != "web" || w.ExpandSocketTokens(w.Argv[2]) != "3" {
+		t.Errorf("Sockets = %+v", w.Sockets)
 	}
 }
 

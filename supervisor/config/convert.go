@@ -202,6 +202,10 @@ func writeWatcher(b *strings.Builder, w *Watcher) {
 	if w.ProcessNames != nil {
 		kv("process_names", strings.Join(w.ProcessNames, " "))
 	}
+	if el := w.EventListener; el != nil {
+		kv("eventlistener.events", strings.Join(el.Events, ", "))
+		kv("eventlistener.buffer_size", strconv.Itoa(el.BufferSize))
+	}
 	kv("wid_offset", strconv.Itoa(w.WIDOffset))
 	kv("wid_width", strconv.Itoa(w.WIDWidth))
 	if w.RedirectStderr {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,18 @@ func normalized(w *Watcher) Watcher {
 	}
 	if len(c.Rlimits) == 0 {
 		c.Rlimits = nil
+	}
+	// A socket is the same socket wherever its section is.
+	if len(c.Sockets) == 0 {
+		c.Sockets = nil
+	} else {
+		c.Sockets = slices.Clone(c.Sockets)
+		for i := range c.Sockets {
+			c.Sockets[i].File, c.Sockets[i].Line = "", 0
+		}
+	}
+	if len(c.EnvFiles) == 0 {
+		c.EnvFiles = nil
 	}
 	return c
 }

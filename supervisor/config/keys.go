@@ -36,6 +36,9 @@ type KeyInfo struct {
 	// need_restart).
 	Live  bool
 	POSIX bool // only on POSIX systems ("not supported on windows" elsewhere)
+	// OS, when set, lists the only systems (GOOS values) the key works
+	// on; elsewhere it is a load error ("not supported on darwin").
+	OS []string
 	// Circus marks a circus key circled does not implement: loading warns
 	// and ignores it.
 	Circus bool
@@ -389,13 +392,160 @@ var watcherTable = []watcherKey{
 		w.Health.Retries, err = parseIntRange(v, 1, MaxHealthRetries)
 		return
 	}},
+	// Issue 16: sockets, max_age, env_file, resource limits.
+	{KeyInfo{Name: "use_sockets", Kind: "bool", Field: "UseSockets", Default: "false", POSIX: true, Note: "the processes inherit every [socket:NAME] as descriptors 3, 4, ... (sorted by name), with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID"}, func(l *loader, w *Watcher, v string) error {
+		return setBool(&w.UseSockets)(v)
+	}},
+	{KeyInfo{Name: "max_age", Kind: "duration", Field: "MaxAge", Default: "0", Note: "replace a process gracefully once it has run this long (plus max_age_variance); 0 = never; at most 365 days"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MaxAge, err = parseDurationMax(v, MaxDuration)
+		return
+	}},
+	{KeyInfo{Name: "max_age_variance", Kind: "duration", Field: "MaxAgeVariance", Default: "30", Note: "a random extra up to this is added to max_age, per process; at most 365 days"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MaxAgeVariance, err = parseDurationMax(v, MaxDuration)
+		return
+	}},
+	{KeyInfo{Name: "env_file", Kind: "paths", Field: "EnvFiles", Note: "systemd EnvironmentFile= syntax; space-separated, a leading - makes a file optional; applied before the env sections, read again on reload"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.EnvFiles, err = parseEnvFileSpec(v, l.mainDir)
+		return
+	}},
+	{KeyInfo{Name: "memory_max", Kind: "size", Field: "Limits.MemoryMax", OS: []string{"linux", "windows"}, Note: "hard memory limit of each process slot (cgroup memory.max; a Job Object limit on Windows); 1 MiB..64 TiB"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Limits.MemoryMax, err = parseBoundedSize(v, MinMemoryLimit, MaxMemoryLimit)
+		return
+	}},
+	{KeyInfo{Name: "memory_high", Kind: "size", Field: "Limits.MemoryHigh", OS: []string{"linux"}, Note: "memory throttling threshold of each process slot (cgroup memory.high); 1 MiB..64 TiB"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Limits.MemoryHigh, err = parseBoundedSize(v, MinMemoryLimit, MaxMemoryLimit)
+		return
+	}},
+	{KeyInfo{Name: "cpu_max", Kind: "percent", Field: "Limits.CPUMax", OS: []string{"linux", "windows"}, Note: "CPU limit of each process slot, a percentage of one CPU (50%, 200%); 1..102400"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Limits.CPUMax, err = parsePercent(v, 1, MaxCPUPercent)
+		return
+	}},
+	{KeyInfo{Name: "pids_max", Kind: "int", Field: "Limits.PidsMax", OS: []string{"linux"}, Note: "most processes and threads in each process slot (cgroup pids.max); 1..4194304"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Limits.PidsMax, err = parseIntRange(v, 1, MaxPids)
+		return
+	}},
+	{KeyInfo{Name: "io_weight", Kind: "int", Field: "Limits.IOWeight", OS: []string{"linux"}, Note: "block I/O weight of each process slot (cgroup io.weight scale); 1..10000"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Limits.IOWeight, err = parseIntRange(v, 1, MaxIOWeight)
+		return
+	}},
+	{KeyInfo{Name: "max_memory", Kind: "size", Field: "MaxMemory", Note: "restart a process gracefully when it and its descendants use more than this (pm2's max_memory_restart); 1 MiB..64 TiB"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MaxMemory, err = parseBoundedSize(v, MinMemoryLimit, MaxMemoryLimit)
+		return
+	}},
+	{KeyInfo{Name: "max_memory_interval", Kind: "duration", Field: "MaxMemoryInterval", Default: "5", Note: "how often max_memory samples where cgroup memory events are not available; 100ms..1h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MaxMemoryInterval, err = parseDurationRange(v, MinSampleInterval, MaxSampleInterval)
+		return
+	}},
+	// Issue 17 §3: hooks as commands.
+	hookKey("before_start", "before the watcher starts; exiting non-zero vetoes the start"),
+	hookKey("after_start", "once the watcher has started"),
+	hookKey("before_stop", "before the watcher stops; exiting non-zero vetoes the stop"),
+	hookKey("after_stop", "once the watcher has stopped"),
+	hookKey("before_spawn", "before each process is spawned; exiting non-zero vetoes the spawn"),
+	hookKey("after_spawn", "after each process is spawned"),
+	hookKey("before_signal", "before a signal is sent to a process; exiting non-zero vetoes it"),
+	hookKey("after_signal", "after a signal is sent to a process"),
+	hookKey("on_exit", "when a process exits (CIRCLED_EXIT_CODE, CIRCLED_EXIT_SIGNAL)"),
+	hookKey("on_fatal", "when the watcher gives up restarting (fatal)"),
+	{KeyInfo{Name: "hooks.timeout", Kind: "duration", Field: "Hooks.Timeout", Default: "30", Note: "bounds each hook's run; 10ms..24h"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.Hooks.Timeout, err = parseDurationRange(v, MinCheckInterval, MaxHookTimeout)
+		return
+	}},
+	// Issue 18 §4: supervisord's [eventlistener:x], as circled convert
+	// writes it.
+	{KeyInfo{Name: "eventlistener.events", Kind: "names", Field: "EventListener", Supervisord: true, Note: "makes the watcher a supervisord event listener: supervisor event types, comma-separated (PROCESS_STATE, TICK_60, ...)"}, func(l *loader, w *Watcher, v string) error {
+		ev, err := parseEvents(v)
+		if err == nil {
+			w.eventListener().Events = ev
+		}
+		return err
+	}},
+	{KeyInfo{Name: "eventlistener.buffer_size", Kind: "int", Field: "EventListener", Supervisord: true, Note: "events queued while the listener is busy; default 10; 1..10000; needs eventlistener.events"}, func(l *loader, w *Watcher, v string) error {
+		n, err := parseIntRange(v, 1, MaxEventBuffer)
+		if err == nil {
+			w.eventListener().BufferSize = n
+		}
+		return err
+	}},
 }
 
+type socketKey struct {
+	KeyInfo
+	set func(l *loader, sk *Socket, v string) error
+}
+
+// socketTable is a [socket:NAME] section: circus's keys, defaults and
+// meaning. resolveSocket checks the keys that depend on each other.
+var socketTable = []socketKey{
+	{KeyInfo{Name: "host", POSIX: true, Kind: "host", Field: "Host", Default: "localhost", Note: "a name or an address; localhost is 127.0.0.1 (AF_INET) or ::1 (AF_INET6)"}, func(l *loader, sk *Socket, v string) error {
+		if v == "" || strings.ContainsAny(v, " \t/") {
+			return fmt.Errorf("invalid host %q", v)
+		}
+		sk.Host = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+		return nil
+	}},
+	{KeyInfo{Name: "port", POSIX: true, Kind: "int", Field: "Port", Default: "8080", Note: "0 picks a free port; 0..65535"}, func(l *loader, sk *Socket, v string) (err error) {
+		sk.Port, err = parseIntRange(v, 0, 65535)
+		return
+	}},
+	{KeyInfo{Name: "path", POSIX: true, Kind: "path", Field: "Path", Note: "a unix socket (family AF_UNIX); host and port are then ignored"}, func(l *loader, sk *Socket, v string) error {
+		if v == "" {
+			return fmt.Errorf("empty path")
+		}
+		sk.Path = absPath(l.mainDir, v)
+		if len(sk.Path) > MaxUnixPath {
+			return fmt.Errorf("path %s is %d bytes long (a unix socket path is at most %d)", sk.Path, len(sk.Path), MaxUnixPath)
+		}
+		return nil
+	}},
+	{KeyInfo{Name: "family", POSIX: true, Kind: "AF_INET|AF_INET6|AF_UNIX", Field: "Family", Note: "default AF_UNIX with path, AF_INET6 for an IPv6 host address, else AF_INET"}, func(l *loader, sk *Socket, v string) error {
+		switch f := strings.ToUpper(v); f {
+		case "AF_INET", "AF_INET6", "AF_UNIX":
+			sk.Family = f
+			return nil
+		}
+		return fmt.Errorf("unknown family %q (want AF_INET, AF_INET6 or AF_UNIX)", v)
+	}},
+	{KeyInfo{Name: "type", POSIX: true, Kind: "SOCK_STREAM|SOCK_DGRAM", Field: "Type", Default: "SOCK_STREAM"}, func(l *loader, sk *Socket, v string) error {
+		switch t := strings.ToUpper(v); t {
+		case "SOCK_STREAM", "SOCK_DGRAM":
+			sk.Type = t
+			return nil
+		}
+		return fmt.Errorf("unknown type %q (want SOCK_STREAM or SOCK_DGRAM)", v)
+	}},
+	{KeyInfo{Name: "backlog", POSIX: true, Kind: "int", Field: "Backlog", Default: "2048", Note: "listen backlog (SOCK_STREAM); 1..65535"}, func(l *loader, sk *Socket, v string) (err error) {
+		sk.Backlog, err = parseIntRange(v, 1, MaxBacklog)
+		return
+	}},
+	{KeyInfo{Name: "umask", POSIX: true, Kind: "octal", Field: "Umask", Note: "umask while a unix socket is bound (its file's permissions); default: circled's"}, func(l *loader, sk *Socket, v string) (err error) {
+		sk.Umask, err = parseOctal(v)
+		return
+	}},
+	{KeyInfo{Name: "so_reuseport", POSIX: true, Kind: "bool", Field: "ReusePort", Default: "false", Note: "SO_REUSEPORT"}, func(l *loader, sk *Socket, v string) error {
+		return setBool(&sk.ReusePort)(v)
+	}},
+	{KeyInfo{Name: "interface", POSIX: true, Kind: "string", Field: "Interface", OS: []string{"linux"}, Note: "bind to this network interface (SO_BINDTODEVICE)"}, func(l *loader, sk *Socket, v string) error {
+		if v == "" || len(v) > 15 || strings.ContainsAny(v, " \t/:") {
+			return fmt.Errorf("invalid interface name %q", v)
+		}
+		sk.Interface = v
+		return nil
+	}},
+	{KeyInfo{Name: "blocking", POSIX: true, Kind: "bool", Field: "Blocking", Default: "false", Note: "false (circus's default): the processes get a non-blocking descriptor"}, func(l *loader, sk *Socket, v string) error {
+		return setBool(&sk.Blocking)(v)
+	}},
+	{KeyInfo{Name: "replace", POSIX: true, Kind: "bool", Field: "Replace", Default: "false", Note: "remove an existing socket file at path first (only a socket; never through a symlink)"}, func(l *loader, sk *Socket, v string) error {
+		return setBool(&sk.Replace)(v)
+	}},
+}
+
+var socketByName = keyIndex(socketTable, func(k *socketKey) *KeyInfo { return &k.KeyInfo })
+
 // circusWatcherKeys are circus watcher keys circled does not implement;
-// so is every hooks.* key.
+// so is every hooks.* key but HookNames and hooks.timeout.
 var circusWatcherKeys = []string{
-	"use_sockets", "virtualenv", "virtualenv_py_ver", "max_age",
-	"max_age_variance", "shell_args", "close_child_stdin",
+	"virtualenv", "virtualenv_py_ver", "shell_args", "close_child_stdin",
 	"close_child_stdout", "close_child_stderr", "on_demand", "use_papa",
 	"stdin_socket", "flapping.active",
 }
@@ -525,7 +675,44 @@ func WatcherKeys() []KeyInfo {
 	for _, n := range circusWatcherKeys {
 		out = append(out, KeyInfo{Name: n, Circus: true})
 	}
-	out = append(out, KeyInfo{Name: "hooks.*", Circus: true})
+	out = append(out, KeyInfo{Name: "hooks.*", Circus: true, Note: "any other hook name (circus's extended_stats, ...)"})
+	return out
+}
+
+// hookKey declares hooks.NAME.
+func hookKey(name, when string) watcherKey {
+	return watcherKey{KeyInfo{Name: "hooks." + name, Kind: "command", Field: "Hooks." + hookFieldName(name), Note: "run " + when}, func(l *loader, w *Watcher, v string) error {
+		p := w.Hooks.field(name)
+		*p = ""
+		if isPythonHook(v) {
+			return warnOnly{fmt.Sprintf("%q is a circus (Python) hook: circle hooks are commands (run with the watcher's environment plus CIRCLED_EVENT, CIRCLED_WATCHER, ...; write a command with a path, such as ./check.sh, to run a file); ignored", v)}
+		}
+		c, err := parseCheckCommand(v)
+		*p = c
+		return err
+	}}
+}
+
+// warnOnly is returned by a key's parser for a value that loads with a
+// warning (Msg) instead of an error.
+type warnOnly struct{ Msg string }
+
+func (w warnOnly) Error() string { return w.Msg }
+
+// eventListener returns w.EventListener, made with its defaults if nil.
+func (w *Watcher) eventListener() *EventListenerConf {
+	if w.EventListener == nil {
+		w.EventListener = &EventListenerConf{BufferSize: DefaultEventBuffer}
+	}
+	return w.EventListener
+}
+
+// SocketKeys describes the keys of a [socket:NAME] section (circus's).
+func SocketKeys() []KeyInfo {
+	out := make([]KeyInfo, len(socketTable))
+	for i, k := range socketTable {
+		out[i] = k.KeyInfo
+	}
 	return out
 }
 
@@ -668,13 +855,20 @@ func WriteKeyTables(w io.Writer) error {
 			if k.POSIX {
 				plat = "POSIX"
 			}
+			if len(k.OS) > 0 {
+				plat = strings.Join(k.OS, ", ")
+			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n",
 				k.Name, strings.Join(aliases, ", "), cell(k.Default), strings.ReplaceAll(k.Kind, "|", `\|`), wid, live, plat, k.Note)
 		}
-		fmt.Fprintf(&b, "\ncircus keys accepted with a warning and ignored: %s.\n\n", strings.Join(ignored, ", "))
+		if len(ignored) > 0 {
+			fmt.Fprintf(&b, "\ncircus keys accepted with a warning and ignored: %s.\n", strings.Join(ignored, ", "))
+		}
+		b.WriteString("\n")
 	}
 	table("[circled] (alias [circus])", DaemonKeys())
 	table("[watcher:NAME]", WatcherKeys())
+	table("[socket:NAME]", SocketKeys())
 	table("supervisord settings, written by circled convert: [circled]", supDaemonKeys)
 	table("supervisord settings, written by circled convert: [watcher:NAME]", supWatcherKeys)
 	_, err := io.WriteString(w, b.String())

@@ -55,6 +55,7 @@ func TestKeyTablesCoverFields(t *testing.T) {
 		"Env",                          // env sections, copy_env, copy_path, uid
 		"Groups", "User", "GroupNames", // uid, gid
 		"Respawn", // respawn (RespawnMode != "never")
+		"Sockets", // use_sockets, $(circle.sockets.NAME) in cmd and args
 	})
 	for _, k := range append(DaemonKeys(), WatcherKeys()...) {
 		if k.Name != strings.ToLower(k.Name) {

@@ -64,6 +64,36 @@ const (
 	MaxWatchdog = 24 * time.Hour
 	// MaxHealthRetries bounds health.retries.
 	MaxHealthRetries = 1000
+	// MinMemoryLimit and MaxMemoryLimit bound memory_max, memory_high and
+	// max_memory (less than 1 MiB is a unit mistake: 512 is bytes).
+	MinMemoryLimit int64 = 1 << 20
+	MaxMemoryLimit int64 = 64 << 40
+	// MaxCPUPercent bounds cpu_max (1024 CPUs).
+	MaxCPUPercent = 1024 * 100
+	// MaxPids bounds pids_max (Linux's largest pid_max).
+	MaxPids = 1 << 22
+	// MaxIOWeight bounds io_weight (cgroup v2's io.weight: 1..10000).
+	MaxIOWeight = 10000
+	// MinSampleInterval and MaxSampleInterval bound max_memory_interval.
+	MinSampleInterval = 100 * time.Millisecond
+	MaxSampleInterval = time.Hour
+	// MaxHookTimeout bounds hooks.timeout.
+	MaxHookTimeout = 24 * time.Hour
+	// DefaultEventBuffer is buffer_size's default (supervisord's) and
+	// MaxEventBuffer its bound.
+	DefaultEventBuffer = 10
+	MaxEventBuffer     = 10000
+	// MaxBacklog bounds a socket's backlog.
+	MaxBacklog = 65535
+	// MaxUnixPath is the longest unix socket path (sun_path holds 108
+	// bytes with the terminating NUL on Linux, 104 on the BSDs).
+	MaxUnixPath = 103
+	// MaxEnvFileSize bounds one env_file file; MaxEnvFileVars the
+	// variables it may set.
+	MaxEnvFileSize = 1 << 20
+	MaxEnvFileVars = 10000
+	// MaxSockets bounds the [socket:NAME] sections of a config.
+	MaxSockets = 1000
 )
 
 // DefaultFileMode is the default of stdout_stream.file_mode,

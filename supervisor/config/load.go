@@ -36,6 +36,11 @@ type loader struct {
 	depAt map[string]*Error // watcher name -> where its depends_on is (Msg empty)
 	names []string          // every watcher name, sorted (watcherNames)
 
+	socketSecs []*srcSection     // [socket:NAME] sections, in file order
+	sockets    map[string]Socket // resolved, by name
+	envFiles   map[string]bool   // every env_file path named
+	genv       map[string]string // globalEnv, once computed
+
 	inetAt *Error              // where the TCP listener's address was set (Msg empty)
 	sup    SupervisordSettings // Config.Supervisord
 	sv     *svState            // a supervisord file: its state (supervisord.go)
@@ -269,8 +274,9 @@ func (l *loader) load() (*Config, error) {
 		}
 	}
 	cfg := &Config{File: l.main}
-	l.finish(cfg, watchDirs)
+	cfg.Sockets = l.resolveSockets()
 	cfg.Watchers = l.resolveWatchers()
+	l.finish(cfg, watchDirs)
 	l.checkDependencies(cfg.Watchers)
 	l.checkEnvSections()
 	l.checkInetHTTP()
@@ -286,6 +292,20 @@ func (l *loader) load() (*Config, error) {
 func (l *loader) finish(cfg *Config, watchDirs map[string]bool) {
 	for _, f := range l.files {
 		cfg.Files = append(cfg.Files, f.path)
+	}
+	// env_file files, after the config files: a reload compares their
+	// bytes too, and the config watch sees their directories.
+	for p := range l.envFiles {
+		cfg.EnvFiles = append(cfg.EnvFiles, p)
+		if d := filepath.Dir(p); isDir(d) {
+			watchDirs[d] = true
+		}
+	}
+	sort.Strings(cfg.EnvFiles)
+	for _, p := range cfg.EnvFiles {
+		if !slices.Contains(cfg.Files, p) {
+			cfg.Files = append(cfg.Files, p)
+		}
 	}
 	for d := range watchDirs {
 		cfg.WatchDirs = append(cfg.WatchDirs, d)
@@ -357,7 +377,7 @@ func (l *loader) section(s *srcSection) {
 	case secPlugin:
 		l.warnf(s, s.line, "", "circus plugins are not supported by circled; section ignored")
 	case secSocket:
-		l.warnf(s, s.line, "", "circus sockets are not supported by circled; section ignored")
+		l.socketSection(s, name)
 	default:
 		msg := "unknown section"
 		prefix, rest, ok := strings.Cut(s.name, ":")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -12,7 +13,9 @@ import (
 //     Unknown X is an error.
 //   - $(circle.wid) in any spelling, and circus's legacy $WID: normalised
 //     to WIDToken when allowWID, an error otherwise.
-//   - $(circle.sockets.X): a warning (sockets are not supported), left as is.
+//   - $(circle.sockets.X): where sockets is set (cmd and args), X must be
+//     a [socket:X] section: SocketToken(X), reported to useSocket; an
+//     unknown X is an error. Elsewhere a warning, left as is.
 //   - any other $(circle.…): an error. $(…) without such a prefix (a shell
 //     command substitution) is left alone.
 //   - with shellVars (env section values only): $NAME and ${NAME}, unknown
@@ -22,6 +25,10 @@ type expander struct {
 	allowWID  bool
 	shellVars bool
 	warn      func(msg string)
+	// sockets are the config's sockets by name, when $(circle.sockets.X)
+	// may appear (cmd and args); useSocket learns each one used.
+	sockets   map[string]Socket
+	useSocket func(name string)
 }
 
 func (e *expander) expand(v string) (string, error) {
@@ -116,10 +123,27 @@ func (e *expander) reference(ref, inner string) (out string, handled bool, err e
 		}
 		return "", true, fmt.Errorf("unknown variable %s: %s is not in circled's environment nor in the watcher's env", ref, name)
 	case strings.EqualFold(kind, "sockets"):
-		if e.warn != nil {
-			e.warn(fmt.Sprintf("%s: circus sockets are not supported by circled; left as is", ref))
+		if e.sockets == nil {
+			if e.warn != nil {
+				e.warn(fmt.Sprintf("%s: socket references are only replaced in cmd and args; left as is", ref))
+			}
+			return ref, true, nil
 		}
-		return ref, true, nil
+		if _, ok := e.sockets[name]; !ok {
+			names := make([]string, 0, len(e.sockets))
+			for n := range e.sockets {
+				names = append(names, n)
+			}
+			msg := fmt.Sprintf("unknown socket %q in %s (no [socket:%s] section)", name, ref, name)
+			if sg := suggest(name, names); sg != "" {
+				msg += fmt.Sprintf("; did you mean %q?", sg)
+			}
+			return "", true, errors.New(msg)
+		}
+		if e.useSocket != nil {
+			e.useSocket(name)
+		}
+		return SocketToken(name), true, nil
 	}
 	return "", true, fmt.Errorf("unknown reference %s (want $(circle.env.NAME) or $(circle.wid))", ref)
 }

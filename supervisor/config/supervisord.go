@@ -77,6 +77,39 @@ var svIgnoredProgramKeys = []string{
 	"serverurl",
 }
 
+// svListenerKeys are the keys an [eventlistener:x] section has besides
+// the [program:x] ones.
+var svListenerKeys = []string{"events", "buffer_size", "result_handler"}
+
+// svListener reads an [eventlistener:x] section's own keys into
+// w.EventListener.
+func (l *loader) svListener(s *srcSection, w *Watcher, keys map[string]srcKey, get func(string) (string, srcKey, bool)) {
+	el := w.eventListener()
+	if v, k, ok := get("events"); ok {
+		ev, err := parseEvents(v)
+		if err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+		}
+		el.Events = ev
+	} else if _, present := keys["events"]; !present {
+		l.errorf(s, s.line, "events", "an event listener needs events (supervisor event types, such as PROCESS_STATE)")
+	}
+	if v, k, ok := get("buffer_size"); ok {
+		n, err := parseIntRange(v, 1, MaxEventBuffer)
+		if err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+		}
+		el.BufferSize = n
+	}
+	if v, k, ok := get("result_handler"); ok && v != "supervisor.dispatchers:default_handler" {
+		l.warnf(s, k.line, k.name, "circled has only supervisor's default result handler; %s ignored", v)
+	}
+	if w.RedirectStderr {
+		k := keys["redirect_stderr"]
+		l.errorf(s, k.line, k.name, "an event listener's stdout is its protocol channel: redirect_stderr = true is not allowed (as in supervisord)")
+	}
+}
+
 // SupervisordProgramKeys lists the [program:x] keys circled reads and
 // those it accepts with a warning (for documentation and tests).
 func SupervisordProgramKeys() (implemented, ignored []string) {
@@ -379,7 +412,7 @@ func (l *loader) checkInetHTTP() {
 
 // loadSupervisord reads every section of a supervisord file set.
 func (l *loader) loadSupervisord(watchDirs map[string]bool) (*Config, error) {
-	var programs, groups []*srcSection
+	var programs, groups, listeners []*srcSection
 	for _, f := range l.files {
 		for _, s := range f.sections {
 			// [supervisord] and the like merge across files (supervisord
@@ -420,7 +453,7 @@ func (l *loader) loadSupervisord(watchDirs map[string]bool) (*Config, error) {
 			case prefix == "group" && rest != "":
 				groups = append(groups, s)
 			case prefix == "eventlistener" && rest != "":
-				l.warnf(s, s.line, "", "event listeners are not supported by circled yet; section ignored")
+				listeners = append(listeners, s)
 			case prefix == "fcgi-program" && rest != "":
 				l.warnf(s, s.line, "", "FastCGI programs are not supported by circled; section ignored")
 			default:
@@ -510,6 +543,19 @@ func (l *loader) loadSupervisord(watchDirs map[string]bool) (*Config, error) {
 			watchers = append(watchers, w)
 		}
 	}
+	// Event listeners: each is a watcher of its own (supervisord makes
+	// each its own pool), named as the section.
+	for _, s := range listeners {
+		name := strings.TrimPrefix(s.name, "eventlistener:")
+		if p, ok := byName[name]; ok {
+			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: "[" + s.name + "]",
+				Msg: fmt.Sprintf("the name %q is already a program's (%s:%d)", name, p.file.path, p.line)})
+			continue
+		}
+		if w := l.svProgram(s, name, "", nil); w != nil {
+			watchers = append(watchers, w)
+		}
+	}
 	sortWatchers(watchers)
 	l.checkInetHTTP()
 	cfg := &Config{File: l.main, Daemon: l.daemon, Watchers: watchers, Supervisord: l.sup}
@@ -563,14 +609,20 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 	w.WorkingDir = l.sv.directory
 
 	keys, order := svKeys(s)
+	listener := strings.HasPrefix(s.name, "eventlistener:")
 	for _, kn := range order {
 		k := keys[kn]
 		switch {
 		case slices.Contains(svProgramKeys, kn):
+		case listener && slices.Contains(svListenerKeys, kn):
 		case slices.Contains(svIgnoredProgramKeys, kn):
 			l.warnf(s, k.line, k.name, "supervisord setting not implemented by circled; ignored")
 		default:
-			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", kn, append(slices.Clone(svProgramKeys), svIgnoredProgramKeys...)))
+			cands := append(slices.Clone(svProgramKeys), svIgnoredProgramKeys...)
+			if listener {
+				cands = append(cands, svListenerKeys...)
+			}
+			l.errorf(s, k.line, k.name, "%s", unknownMsg("key", kn, cands))
 		}
 	}
 	common := map[string]pyVal{
@@ -729,6 +781,9 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 		return err
 	})
 	set("redirect_stderr", func(v string) error { return setBool(&w.RedirectStderr)(v) })
+	if listener {
+		l.svListener(s, w, keys, get)
+	}
 
 	// Environment: circled's (supervisord passes its own on), the global
 	// variables, then the program's.

@@ -26,6 +26,15 @@ type Config struct {
 	// Warnings are non-fatal findings (circus features we do not
 	// implement, and so on), each naming file, line and key.
 	Warnings []Warning
+	// Sockets are the [socket:NAME] sections, sorted by name: circled
+	// binds them (internal/sockets) and hands them to the watchers that
+	// use them (Watcher.Sockets).
+	Sockets []Socket
+	// EnvFiles are the env_file files of every watcher, absolute, sorted,
+	// without repeats, optional ones that are missing included. They are
+	// in Files too (after the config files), so that a reload, and the
+	// config watch, see their changes; their directories are in WatchDirs.
+	EnvFiles []string
 	// Supervisord holds the daemon settings that only matter to
 	// supervisord's tools (XML-RPC); zero unless set by a supervisord
 	// file or by the [circled] keys circled convert writes.
@@ -189,6 +198,38 @@ type Watcher struct {
 	// of replacing it (reload_signal; circus's send_hup = true is HUP).
 	// "" = replace.
 	ReloadSignal string
+	// UseSockets is use_sockets: the processes inherit every socket of
+	// the config (Config.Sockets).
+	UseSockets bool
+	// Sockets are the sockets the processes get as descriptors 3, 4, ...
+	// in this order: every socket of the config (sorted by name) with
+	// use_sockets, else those that cmd or args name with
+	// $(circle.sockets.NAME) (sorted by name); nil = none. Argv holds
+	// SocketToken(name) for each such reference: the supervisor's spec
+	// mapping turns it into the descriptor number (3 + index here).
+	Sockets []Socket
+	// EnvFiles are the env_file files, in the order written; their
+	// variables are already in Env (after copy_env/copy_path, before the
+	// env sections).
+	EnvFiles []EnvFile
+	// MaxAge > 0 (max_age) replaces a process gracefully once it has run
+	// MaxAge plus a random extra up to MaxAgeVariance (max_age_variance).
+	MaxAge, MaxAgeVariance time.Duration
+	// Limits are the cgroup resource limits of each process slot.
+	Limits Limits
+	// MaxMemory > 0 (max_memory, bytes) restarts a process gracefully
+	// when it and its descendants use more than this; MaxMemoryInterval
+	// (max_memory_interval) is the sampling period where cgroup memory
+	// events are not available.
+	MaxMemory         int64
+	MaxMemoryInterval time.Duration
+	// Hooks are the hooks.* commands.
+	Hooks Hooks
+	// EventListener is set for a supervisord [eventlistener:x] section
+	// (or the eventlistener.* keys circled convert writes): the process
+	// speaks supervisor's event listener protocol on stdin/stdout. nil =
+	// an ordinary watcher.
+	EventListener *EventListenerConf
 	// DependsOn is depends_on, in the order written; nil = none. Load
 	// checked that every Name is a watcher of the config, that the graph
 	// has no cycle, and that a "completed" dependency has RespawnMode

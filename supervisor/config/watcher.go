@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -163,7 +165,10 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 				l.warnf(s, k.line, k.name, "stream setting not implemented by circled; ignored")
 				continue
 			}
-		case strings.HasPrefix(lk, "hooks.") || slices.Contains(circusWatcherKeys, lk):
+		case strings.HasPrefix(lk, "hooks."):
+			l.warnf(s, k.line, k.name, "hook not implemented by circled (its hooks are %s); ignored", hookKeyList)
+			continue
+		case slices.Contains(circusWatcherKeys, lk):
 			l.warnf(s, k.line, k.name, "circus setting not implemented by circled; ignored")
 			continue
 		default:
@@ -212,8 +217,21 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 			env["PATH"] = p
 		}
 	}
-	// [env] sections first, then [env:PATTERNS], each in file order.
 	fromSection := map[string]bool{}
+	// env_file files first, in order; they may use circled's environment
+	// ($(circle.env.X)) in their paths.
+	if k, ok := keys["env_file"]; ok {
+		v, err := base.expand(k.value)
+		if err == nil {
+			err = l.watcherValue(w, "env_file", strings.TrimSpace(v))
+		}
+		if err != nil {
+			l.errorf(s, k.line, k.name, "%v", err)
+		} else {
+			l.readEnvFiles(s, k, w.EnvFiles, env, fromSection)
+		}
+	}
+	// [env] sections next, then [env:PATTERNS], each in file order.
 	for _, e := range l.envSectionsFor(name) {
 		for _, k := range e.keys {
 			ex := &expander{
@@ -236,10 +254,11 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 
 	var cmd, args string
 	var cmdKey, argsKey srcKey
+	usedSockets := map[string]bool{}
 	var numSet *srcKey
 	for _, canon := range order {
 		k := keys[canon]
-		if canon == "copy_env" || canon == "copy_path" {
+		if canon == "copy_env" || canon == "copy_path" || canon == "env_file" {
 			continue
 		}
 		ex := &expander{
@@ -247,10 +266,19 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 			allowWID: widKey(canon),
 			warn:     func(msg string) { l.warnf(s, k.line, k.name, "%s", msg) },
 		}
+		if canon == "cmd" || canon == "args" {
+			ex.sockets = l.sockets
+			ex.useSocket = func(name string) { usedSockets[name] = true }
+		}
 		v, err := ex.expand(k.value)
 		if err == nil {
 			v = strings.TrimSpace(v)
 			err = l.watcherValue(w, canon, v)
+		}
+		var wo warnOnly
+		if errors.As(err, &wo) {
+			l.warnf(s, k.line, k.name, "%s", wo.Msg)
+			continue
 		}
 		if err != nil {
 			l.errorf(s, k.line, k.name, "%v", err)
@@ -336,6 +364,10 @@ func (l *loader) resolveWatcher(s *srcSection) *Watcher {
 	}
 	if k, ok := keys["process_names"]; ok && w.ProcessNames != nil && len(w.ProcessNames) != w.NumProcesses {
 		l.errorf(s, k.line, k.name, "%d names for %d processes (want one per process)", len(w.ProcessNames), w.NumProcesses)
+	}
+	l.resolveWatcherSockets(s, keys, w, usedSockets)
+	if k, ok := keys["eventlistener.buffer_size"]; ok && w.EventListener != nil && w.EventListener.Events == nil {
+		l.errorf(s, k.line, k.name, "needs eventlistener.events")
 	}
 	l.checkReadiness(s, keys, w)
 	l.checkStream(s, keys, "stdout_stream", &w.Stdout)
@@ -559,6 +591,8 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 	switch {
 	case wk.POSIX && !posixProcessAttrs:
 		return errNotSupported
+	case len(wk.OS) > 0 && !slices.Contains(wk.OS, runtime.GOOS):
+		return errNotSupported
 	case wk.set == nil:
 		return nil // cmd and args: assembled by the caller
 	}
@@ -601,3 +635,21 @@ func didYouMean(s string, cands []string) string {
 	}
 	return ""
 }
+
+// resolveWatcherSockets sets w.Sockets: every socket with use_sockets,
+// else those cmd and args name, sorted by name.
+func (l *loader) resolveWatcherSockets(s *srcSection, keys map[string]srcKey, w *Watcher, used map[string]bool) {
+	w.Sockets = nil
+	for name, sk := range l.sockets {
+		if w.UseSockets || used[name] {
+			w.Sockets = append(w.Sockets, sk)
+		}
+	}
+	slices.SortFunc(w.Sockets, func(a, b Socket) int { return strings.Compare(a.Name, b.Name) })
+	if k, ok := keys["use_sockets"]; ok && w.UseSockets && len(l.sockets) == 0 && len(l.socketSecs) == 0 {
+		l.warnf(s, k.line, k.name, "the config has no [socket:NAME] section")
+	}
+}
+
+// hookKeyList names the hooks.* keys circled implements, for messages.
+var hookKeyList = "hooks." + strings.Join(HookNames, ", hooks.") + " and hooks.timeout"
