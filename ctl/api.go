@@ -72,8 +72,37 @@ type ProcessStatus struct {
 	// Descendants is how many processes this one has beyond its main
 	// process: the other members of its cgroup where circled uses one per
 	// process, else of its process group plus its tree of children. A
-	// number that grows shows a leak.
+	// number that grows shows a leak. Counting reads a file per process,
+	// so it is done only on request (?descendants=1, what `circlectl
+	// status --json` asks for); otherwise it is NotCounted.
 	Descendants int `json:"descendants"`
+}
+
+// NotCounted is ProcessStatus.Descendants when the request did not ask
+// for descendants.
+const NotCounted = -1
+
+// StatusOptions are the parts of a status computed only on request,
+// because they cost more than the rest.
+type StatusOptions struct {
+	// Descendants counts each process's descendants (?descendants=1).
+	Descendants bool
+}
+
+type statusOptionsKey struct{}
+
+// WithStatusOptions returns ctx carrying opts. The handler passes a
+// request's options to Backend.Status this way, and Client.Status sends
+// the options of its ctx.
+func WithStatusOptions(ctx context.Context, opts StatusOptions) context.Context {
+	return context.WithValue(ctx, statusOptionsKey{}, opts)
+}
+
+// StatusOptionsFrom returns the options WithStatusOptions put in ctx, or
+// none.
+func StatusOptionsFrom(ctx context.Context) StatusOptions {
+	opts, _ := ctx.Value(statusOptionsKey{}).(StatusOptions)
+	return opts
 }
 
 // Exit is how a process ended: Code for a normal exit, Signal ("KILL",
@@ -163,6 +192,7 @@ type Version struct {
 // list means every watcher. A name or glob that matches nothing returns an
 // error wrapping ErrNoSuchWatcher.
 type Backend interface {
+	// Status computes the optional parts StatusOptionsFrom(ctx) asks for.
 	Status(ctx context.Context, names []string) (Status, error)
 	List(ctx context.Context) ([]string, error)
 	// Start, Stop, Restart and Reload return when done if wait is true,

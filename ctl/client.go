@@ -203,9 +203,29 @@ func watcherPath(name, op string) string {
 }
 
 // Status implements Backend: GET /v1/watchers.
+//
+// With StatusOptionsFrom(ctx).Descendants it sends ?descendants=1. A
+// daemon older than that parameter refuses it: the status is then asked
+// again without, and every Descendants is NotCounted.
 func (c *Client) Status(ctx context.Context, names []string) (Status, error) {
 	var st Status
-	err := c.do(ctx, http.MethodGet, "/v1/watchers", nameQuery(names), nil, &st)
+	q := nameQuery(names)
+	if StatusOptionsFrom(ctx).Descendants {
+		q = url.Values{"name": names, "descendants": {"1"}}
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/watchers", q, nil, &st)
+	var ce *Error
+	if q.Has("descendants") && errors.As(err, &ce) && ce.Kind == KindBadRequest &&
+		strings.Contains(ce.Message, `unknown query parameter "descendants"`) {
+		st = Status{}
+		if err = c.do(ctx, http.MethodGet, "/v1/watchers", nameQuery(names), nil, &st); err == nil {
+			for i := range st.Watchers {
+				for j := range st.Watchers[i].Processes {
+					st.Watchers[i].Processes[j].Descendants = NotCounted
+				}
+			}
+		}
+	}
 	return st, err
 }
 

@@ -3,6 +3,8 @@ package ctl_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -95,5 +97,54 @@ func TestClientUnreachable(t *testing.T) {
 	_, err := ctl.NewClient(sock).Status(context.Background(), nil)
 	if !errors.Is(err, ctl.ErrUnreachable) || !strings.Contains(err.Error(), sock) {
 		t.Errorf("err = %v, want ErrUnreachable naming %s", err, sock)
+	}
+}
+
+// Status sends ?descendants=1 when its ctx asks; a daemon older than the
+// parameter refuses it, and the status comes without the counts.
+func TestClientStatusDescendants(t *testing.T) {
+	f := ctltest.NewFake("web", "worker")
+	c := ctl.NewClient(startServer(t, f))
+	ctx := ctl.WithStatusOptions(context.Background(), ctl.StatusOptions{Descendants: true})
+	if st, err := c.Status(ctx, []string{"web"}); err != nil || len(st.Watchers) != 1 || st.Watchers[0].Processes[0].Descendants != 0 {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+	if f.LastCall() != "Status [web] descendants" {
+		t.Errorf("call %q, want descendants asked for", f.LastCall())
+	}
+
+	// An older daemon: GET /v1/watchers takes only ?name=.
+	old := ctltest.NewFake("web", "worker")
+	h := ctl.NewHandler(old, nil)
+	sock := filepath.Join(shortDir(t), "old.sock")
+	ln, err := ctl.Listen(sock, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ctl.Serve(sctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Has("descendants") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"error":"unknown query parameter \"descendants\" (want name)","kind":"bad_request"}`+"\n")
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
+	}()
+	defer func() { cancel(); <-done }()
+	st, err := ctl.NewClient(sock).Status(ctx, []string{"w*"})
+	if err != nil || len(st.Watchers) != 2 {
+		t.Fatalf("Status from an older daemon = %+v, %v", st, err)
+	}
+	for _, w := range st.Watchers {
+		if d := w.Processes[0].Descendants; d != ctl.NotCounted {
+			t.Errorf("%s: descendants %d from an older daemon, want %d", w.Name, d, ctl.NotCounted)
+		}
+	}
+	if old.LastCall() != "Status [w*]" {
+		t.Errorf("older daemon's call %q", old.LastCall())
 	}
 }

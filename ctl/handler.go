@@ -202,22 +202,52 @@ func noQuery(r *http.Request) error {
 	return nil
 }
 
+// statusQuery parses the query of a status: ?name=GLOB (repeatable, when
+// names is true) and ?descendants=BOOL (at most once).
+func statusQuery(r *http.Request, names bool) ([]string, StatusOptions, error) {
+	var opts StatusOptions
+	q, err := parseQuery(r)
+	if err != nil {
+		return nil, opts, err
+	}
+	for k, v := range q {
+		switch {
+		case k == "name" && names:
+		case k == "descendants":
+			if len(v) != 1 {
+				return nil, opts, badRequest("query parameter %q given %d times", k, len(v))
+			}
+			b, err := strconv.ParseBool(v[0])
+			if err != nil {
+				return nil, opts, badRequest("descendants must be 1 or 0 (true or false), got %q", v[0])
+			}
+			opts.Descendants = b
+		case names:
+			return nil, opts, badRequest("unknown query parameter %q (want name, descendants)", k)
+		default:
+			return nil, opts, badRequest("unknown query parameter %q (want descendants)", k)
+		}
+	}
+	return q["name"], opts, nil
+}
+
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	names, err := queryNames(r)
+	names, opts, err := statusQuery(r, true)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	st, err := h.b.Status(r.Context(), names)
+	st, err := h.b.Status(WithStatusOptions(r.Context(), opts), names)
 	h.reply(w, r, normStatus(st), err)
 }
 
 func (h *handler) watcher(w http.ResponseWriter, r *http.Request) {
-	if err := noQuery(r); err != nil {
+	_, opts, err := statusQuery(r, false)
+	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	st, err := h.b.Status(r.Context(), []string{r.PathValue("name")})
+	st, err := h.b.Status(WithStatusOptions(r.Context(), opts), []string{r.PathValue("name")})
 	h.reply(w, r, normStatus(st), err)
 }
 

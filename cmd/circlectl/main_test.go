@@ -79,6 +79,7 @@ var commandTests = []struct {
 }{
 	{[]string{"status"}, 0, "Status []", "NAME", ""},
 	{[]string{"status", "w*"}, 0, "Status [w*]", "worker", ""},
+	{[]string{"status", "--json", "w*"}, 0, "Status [w*] descendants", `"descendants":0`, ""},
 	{[]string{"status", "nope"}, 3, "", "", "no such watcher: nope"},
 	{[]string{"status", "--quiet", "web"}, 0, "", "", ""},
 	{[]string{"status", "--quiet"}, 1, "", "", ""},

@@ -47,7 +47,12 @@ matches no watcher, 2 on a usage error.`,
 			if err != nil {
 				return err
 			}
-			st, err := c.Status(cmd.Context(), args)
+			ctx := cmd.Context()
+			if asJSON && !quiet {
+				// The issue 12 contract: --json shows descendants.
+				ctx = ctl.WithStatusOptions(ctx, ctl.StatusOptions{Descendants: true})
+			}
+			st, err := c.Status(ctx, args)
 			if err != nil {
 				return err
 			}

@@ -147,10 +147,14 @@ func (f *Fake) match(names []string) ([]int, error) {
 	return idx, nil
 }
 
-func (f *Fake) Status(_ context.Context, names []string) (ctl.Status, error) {
+func (f *Fake) Status(ctx context.Context, names []string) (ctl.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record("Status %v", names)
+	if ctl.StatusOptionsFrom(ctx).Descendants {
+		f.record("Status %v descendants", names)
+	} else {
+		f.record("Status %v", names)
+	}
 	idx, err := f.match(names)
 	if err != nil {
 		return ctl.Status{}, err
