@@ -29,4 +29,3 @@ func TestInterface(t *testing.T) {
 		t.Errorf("unknown interface: %v", err)
 	}
 }
-
