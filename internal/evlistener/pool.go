@@ -306,10 +306,11 @@ func (p *Pool) Stdin(wid int) (*os.File, error) {
 		w.Close()
 		return nil, fmt.Errorf("eventlistener:%s is closed", p.name)
 	}
+	l := &listener{wid: wid, state: Acknowledged, out: make(chan []byte, 2), resultLen: -1}
 	if old := p.ls[wid]; old != nil {
 		p.endLocked(old, "replaced by a new process")
+		p.dispatchLocked() // its event, to another listener
 	}
-	l := &listener{wid: wid, state: Acknowledged, out: make(chan []byte, 2), resultLen: -1}
 	p.ls[wid] = l
 	go p.writeLoop(l, w)
 	return r, nil
@@ -433,14 +434,14 @@ func (p *Pool) feed(l *listener, data []byte) {
 		return
 	}
 	l.buf = append(l.buf, data...)
+loop:
 	for len(l.buf) > 0 || (l.state == Busy && l.resultLen >= 0) {
 		switch l.state {
 		case Unknown:
 			l.buf = nil
 		case Acknowledged:
 			if len(l.buf) < len(readyToken) {
-				p.dispatchLocked()
-				return
+				break loop
 			}
 			if !bytes.HasPrefix(l.buf, readyToken) {
 				p.unknownLocked(l, fmt.Sprintf("wrote %q where READY was due", clip(l.buf)))
@@ -458,8 +459,7 @@ func (p *Pool) feed(l *listener, data []byte) {
 						p.unknownLocked(l, fmt.Sprintf("bad result line %q...", clip(l.buf)))
 						break
 					}
-					p.dispatchLocked()
-					return
+					break loop
 				}
 				line := l.buf[:i]
 				l.buf = l.buf[i+1:]
@@ -474,7 +474,7 @@ func (p *Pool) feed(l *listener, data []byte) {
 			l.result = append(l.result, l.buf[:need]...)
 			l.buf = l.buf[need:]
 			if len(l.result) < l.resultLen {
-				return
+				break loop
 			}
 			p.resultLocked(l, string(l.result))
 		}

@@ -188,7 +188,7 @@ func TestProtocolErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			b := NewBus("")
 			defer b.Close()
-			p, lb := newPool(t, b, "x", 10, "EVENT")
+			p, lb := newPool(t, b, "x", 10, "PROCESS_STATE")
 			f := newFake(t, p, 1, 100)
 			b.Publish(exited("web", 1))
 			if c.busy {
@@ -296,7 +296,7 @@ func TestInflightRequeued(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			b := NewBus("")
 			defer b.Close()
-			p, lb := newPool(t, b, "x", 10, "EVENT")
+			p, lb := newPool(t, b, "x", 10, "PROCESS_STATE")
 			f1 := newFake(t, p, 1, 100)
 			f2 := newFake(t, p, 2, 200)
 			f1.say("READY\n")
