@@ -191,7 +191,9 @@ type queued struct {
 type listener struct {
 	wid, pid  int
 	state     string
-	out       chan []byte // envelopes for writeLoop
+	out       chan []byte   // envelopes for writeLoop
+	w         *os.File      // the write end of its standard input
+	written   chan struct{} // closed when writeLoop returns
 	inflight  *queued
 	buf       []byte // stdout not yet consumed by the protocol
 	resultLen int    // the n of the RESULT line being read; -1 before it
@@ -306,21 +308,21 @@ func (p *Pool) Stdin(wid int) (*os.File, error) {
 		w.Close()
 		return nil, fmt.Errorf("eventlistener:%s is closed", p.name)
 	}
-	l := &listener{wid: wid, state: Acknowledged, out: make(chan []byte, 2), resultLen: -1}
+	l := &listener{wid: wid, state: Acknowledged, out: make(chan []byte, 2), w: w, written: make(chan struct{}), resultLen: -1}
 	if old := p.ls[wid]; old != nil {
 		p.endLocked(old, "replaced by a new process")
 		p.dispatchLocked() // its event, to another listener
 	}
 	p.ls[wid] = l
-	go p.writeLoop(l, w)
+	go p.writeLoop(l)
 	return r, nil
 }
 
 // writeLoop writes l's envelopes to its standard input until l ends.
-func (p *Pool) writeLoop(l *listener, w *os.File) {
-	defer w.Close()
+func (p *Pool) writeLoop(l *listener) {
+	defer close(l.written)
 	for env := range l.out {
-		if _, err := w.Write(env); err != nil {
+		if _, err := l.w.Write(env); err != nil {
 			p.mu.Lock()
 			p.endLocked(l, "its standard input failed: "+err.Error())
 			p.dispatchLocked()
@@ -411,6 +413,9 @@ func (p *Pool) endLocked(l *listener, why string) {
 	}
 	l.dead = true
 	close(l.out)
+	// Closing it also ends a write blocked on a listener that does not
+	// read its input (the pipe is in the runtime's poller).
+	l.w.Close()
 	if p.ls[l.wid] == l {
 		delete(p.ls, l.wid)
 	}

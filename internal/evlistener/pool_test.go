@@ -383,3 +383,31 @@ type teeSink struct {
 
 func (s *teeSink) Open(wid, pid int) io.WriteCloser { s.wid, s.pid = wid, pid; return s }
 func (s *teeSink) Close() error                     { s.closed = true; return nil }
+
+// A listener that never reads its input does not keep the pool's writer
+// stuck once it ends.
+func TestBlockedWriterEnds(t *testing.T) {
+	b := NewBus("")
+	defer b.Close()
+	p, _ := newPool(t, b, "x", 10, "PROCESS_LOG")
+	f := newFake(t, p, 1, 100)
+	f.say("READY\n")
+	b.Publish(ProcessLog("web", "web", 1, "stdout", bytes.Repeat([]byte("x"), 1<<20))) // more than a pipe holds
+	p.mu.Lock()
+	l := p.ls[1]
+	p.mu.Unlock()
+	select {
+	case <-l.written:
+		t.Fatal("the writer ended while the listener was alive")
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.Exited(1, 100)
+	select {
+	case <-l.written:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer is still blocked after the listener ended")
+	}
+	if p.Buffered() != 1 {
+		t.Errorf("buffered %d, want the event back", p.Buffered())
+	}
+}
