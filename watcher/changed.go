@@ -7,7 +7,7 @@ package watcher
 // is missed between the Status and the wait. Nothing is sent while
 // nothing changes.
 func (w *Watcher) Changed() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.chMu.Lock()
+	defer w.chMu.Unlock()
 	return w.changed
 }

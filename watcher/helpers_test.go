@@ -89,3 +89,14 @@ func startWatcher(t *testing.T, spec Spec) *Watcher {
 	})
 	return w
 }
+
+// restart is what the supervisor's restart does to one watcher: stop,
+// then start.
+func restart(w *Watcher) func(context.Context, bool) error {
+	return func(ctx context.Context, wait bool) error {
+		if err := w.Stop(ctx, wait); err != nil {
+			return err
+		}
+		return w.Start(ctx, wait)
+	}
+}

@@ -230,12 +230,16 @@ func (w *Watcher) armUpLocked(due time.Time) {
 	}
 	w.upAt = due
 	var t *time.Timer
-	t = time.AfterFunc(time.Until(due), func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.upT != t {
-			return
-		}
+	t = time.AfterFunc(time.Until(due), func() { w.post(func() { w.upLocked(t) }) })
+	w.upT = t
+}
+
+// upLocked: processes without ready.* checks may have run MinUptime.
+func (w *Watcher) upLocked(t *time.Timer) {
+	if w.upT != t {
+		return
+	}
+	{
 		w.upT = nil
 		now := time.Now()
 		var next time.Time
@@ -255,13 +259,14 @@ func (w *Watcher) armUpLocked(due time.Time) {
 			w.armUpLocked(next)
 		}
 		w.notify()
-	})
-	w.upT = t
+	}
 }
 
 func (w *Watcher) readyReport(p *proc, r ready.Result) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.post(func() { w.readyReportLocked(p, r) })
+}
+
+func (w *Watcher) readyReportLocked(p *proc, r ready.Result) {
 	if p.down() || p.ready {
 		return
 	}
@@ -296,8 +301,10 @@ func (w *Watcher) markReadyLocked(p *proc) {
 }
 
 func (w *Watcher) healthReport(p *proc, r ready.HealthReport) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.post(func() { w.healthReportLocked(p, r) })
+}
+
+func (w *Watcher) healthReportLocked(p *proc, r ready.HealthReport) {
 	if p.down() {
 		return
 	}
@@ -309,11 +316,13 @@ func (w *Watcher) healthReport(p *proc, r ready.HealthReport) {
 	}
 }
 
-// notifyEvent handles a message from p's notify socket. It must not
-// close the socket.
+// notifyEvent handles a message from p's notify socket (on the
+// socket's reader: it posts to the owner).
 func (w *Watcher) notifyEvent(p *proc, e ready.Event) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.post(func() { w.notifyEventLocked(p, e) })
+}
+
+func (w *Watcher) notifyEventLocked(p *proc, e ready.Event) {
 	if p.down() {
 		return
 	}
@@ -339,9 +348,8 @@ func (w *Watcher) failLocked(p *proc, why string, start bool) {
 	w.notify()
 }
 
-// endReadyLocked stops p's checks and closes its notify socket (from
-// another goroutine: Close waits for the socket's reader, which may be
-// waiting for the watcher's lock).
+// endReadyLocked stops p's checks and closes its notify socket (in a
+// tracked goroutine: Close waits for the socket's reader).
 func (w *Watcher) endReadyLocked(p *proc) {
 	p.prober.Cancel()
 	p.health.Stop()
@@ -349,7 +357,8 @@ func (w *Watcher) endReadyLocked(p *proc) {
 		p.tap.off.Store(true)
 	}
 	if n := p.notify; n != nil {
-		go n.Close()
+		p.notify = nil
+		w.goTracked(func() { n.Close() })
 	}
 }
 
@@ -360,7 +369,9 @@ func (w *Watcher) promoteLocked(p *proc) {
 	p.incoming = nil
 	w.incoming = removeProc(w.incoming, p)
 	if !w.ownsSlot(s) {
+		w.draining = append(w.draining, p) // scaled away
 		w.stopProcLocked(p)
+		w.replDoneLocked(p, "")
 		return
 	}
 	if old := s.proc; old != nil {
@@ -375,7 +386,9 @@ func (w *Watcher) promoteLocked(p *proc) {
 	s.spawns++
 	s.lastErr = ""
 	p.promoted = true
-	w.log.Info("reload: new process ready, old one stopped", "wid", s.wid, "pid", p.pid)
+	w.armAgeLocked(p)
+	w.log.Info("replacement ready, old process stopped", "wid", s.wid, "pid", p.pid)
+	w.replDoneLocked(p, "")
 }
 
 func removeProc(ps []*proc, p *proc) []*proc {
@@ -461,8 +474,11 @@ const (
 // status ("starting", "exited with code 1", ...). Wait for changes on
 // Changed(); a process reaching MinUptime is a change too.
 func (w *Watcher) Reached(cond string) (ok bool, why string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.call(func() { ok, why = w.reachedLocked(cond) })
+	return ok, why
+}
+
+func (w *Watcher) reachedLocked(cond string) (ok bool, why string) {
 	state := w.stateLocked()
 	switch cond {
 	case CondStarted:
@@ -505,12 +521,9 @@ func (w *Watcher) Reached(cond string) (ok bool, why string) {
 const outputLines = 5
 
 // withOutput appends to errs[i] the last lines of slot failed[i]'s
-// output (Spec.LastOutput), for the first few failures. Called without
-// the watcher's lock.
-func (w *Watcher) withOutput(errs []string, failed []int) {
-	w.mu.Lock()
-	last := w.spec.LastOutput
-	w.mu.Unlock()
+// output (last: Spec.LastOutput), for the first few failures. Called
+// outside the owner.
+func withOutput(last func(wid, n int) []string, errs []string, failed []int) {
 	if last == nil {
 		return
 	}

@@ -112,7 +112,7 @@ func TestStartWaitsForHTTPReady(t *testing.T) {
 	}
 	// restart: returns once the new server answers.
 	old := st.Processes[0].PID
-	if err := w.Restart(ctx30(t), true); err != nil {
+	if err := restart(w)(ctx30(t), true); err != nil {
 		t.Fatal(err)
 	}
 	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))

@@ -1,12 +1,3 @@
-// Package watcher runs one watcher: its N processes, their spawn, the
-// restart policy (backoff, flapping, fatal), graceful stop of each
-// process group, scaling and graceful reload. It knows nothing of config
-// files or sockets: the supervisor hands it a Spec and a Spawner.
-//
-// Exits arrive as events from the Spawner (the supervisor's reaper on
-// Unix); nothing here polls. All state of a watcher is guarded by one
-// mutex; timers (backoff, grace period, flapping pause) are time.AfterFunc
-// callbacks that take that mutex.
 package watcher
 
 import (

@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
-	"github.com/circle-supervisor/circle/internal/procstate"
 	"github.com/circle-supervisor/circle/internal/ready"
 )
 
@@ -47,27 +44,52 @@ type Event struct {
 	Exit    ExitStatus
 }
 
-// Watcher runs the processes of one Spec.
+// Watcher runs the processes of one Spec. Its state belongs to its
+// owner goroutine (owner.go): every field below the owner's is read and
+// written only there.
 type Watcher struct {
+	name    string
 	log     *slog.Logger
 	spawner Spawner
 	onEvent func(Event)
-	cg      *cgroup.Tree // nil: processes are contained by their group only
-	tracker Tracker      // records processes for crash recovery; may be nil
 
-	mu       sync.Mutex
+	o     owner
+	final atomic.Pointer[Status] // the last Status, once closed
+
+	chMu    sync.Mutex
+	changed chan struct{} // closed and replaced after every change
+
+	pumps sync.WaitGroup // output copiers still draining pipes
+
+	// Spawn jobs waiting for a worker (spawn.go).
+	jobMu   sync.Mutex
+	jobQ    []*spawnJob
+	workers int
+
+	// Owned by the owner goroutine.
+	cg       *cgroup.Tree // nil: processes are contained by their group only
+	tracker  Tracker      // records processes for crash recovery; may be nil
 	spec     Spec
-	want     bool // processes should be up
+	specP    *Spec // an immutable copy of spec, for spawn jobs
+	want     bool  // processes should be up
 	fatal    bool
 	flapping bool
 	errMsg   string
 	slots    []*slot
 	draining []*proc // stopping processes that no longer own a slot
 	incoming []*proc // reload: new processes not ready yet (proc.incoming is their slot)
+	inflight int     // spawn jobs not committed yet
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
-	changed  chan struct{}  // closed and replaced on every change
-	pumps    sync.WaitGroup // output copiers still draining pipes
+	dirty    bool      // something changed: wake the waiters
+	waiters  []*waiter // conditions checked after every change
+	gen      int       // counts Start, Stop and Reload commands
+	gate     int       // gen of a start waiting for its before_start hook (0: none)
+	stopGate int       // gen of a stop waiting for its before_stop hook (0: none)
+
+	// Replacements, one slot at a time (reload, max age): replace.go.
+	replQ   []*replTicket
+	replCur *replTicket
 
 	// Processes whose main process has exited while the rest of their
 	// group still runs (see exited). While there are any, the watcher
@@ -80,8 +102,6 @@ type Watcher struct {
 	// checks has run MinUptime (armUpLocked); nil when none is starting.
 	upT  *time.Timer
 	upAt time.Time
-
-	reloadMu sync.Mutex // one Reload replaces slots at a time
 }
 
 type slot struct {
@@ -103,6 +123,8 @@ type slot struct {
 	failSeq   int          // failed starts so far (waiters compare it)
 	failWhy   string       // the last failed start's reason
 	spare     *cgroup.Proc // the last process's empty cgroup, for the next one
+	job       *spawnJob    // a spawn in flight (not committed yet)
+	ticket    *replTicket  // its replacement (reload, max age), queued
 }
 
 type proc struct {
@@ -135,6 +157,11 @@ type proc struct {
 	incoming  *slot               // reload: the slot it takes once ready
 	promoted  bool                // reload: it took its slot
 	finished  bool                // gone (finishLocked)
+	committed bool                // its start is recorded (commitLocked)
+	early     *ExitStatus         // its exit, reported before its start was recorded
+	ageT      *time.Timer         // max age: its replacement is due
+	ticket    *replTicket         // the replacement it is the new process of
+	spec      *Spec               // the spec it was started with
 }
 
 // CountDescendants returns, for each live process (by main pid), how
@@ -146,11 +173,11 @@ func (w *Watcher) CountDescendants() map[int]int {
 		cell *cgroup.Proc
 	}
 	var cells []cellOf
-	w.mu.Lock()
-	for _, p := range w.liveLocked() {
-		cells = append(cells, cellOf{p.pid, p.cell})
-	}
-	w.mu.Unlock()
+	w.call(func() {
+		for _, p := range w.liveLocked() {
+			cells = append(cells, cellOf{p.pid, p.cell})
+		}
+	})
 	counts := make([]int, len(cells))
 	count := func(i int) {
 		c := cells[i]
@@ -189,7 +216,9 @@ func (w *Watcher) CountDescendants() map[int]int {
 // down reports whether p no longer counts as a running process.
 func (p *proc) down() bool { return p.stopping || p.exited }
 
-// New makes a stopped watcher. onEvent may be nil.
+// New makes a stopped watcher and starts its owner goroutine (Close ends
+// it). onEvent may be nil; it is called from a goroutine of its own,
+// never from the owner.
 func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Watcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -198,14 +227,28 @@ func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Wat
 		onEvent = func(Event) {}
 	}
 	w := &Watcher{
+		name:    spec.Name,
 		log:     log.With("watcher", spec.Name),
 		spawner: spawner,
 		onEvent: onEvent,
-		spec:    spec,
 		changed: make(chan struct{}),
 	}
+	w.o.init()
+	w.setSpecLocked(spec)
 	w.resize(spec.NumProcesses)
+	go w.loop()
 	return w
+}
+
+// setSpecLocked replaces the spec (and the copy spawn jobs read).
+func (w *Watcher) setSpecLocked(spec Spec) {
+	w.spec = spec
+	w.specP = ptr(spec)
+}
+
+// event tells the supervisor, from a goroutine of its own.
+func (w *Watcher) event(ev Event) {
+	w.goTracked(func() { w.onEvent(ev) })
 }
 
 // SetCgroups makes every process started from now on run in a cgroup of
@@ -213,15 +256,14 @@ func New(spec Spec, spawner Spawner, log *slog.Logger, onEvent func(Event)) *Wat
 // stopped with it and counted (ProcStatus.Descendants). Call it before
 // Start.
 func (w *Watcher) SetCgroups(t *cgroup.Tree) {
-	w.mu.Lock()
-	w.cg = t
-	w.mu.Unlock()
+	w.call(func() { w.cg = t })
 }
 
 // Tracker records the processes a watcher starts and forgets each once
 // it and the rest of its group are gone (procstate.File: a circled that
 // starts after a crash of this one stops what it finds there). Its
-// methods are called with the watcher's lock held and must not block.
+// methods are called on the watcher's owner goroutine and must not
+// block.
 type Tracker interface {
 	Started(watcher string, wid, pid int, start uint64)
 	Ended(pid int)
@@ -230,44 +272,24 @@ type Tracker interface {
 // SetTracker records every process started from now on that has no
 // cgroup (a cgroup needs no record). Call it before Start.
 func (w *Watcher) SetTracker(t Tracker) {
-	w.mu.Lock()
-	w.tracker = t
-	w.mu.Unlock()
+	w.call(func() { w.tracker = t })
 }
 
 // Name is the watcher's name.
-func (w *Watcher) Name() string { return w.spec.Name }
+func (w *Watcher) Name() string { return w.name }
 
 // Spec returns the current spec.
 func (w *Watcher) Spec() Spec {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.spec
-}
-
-// notify wakes every waiter; called with mu held.
-func (w *Watcher) notify() {
-	close(w.changed)
-	w.changed = make(chan struct{})
-}
-
-// waitFor blocks until cond (evaluated with mu held) is true or ctx ends.
-func (w *Watcher) waitFor(ctx context.Context, cond func() bool) error {
-	for {
-		w.mu.Lock()
-		ok := cond()
-		ch := w.changed
-		w.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	var sp Spec
+	if !w.call(func() { sp = w.spec }) {
+		return *w.specFinal()
 	}
+	return sp
 }
+
+// specFinal is the spec of a closed watcher (call returned false: the
+// owner has ended).
+func (w *Watcher) specFinal() *Spec { return w.specP }
 
 func (w *Watcher) resize(n int) {
 	for len(w.slots) < n {
@@ -277,32 +299,103 @@ func (w *Watcher) resize(n int) {
 
 // Start brings every slot up. It returns at once if wait is false;
 // otherwise once every slot has a running process or has failed to
-// spawn (the error lists the failures).
+// spawn (the error lists the failures). A later Stop makes it return
+// an error.
 func (w *Watcher) Start(ctx context.Context, wait bool) error {
-	w.mu.Lock()
-	// Before the spawns: one can fail at once.
-	seq := w.failSnapshotLocked()
-	if !w.want || w.fatal || w.flapping {
-		w.want = true
-		w.fatal, w.flapping, w.errMsg = false, false, ""
-		w.rounds = 0
-		w.stopTimer(&w.flapT)
-		for _, s := range w.slots {
-			s.failures, s.spawnErrs, s.down, s.exits = 0, 0, false, nil
-			s.crashed = false // started on request: a planned restart
+	var res startResult
+	var wt *waiter
+	if !w.call(func() {
+		// Before the spawns: one can fail at once.
+		seq := w.failSnapshotLocked()
+		gen, l := w.startLocked()
+		if wait {
+			wt = w.addWaiterLocked(func() bool { return w.startedLocked(gen, nil, seq, &res) })
+		} else {
+			wt = w.launchWaiterLocked(gen, l)
 		}
-		w.startSlotsLocked(nil)
+	}) {
+		return ErrClosed
+	}
+	if err := w.await(ctx, wt); err != nil || !wait {
+		return err
+	}
+	return res.err(w)
+}
+
+// launched is a command's spawns: done once they are all recorded (the
+// no-wait commands return then, as they did when they forked under a
+// lock: the processes they started show in Status).
+type launched struct{ done bool }
+
+// launchWaiterLocked waits until l is done or command gen is superseded.
+func (w *Watcher) launchWaiterLocked(gen int, l *launched) *waiter {
+	return w.addWaiterLocked(func() bool { return l.done || w.gen != gen || !w.want })
+}
+
+// startLocked is Start's change: the watcher is wanted up and its idle
+// slots start (after the before_start hook, when there is one). It
+// returns the command's number and its spawns.
+func (w *Watcher) startLocked() (int, *launched) {
+	l := &launched{}
+	if w.want && !w.fatal && !w.flapping && w.gate == 0 {
+		if w.stopGate != 0 {
+			w.gen++ // a stop waiting for its before_stop hook is superseded
+			w.stopGate = 0
+		}
+		w.notify()
+		l.done = true
+		return w.gen, l // already up or starting: nothing else changes
+	}
+	then := func() {
+		l.done = true
+		w.afterStartLocked()
+	}
+	w.gen++
+	gen := w.gen
+	w.stopGate = 0 // a stop waiting for its hook is superseded
+	w.want = true
+	w.fatal, w.flapping, w.errMsg = false, false, ""
+	w.rounds = 0
+	w.stopTimer(&w.flapT)
+	for _, s := range w.slots {
+		s.failures, s.spawnErrs, s.down, s.exits = 0, 0, false, nil
+		s.crashed = false // started on request: a planned restart
 	}
 	w.notify()
-	w.mu.Unlock()
-	if !wait {
-		return nil
+	if w.spec.Hook == nil {
+		w.startSlotsLocked(then)
+		return gen, l
 	}
-	return w.waitStarted(ctx, nil, seq)
+	w.gate = gen
+	w.hook(HookEvent{Point: BeforeStart}, func(err error) {
+		if w.gate != gen {
+			l.done = true
+			return // a later command won
+		}
+		w.gate = 0
+		w.notify()
+		if err != nil {
+			l.done = true
+			w.want = false
+			w.errMsg = fmt.Sprintf("%s hook: %v", BeforeStart, err)
+			w.log.Warn("start vetoed by hook", "hook", BeforeStart, "err", err)
+			return
+		}
+		w.startSlotsLocked(then)
+	})
+	return gen, l
+}
+
+// afterStartLocked runs the after_start hook once a start's spawns are
+// recorded.
+func (w *Watcher) afterStartLocked() {
+	if w.want && !w.fatal && !w.flapping {
+		w.hook(HookEvent{Point: AfterStart}, nil)
+	}
 }
 
 // failSnapshotLocked records each slot's failed starts so far, for
-// waitStarted.
+// startedLocked.
 func (w *Watcher) failSnapshotLocked() map[*slot]int {
 	m := make(map[*slot]int, len(w.slots))
 	for _, s := range w.slots {
@@ -312,12 +405,12 @@ func (w *Watcher) failSnapshotLocked() map[*slot]int {
 }
 
 // startSlotsLocked spawns every idle slot, spacing them by WarmupDelay.
-// Slots in skip are left alone.
-func (w *Watcher) startSlotsLocked(skip map[*slot]bool) {
+// then (may be nil) runs once the spawns started now are recorded.
+func (w *Watcher) startSlotsLocked(then func()) {
 	delay := time.Duration(0)
 	var now []*slot
 	for _, s := range w.slots {
-		if s.proc != nil || s.timer != nil || skip[s] {
+		if s.proc != nil || s.timer != nil || s.job != nil {
 			continue
 		}
 		if delay == 0 {
@@ -327,52 +420,69 @@ func (w *Watcher) startSlotsLocked(skip map[*slot]bool) {
 		}
 		delay += w.spec.WarmupDelay
 	}
-	w.spawnManyLocked(now)
+	w.spawnManyLocked(now, then)
 }
 
-// waitStarted waits until each slot's process is ready, or the slot has
-// had a failed start since seq (an exit before ready, a failed ready
-// check, a spawn error: the error gives each reason); old are processes
-// that must not count as "the new one".
-func (w *Watcher) waitStarted(ctx context.Context, old map[*proc]bool, seq map[*slot]int) error {
-	var errs []string
-	var failed []int
-	err := w.waitFor(ctx, func() bool {
-		errs, failed = errs[:0], failed[:0]
-		if w.fatal || w.flapping || !w.want {
-			return true
-		}
-		now := time.Now()
-		for _, s := range w.slots {
-			switch {
-			case s.failSeq != seq[s]:
-				errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.failWhy))
-				failed = append(failed, s.wid)
-			case s.proc != nil && !old[s.proc] && w.procReadyLocked(s.proc, now):
-			case s.down:
-			default:
-				return false
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err
+// startResult is what a start waiter found.
+type startResult struct {
+	errs   []string
+	failed []int
+	final  error
+	last   func(wid, n int) []string
+}
+
+// err is the waiter's error, with the failed processes' last output
+// (read outside the owner).
+func (r *startResult) err(w *Watcher) error {
+	if r.final != nil {
+		return r.final
 	}
-	w.withOutput(errs, failed)
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	if len(r.errs) == 0 {
+		return nil
+	}
+	withOutput(r.last, r.errs, r.failed)
+	return joinErrs(r.errs)
+}
+
+// startedLocked is the condition of a start waiter: each slot's process
+// is ready, or the slot has had a failed start since seq (an exit before
+// ready, a failed ready check, a spawn error: the error gives each
+// reason); old are processes that must not count as "the new one". A
+// later Stop (or fatal, flapping) ends the wait with an error. gen is
+// the start command's number (its before_start hook may veto it).
+func (w *Watcher) startedLocked(gen int, old map[*proc]bool, seq map[*slot]int, r *startResult) bool {
+	if w.gate != 0 && w.gate == gen {
+		return false // its before_start hook runs
+	}
 	switch {
 	case w.fatal:
-		return fmt.Errorf("%s is fatal: %s", w.spec.Name, w.errMsg)
+		r.final = fmt.Errorf("%s is fatal: %s", w.spec.Name, w.errMsg)
+		return true
 	case w.flapping:
-		return fmt.Errorf("%s is flapping: %s", w.spec.Name, w.errMsg)
+		r.final = fmt.Errorf("%s is flapping: %s", w.spec.Name, w.errMsg)
+		return true
+	case !w.want && w.gen == gen && w.errMsg != "":
+		r.final = fmt.Errorf("%s did not start: %s", w.spec.Name, w.errMsg)
+		return true
 	case !w.want:
-		return fmt.Errorf("%s was stopped while starting", w.spec.Name)
-	case len(errs) > 0:
-		return joinErrs(errs)
+		r.final = fmt.Errorf("%s was stopped while starting", w.spec.Name)
+		return true
 	}
-	return nil
+	r.errs, r.failed = r.errs[:0], r.failed[:0]
+	now := time.Now()
+	for _, s := range w.slots {
+		switch {
+		case s.failSeq != seq[s]:
+			r.errs = append(r.errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, s.failWhy))
+			r.failed = append(r.failed, s.wid)
+		case s.proc != nil && !old[s.proc] && w.procReadyLocked(s.proc, now):
+		case s.down:
+		default:
+			return false
+		}
+	}
+	r.last = w.spec.LastOutput
+	return true
 }
 
 // joinErrs joins the failures of several slots, the first 10 of them.
@@ -384,19 +494,86 @@ func joinErrs(errs []string) error {
 }
 
 // Stop stops every process gracefully: StopSignal, GracefulTimeout, then
-// SIGKILL to the group. With wait it returns once all have exited.
+// SIGKILL to the group. With wait it returns once all have exited, or
+// with an error when a later Start wins (or the before_stop hook vetoes
+// the stop).
 func (w *Watcher) Stop(ctx context.Context, wait bool) error {
-	w.mu.Lock()
-	w.want = false
-	w.flapping = false
-	w.stopTimer(&w.flapT)
-	w.stopAllLocked()
-	w.notify()
-	w.mu.Unlock()
+	var wt *waiter
+	var err error
+	if !w.call(func() {
+		gen, veto := w.stopLocked()
+		if wait {
+			wt = w.addWaiterLocked(func() bool {
+				switch {
+				case w.stopGate == gen:
+					return false // its before_stop hook runs
+				case *veto != nil:
+					err = *veto
+				case w.want && w.gen != gen:
+					err = fmt.Errorf("%s: stop superseded by a later start", w.spec.Name)
+				case !w.allDownLocked():
+					return false
+				}
+				return true
+			})
+		}
+	}) {
+		return ErrClosed
+	}
 	if !wait {
 		return nil
 	}
-	return w.waitFor(ctx, w.allDownLocked)
+	if e := w.await(ctx, wt); e != nil {
+		return e
+	}
+	return err
+}
+
+// stopLocked is Stop's change (after the before_stop hook, when there
+// is one, if it does not veto). It returns the command's number and
+// where the veto will be.
+func (w *Watcher) stopLocked() (int, *error) {
+	w.gen++
+	gen := w.gen
+	veto := new(error)
+	w.notify()
+	if w.spec.Hook == nil || (!w.want && w.allDownLocked()) {
+		w.stopNowLocked()
+		return gen, veto
+	}
+	w.stopGate = gen
+	w.hook(HookEvent{Point: BeforeStop}, func(err error) {
+		if w.stopGate != gen {
+			return // a later command won
+		}
+		w.stopGate = 0
+		w.notify()
+		if err != nil {
+			*veto = fmt.Errorf("%s: stop vetoed by the %s hook: %w", w.spec.Name, BeforeStop, err)
+			w.log.Warn("stop vetoed by hook", "hook", BeforeStop, "err", err)
+			return
+		}
+		w.stopNowLocked()
+	})
+	return gen, veto
+}
+
+func (w *Watcher) stopNowLocked() {
+	wasUp := w.want || !w.allDownLocked()
+	w.want = false
+	w.flapping = false
+	w.gate, w.stopGate = 0, 0
+	w.stopTimer(&w.flapT)
+	w.stopAllLocked()
+	w.notify()
+	if wasUp && w.spec.Hook != nil {
+		gen := w.gen
+		w.onceLocked(func() bool { return w.gen != gen || w.allDownLocked() }, func() {
+			if w.gen == gen {
+				w.hook(HookEvent{Point: AfterStop}, nil)
+			}
+		})
+	}
 }
 
 func (w *Watcher) stopAllLocked() {
@@ -413,10 +590,13 @@ func (w *Watcher) stopAllLocked() {
 	for _, p := range w.incoming {
 		w.stopProcLocked(p)
 	}
+	w.dropReplacementsLocked()
 }
 
+// allDownLocked reports whether no process runs and none is being
+// spawned.
 func (w *Watcher) allDownLocked() bool {
-	if len(w.draining) > 0 || len(w.incoming) > 0 {
+	if len(w.draining) > 0 || len(w.incoming) > 0 || w.inflight > 0 {
 		return false
 	}
 	for _, s := range w.slots {
@@ -441,152 +621,29 @@ func (w *Watcher) WaitOutput(ctx context.Context) error {
 	}
 }
 
-// Restart stops every process, then starts new ones. With wait it
-// returns once every slot runs a new process.
-func (w *Watcher) Restart(ctx context.Context, wait bool) error {
-	if !wait {
-		go func() {
-			if err := w.Restart(context.Background(), true); err != nil {
-				w.log.Warn("restart failed", "err", err)
-			}
-		}()
-		return nil
-	}
-	if err := w.Stop(ctx, true); err != nil {
-		return err
-	}
-	return w.Start(ctx, true)
-}
-
-// Reload replaces each process gracefully, one slot at a time: a new
-// process is spawned beside the slot's and, once it is ready, takes the
-// slot while the old one is stopped. A new process that does not become
-// ready is stopped and the old one keeps serving; Reload goes on with the
-// other slots and returns the failures. With ReloadSignal, each process
-// gets that signal instead. A stopped watcher is started. Without wait it
-// returns at once and the slots are replaced in the background.
-func (w *Watcher) Reload(ctx context.Context, wait bool) error {
-	w.mu.Lock()
-	if !w.want || w.fatal || w.flapping {
-		w.mu.Unlock()
-		return w.Start(ctx, wait)
-	}
-	if sig := w.spec.ReloadSignal; sig != "" {
-		defer w.mu.Unlock()
-		var errs []error
-		for _, s := range w.slots {
-			if p := s.proc; p != nil && !p.down() {
-				p.signaled = true
-				if err := signalProc(p.pid, sig, false); err != nil {
-					errs = append(errs, fmt.Errorf("%s.%d: pid %d: %w", w.spec.Name, s.wid, p.pid, err))
-				}
-			}
-		}
-		w.startSlotsLocked(nil)
-		w.notify()
-		return errors.Join(errs...)
-	}
-	w.mu.Unlock()
-	if !wait {
-		go func() {
-			if err := w.Reload(context.Background(), true); err != nil {
-				w.log.Warn("reload failed", "err", err)
-			}
-		}()
-		return nil
-	}
-	w.reloadMu.Lock()
-	defer w.reloadMu.Unlock()
-	old := map[*proc]bool{}
-	var errs []string
-	for i := 0; ; i++ {
-		w.mu.Lock()
-		if !w.want || w.fatal || w.flapping {
-			w.mu.Unlock()
-			return w.waitStarted(ctx, nil, nil) // the reason
-		}
-		if i >= len(w.slots) {
-			w.startSlotsLocked(nil)
-			w.notify()
-			w.mu.Unlock()
-			break
-		}
-		s := w.slots[i]
-		cur := s.proc
-		if cur == nil || cur.down() {
-			w.mu.Unlock()
-			continue
-		}
-		old[cur] = true
-		j := w.prepareLocked(s)
-		j.incoming = true
-		w.startJob(j)
-		w.commitLocked(j)
-		p := j.p
-		w.notify()
-		w.mu.Unlock()
-		err := w.waitFor(ctx, func() bool {
-			return p.finished || p.promoted || !w.want || w.fatal || w.flapping
-		})
-		w.mu.Lock()
-		switch {
-		case err != nil:
-			w.stopProcLocked(p)
-			w.mu.Unlock()
-			return err
-		case p.promoted:
-		case p.finished:
-			errs = append(errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, s.wid, p.failed))
-		}
-		w.mu.Unlock()
-	}
-	if err := w.waitFor(ctx, func() bool {
-		for _, p := range w.draining {
-			if old[p] {
-				return false
-			}
-		}
-		return true
-	}); err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		return joinErrs(errs)
-	}
-	return nil
-}
-
 // replacedLocked is called when p, s's process, is replaced on request
 // (a reload): a process that ran at least BackoffMax resets its slot's
 // backoff, as its exit would have (Policy.OnExit). Otherwise the quick
 // failures of a replacement that cannot start while its predecessor still
-// holds a port or a lock would add up over reloads days apart. (Restart,
-// Stop then Start, resets every slot; a slot scaled away is gone.)
+// holds a port or a lock would add up over reloads days apart. (Stop then
+// Start resets every slot; a slot scaled away is gone.)
 func (w *Watcher) replacedLocked(s *slot, p *proc, now time.Time) {
 	if now.Sub(p.startedAt) >= w.spec.Policy.BackoffMax {
 		s.failures = 0
 	}
 }
 
-// SetNumProcesses scales the watcher to n processes without touching the
-// survivors: new slots are spawned (when the watcher is up), the highest
-// slots beyond n are stopped gracefully. It returns the new count.
-func (w *Watcher) SetNumProcesses(n int) int {
-	if n < 0 {
-		n = 0
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.setNumLocked(n)
-	return n
-}
-
 // Incr adds delta (possibly negative) processes and returns the new count.
 func (w *Watcher) Incr(delta int) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := max(w.spec.NumProcesses+delta, 0)
-	w.setNumLocked(n)
+	n := 0
+	var wt *waiter
+	if !w.call(func() {
+		n = max(w.spec.NumProcesses+delta, 0)
+		wt = w.launchWaiterLocked(w.gen, w.setNumLocked(n))
+	}) {
+		return w.specFinal().NumProcesses
+	}
+	w.await(context.Background(), wt)
 	return n
 }
 
@@ -596,22 +653,35 @@ var ErrTooManyProcesses = errors.New("too many processes")
 
 // IncrMax is Incr bounded by limit: it refuses, changing nothing, an
 // increase that would take the count beyond limit. The check and the
-// change happen under the watcher's lock, so concurrent increases cannot
+// change are one message to the owner, so concurrent increases cannot
 // pass it together. A decrease stops at 0 and is never refused.
 func (w *Watcher) IncrMax(delta, limit int) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	cur := w.spec.NumProcesses
-	if delta > 0 && delta > limit-cur { // not cur+delta > limit: it could overflow
-		return cur, fmt.Errorf("%s has %d processes: %d more would exceed the maximum of %d (%w)", w.spec.Name, cur, delta, limit, ErrTooManyProcesses)
+	var n int
+	var err error
+	var wt *waiter
+	if !w.call(func() {
+		cur := w.spec.NumProcesses
+		if delta > 0 && delta > limit-cur { // not cur+delta > limit: it could overflow
+			n, err = cur, fmt.Errorf("%s has %d processes: %d more would exceed the maximum of %d (%w)", w.spec.Name, cur, delta, limit, ErrTooManyProcesses)
+			return
+		}
+		n = max(cur+delta, 0)
+		wt = w.launchWaiterLocked(w.gen, w.setNumLocked(n))
+	}) {
+		return w.specFinal().NumProcesses, ErrClosed
 	}
-	n := max(cur+delta, 0)
-	w.setNumLocked(n)
-	return n, nil
+	if wt != nil {
+		w.await(context.Background(), wt)
+	}
+	return n, err
 }
 
-func (w *Watcher) setNumLocked(n int) {
-	w.spec.NumProcesses = n
+// setNumLocked scales to n processes; the spawns it starts are returned.
+func (w *Watcher) setNumLocked(n int) *launched {
+	l := &launched{}
+	sp := w.spec
+	sp.NumProcesses = n
+	w.setSpecLocked(sp)
 	for len(w.slots) > n {
 		s := w.slots[len(w.slots)-1]
 		w.slots = w.slots[:len(w.slots)-1]
@@ -628,30 +698,61 @@ func (w *Watcher) setNumLocked(n int) {
 				w.stopProcLocked(p)
 			}
 		}
+		// A spawn in flight is stopped when it is recorded (commitLocked).
 	}
 	w.resize(n)
-	if w.want && !w.fatal && !w.flapping {
-		w.startSlotsLocked(nil)
+	if w.want && !w.fatal && !w.flapping && w.gate == 0 {
+		w.startSlotsLocked(func() { l.done = true })
+	} else {
+		l.done = true
 	}
 	w.notify()
+	return l
 }
 
 // Update replaces the spec. Running processes keep the spec they were
 // started with until they are restarted; the count is applied at once.
 func (w *Watcher) Update(spec Spec) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := spec.NumProcesses
-	spec.NumProcesses = w.spec.NumProcesses
-	w.spec = spec
-	w.setNumLocked(n)
+	var wt *waiter
+	if w.call(func() {
+		n := spec.NumProcesses
+		spec.NumProcesses = w.spec.NumProcesses
+		w.setSpecLocked(spec)
+		wt = w.launchWaiterLocked(w.gen, w.setNumLocked(n))
+	}) {
+		w.await(context.Background(), wt)
+	}
 }
 
 // Signal sends sig to every process (or only to pid when pid != 0); with
-// children, to each process's whole group.
+// children, to each process's whole group. With a hook, before_signal
+// runs first (its error vetoes the signal) and after_signal after.
 func (w *Watcher) Signal(sig string, pid int, children bool) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	var hook func(context.Context, HookEvent) error
+	if !w.call(func() { hook = w.spec.Hook }) {
+		return ErrClosed
+	}
+	if hook != nil {
+		// In the caller's goroutine: the owner goes on meanwhile.
+		ev := HookEvent{Point: BeforeSignal, Watcher: w.name, PID: pid, Signal: sig}
+		if err := hook(w.o.ctx, ev); err != nil {
+			w.log.Warn("signal vetoed by hook", "hook", BeforeSignal, "signal", sig, "err", err)
+			return fmt.Errorf("%s: signal %s vetoed by the %s hook: %w", w.name, sig, BeforeSignal, err)
+		}
+	}
+	var err error
+	if !w.call(func() {
+		err = w.signalLocked(sig, pid, children)
+		if hook != nil {
+			w.hook(HookEvent{Point: AfterSignal, PID: pid, Signal: sig}, nil)
+		}
+	}) {
+		return ErrClosed
+	}
+	return err
+}
+
+func (w *Watcher) signalLocked(sig string, pid int, children bool) error {
 	var errs []error
 	found := false
 	for _, p := range w.liveLocked() {
@@ -695,217 +796,25 @@ func (w *Watcher) liveLocked() []*proc {
 // PIDs lists the pids of live main processes (not those that exited
 // while the rest of their group is still being stopped).
 func (w *Watcher) PIDs() []int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var pids []int
-	for _, p := range w.liveLocked() {
-		if !p.exited {
-			pids = append(pids, p.pid)
+	w.call(func() {
+		for _, p := range w.liveLocked() {
+			if !p.exited {
+				pids = append(pids, p.pid)
+			}
 		}
-	}
+	})
 	return pids
-}
-
-// spawnLocked starts the slot's process now.
-func (w *Watcher) spawnLocked(s *slot) {
-	j := w.prepareLocked(s)
-	w.startJob(j)
-	w.commitLocked(j)
-}
-
-// spawnManyLocked starts the processes of several slots at once. The
-// starts themselves (fork, exec, and waiting until the child has exec'd)
-// run in parallel on up to GOMAXPROCS goroutines; preparing and recording
-// them stays under the watcher's lock, which is held throughout, so an
-// early exit is handled only once its start is recorded.
-func (w *Watcher) spawnManyLocked(slots []*slot) {
-	if len(slots) == 0 {
-		return
-	}
-	jobs := make([]*spawnJob, len(slots))
-	for i, s := range slots {
-		jobs[i] = w.prepareLocked(s)
-	}
-	workers := min(len(jobs), runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for _, j := range jobs {
-			w.startJob(j)
-		}
-	} else {
-		next := make(chan *spawnJob)
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range next {
-					w.startJob(j)
-				}
-			}()
-		}
-		for _, j := range jobs {
-			next <- j
-		}
-		close(next)
-		wg.Wait()
-	}
-	// The started ones first: a failed start decides on giving up
-	// knowing every process of the batch that runs (spawnFailedLocked),
-	// whatever the order of the slots.
-	for _, j := range jobs {
-		if j.err == nil {
-			w.commitLocked(j)
-		}
-	}
-	for _, j := range jobs {
-		if j.err != nil {
-			w.commitLocked(j)
-		}
-	}
-}
-
-// spawnJob is one slot's start: prepared and recorded under the
-// watcher's lock, started without touching the watcher.
-type spawnJob struct {
-	s                *slot
-	p                *proc
-	name             string
-	cg               *cgroup.Tree
-	tracker          Tracker
-	cmd              *exec.Cmd
-	readers, writers []*os.File
-	pid              int
-	err              error
-	incoming         bool // reload: the process waits beside the slot's until ready
-}
-
-func (w *Watcher) prepareLocked(s *slot) *spawnJob {
-	s.timer, s.pending = nil, ""
-	spec := w.spec
-	wid := FormatWID(s.wid, spec.WIDOffset, spec.WIDWidth)
-	argv := make([]string, len(spec.Argv))
-	for i, a := range spec.Argv {
-		argv[i] = strings.ReplaceAll(a, WIDToken, wid)
-	}
-	env := make([]string, 0, len(spec.Env)+1)
-	for _, e := range spec.Env {
-		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
-	}
-	env = append(env, "CIRCLED_WID="+strconv.Itoa(s.wid))
-	j := &spawnJob{s: s, p: &proc{wid: s.wid, cell: s.spare}, name: spec.Name, cg: w.cg, tracker: w.tracker}
-	s.spare = nil
-	dir := strings.ReplaceAll(spec.Dir, WIDToken, wid)
-	env, j.err = w.prepareReadyLocked(spec, j.p, wid, env, dir)
-	if j.err == nil {
-		j.cmd, j.err = buildCmd(spec, s.wid, argv, env, dir)
-	}
-	if j.err == nil {
-		j.readers, j.writers, j.err = attachOutput(j.cmd, spec)
-	}
-	return j
-}
-
-// startJob starts j's process. It touches only j, so jobs start in
-// parallel while the watcher's lock is held by their caller.
-func (w *Watcher) startJob(j *spawnJob) {
-	if j.err == nil {
-		p := j.p
-		if j.cg != nil {
-			// The slot's previous cgroup (empty) is reused: a restart
-			// costs no mkdir and rmdir.
-			cell, err := p.cell, error(nil)
-			if cell == nil {
-				cell, err = j.cg.NewProc(j.name, j.s.wid)
-			}
-			if err == nil {
-				if err = cell.Prepare(j.cmd); err != nil {
-					cell.Remove()
-				}
-			}
-			p.cell = nil
-			if err != nil {
-				w.log.Warn("cannot make the process's cgroup; it runs contained by its process group only", "wid", j.s.wid, "err", err)
-			} else {
-				p.cell = cell
-			}
-		} else if p.cell != nil {
-			p.cell.Remove()
-			p.cell = nil
-		}
-		p.startedAt = time.Now()
-		j.pid, j.err = w.spawner.Start(j.cmd, func(st ExitStatus) { w.exited(p, st) })
-		if p.cell != nil {
-			if j.err != nil {
-				p.cell.Remove()
-				p.cell = nil
-			} else if err := p.cell.Started(j.pid); err != nil {
-				w.log.Debug("moving the process into its cgroup", "pid", j.pid, "err", err)
-			}
-		}
-		if j.err == nil && j.tracker != nil && p.cell == nil {
-			// Read now, in parallel with the other starts; 0 if it is
-			// gone already (then it is not recorded).
-			p.startTick, _ = procstate.StartTime(j.pid)
-		}
-	}
-	for _, f := range j.writers {
-		f.Close() // the child's ends
-	}
-}
-
-func (w *Watcher) commitLocked(j *spawnJob) {
-	s, p := j.s, j.p
-	if j.err != nil {
-		for _, f := range j.readers {
-			f.Close()
-		}
-		if n := p.notify; n != nil {
-			go n.Close()
-		}
-		if j.incoming {
-			p.finished, p.failed = true, j.err.Error()
-			s.lastErr = "reload: " + p.failed
-			w.notify()
-			return
-		}
-		w.spawnFailedLocked(s, j.err)
-		return
-	}
-	p.pid = j.pid
-	if j.incoming {
-		p.incoming = s
-		w.incoming = append(w.incoming, p)
-	} else {
-		s.proc = p
-		s.spawnErrs, s.lastErr = 0, ""
-		if s.spawns > 0 {
-			if s.crashed {
-				s.unplanned++
-			} else {
-				s.planned++
-			}
-		}
-		s.crashed = false
-		s.spawns++
-	}
-	w.startReadyLocked(p)
-	startPumps(&w.pumps, j.readers, w.spec, s.wid, p.pid, p.tap)
-	if w.tracker != nil && p.startTick != 0 {
-		w.tracker.Started(w.spec.Name, s.wid, p.pid, p.startTick)
-		p.tracked = true
-	}
-	w.log.Debug("spawned", "wid", s.wid, "pid", p.pid)
-	if !w.want || w.fatal || w.flapping {
-		// An earlier job of the same batch made the watcher give up.
-		w.stopProcLocked(p)
-	}
-	w.notify()
 }
 
 func (w *Watcher) spawnFailedLocked(s *slot, err error) {
 	s.lastErr = err.Error()
 	s.failSeq++
 	s.failWhy = s.lastErr
+	w.notify()
+	if !w.want || w.fatal || w.flapping {
+		return // stopped meanwhile: no retry
+	}
 	rnd := rand.Float64()
 	d, delay, n := w.spec.Policy.OnSpawnError(s.spawnErrs, rnd)
 	s.spawnErrs = n
@@ -942,16 +851,16 @@ func (w *Watcher) scheduleLocked(s *slot, d time.Duration, state string) {
 	s.pending = state
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if s.timer != t || !w.want || w.fatal || w.flapping {
-			return
-		}
-		if !w.ownsSlot(s) || s.proc != nil {
-			s.timer, s.pending = nil, ""
-			return
-		}
-		w.spawnLocked(s)
+		w.post(func() {
+			if s.timer != t || !w.want || w.fatal || w.flapping {
+				return
+			}
+			if !w.ownsSlot(s) || s.proc != nil || s.job != nil {
+				s.timer, s.pending = nil, ""
+				return
+			}
+			w.spawnLocked(s)
+		})
 	})
 	s.timer = t
 }
@@ -994,9 +903,17 @@ func (w *Watcher) stopProcLocked(p *proc) {
 // the main process's group and to anything else left of p.
 func (w *Watcher) armKillLocked(p *proc) {
 	grace := w.spec.GracefulTimeout
-	p.killT = time.AfterFunc(grace, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
+	var t *time.Timer
+	t = time.AfterFunc(grace, func() { w.post(func() { w.graceOverLocked(p, t, grace) }) })
+	p.killT = t
+}
+
+// graceOverLocked: p's grace period has expired.
+func (w *Watcher) graceOverLocked(p *proc, t *time.Timer, grace time.Duration) {
+	if p.killT != t {
+		return // disarmed meanwhile
+	}
+	{
 		switch {
 		case p.exited && !p.lingering:
 			return // finished
@@ -1015,7 +932,7 @@ func (w *Watcher) armKillLocked(p *proc) {
 		if p.cell != nil {
 			p.cell.Kill()
 		}
-	})
+	}
 }
 
 // exited is the Spawner's callback: p's main process has been reaped.
@@ -1025,9 +942,18 @@ func (w *Watcher) armKillLocked(p *proc) {
 // (the common case: one kill(2) tells) that is now; otherwise the rest
 // gets StopSignal (unless it had it already) and the grace period runs,
 // and p finishes when the last of them has gone (see lingerLocked).
+//
+// The Spawner calls it from its own goroutine: it only posts the exit to
+// the owner (exitedLocked).
 func (w *Watcher) exited(p *proc, st ExitStatus) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.post(func() { w.exitedLocked(p, st) })
+}
+
+func (w *Watcher) exitedLocked(p *proc, st ExitStatus) {
+	if !p.committed {
+		p.early = &st // before its start was recorded: commitLocked goes on
+		return
+	}
 	p.exited, p.exit = true, st
 	if !w.groupGoneLocked(p) {
 		w.lingerLocked(p)
@@ -1095,25 +1021,28 @@ func (w *Watcher) lingerLocked(p *proc) {
 // event reports the deaths of its members.
 func (w *Watcher) scheduleRecheckLocked(p *proc) {
 	p.recheckD = min(max(2*p.recheckD, recheckMin), recheckMax)
-	p.recheckT = time.AfterFunc(p.recheckD, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if !p.lingering {
-			return
-		}
-		if w.groupGoneLocked(p) {
-			w.finishLocked(p)
-			return
-		}
-		w.scheduleRecheckLocked(p)
+	var t *time.Timer
+	t = time.AfterFunc(p.recheckD, func() {
+		w.post(func() {
+			if !p.lingering || p.recheckT != t {
+				return
+			}
+			if w.groupGoneLocked(p) {
+				w.finishLocked(p)
+				return
+			}
+			w.scheduleRecheckLocked(p)
+		})
 	})
+	p.recheckT = t
 }
 
 // recheck finishes every lingering process whose group has gone. It is
-// called on events (an orphan reaped).
-func (w *Watcher) recheck() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// called on events (an orphan reaped, a cgroup emptied), from other
+// goroutines: it posts to the owner.
+func (w *Watcher) recheck() { w.post(w.recheckLocked) }
+
+func (w *Watcher) recheckLocked() {
 	if w.lingering == 0 {
 		return
 	}
@@ -1138,9 +1067,13 @@ func (w *Watcher) finishLocked(p *proc) {
 	}
 	w.stopTimer(&p.killT)
 	w.stopTimer(&p.recheckT)
+	w.stopTimer(&p.ageT)
 	if p.cellWatch != nil {
 		p.cellWatch()
 		p.cellWatch = nil
+	}
+	if w.spec.Hook != nil {
+		w.hook(HookEvent{Point: OnExit, WID: p.wid, PID: p.pid, Exit: ptr(st)}, nil)
 	}
 	cell := p.cell
 	p.cell = nil
@@ -1171,6 +1104,7 @@ func (w *Watcher) finishLocked(p *proc) {
 		if w.ownsSlot(s) {
 			s.lastErr = "reload: " + p.failed
 		}
+		w.replDoneLocked(p, p.failed)
 		return
 	}
 	for i, d := range w.draining {
@@ -1206,7 +1140,7 @@ func (w *Watcher) finishLocked(p *proc) {
 		// Stopped, then wanted again (Start, the end of a flapping pause)
 		// before it was gone: those skipped this slot, which was still
 		// taken. Its replacement starts now.
-		if s.timer == nil && !s.down {
+		if s.timer == nil && s.job == nil && !s.down {
 			w.spawnLocked(s)
 		}
 		return
@@ -1250,7 +1184,7 @@ func (w *Watcher) finishLocked(p *proc) {
 	case LeaveDown:
 		s.down = true
 		if w.allDownLocked() {
-			w.onEvent(Event{Watcher: w.spec.Name, Kind: "exited", Exit: st})
+			w.event(Event{Watcher: w.spec.Name, Kind: "exited", Exit: st})
 		}
 	case Flap:
 		w.flapLocked(delay, st)
@@ -1268,23 +1202,23 @@ func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 		s.crashed = true // the retry after the pause is unplanned
 	}
 	w.stopAllLocked()
-	w.onEvent(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
+	w.event(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
 	var t *time.Timer
 	t = time.AfterFunc(retryIn, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.flapT != t || !w.flapping {
-			return
-		}
-		w.flapT = nil
-		w.flapping, w.errMsg = false, ""
-		for _, s := range w.slots {
-			s.failures, s.exits = 0, nil
-		}
-		if w.want {
-			w.startSlotsLocked(nil)
-		}
-		w.notify()
+		w.post(func() {
+			if w.flapT != t || !w.flapping {
+				return
+			}
+			w.flapT = nil
+			w.flapping, w.errMsg = false, ""
+			for _, s := range w.slots {
+				s.failures, s.exits = 0, nil
+			}
+			if w.want {
+				w.startSlotsLocked(nil)
+			}
+			w.notify()
+		})
 	})
 	w.flapT = t
 }
@@ -1293,7 +1227,10 @@ func (w *Watcher) goFatalLocked(msg string, st ExitStatus) {
 	w.fatal, w.errMsg = true, msg
 	w.stopAllLocked()
 	w.notify()
-	w.onEvent(Event{Watcher: w.spec.Name, Kind: "fatal", Exit: st})
+	w.event(Event{Watcher: w.spec.Name, Kind: "fatal", Exit: st})
+	if w.spec.Hook != nil {
+		w.hook(HookEvent{Point: OnFatal, Exit: ptr(st)}, nil)
+	}
 }
 
 // Status is a snapshot of the watcher.
@@ -1339,10 +1276,20 @@ type ProcStatus struct {
 	Descendants int
 }
 
-// Status returns a snapshot.
+// Status returns a snapshot. The owner answers it between two messages,
+// none of which waits for a process to start: it returns promptly while
+// the watcher spawns thousands.
 func (w *Watcher) Status() Status {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	var st Status
+	if !w.call(func() { st = w.statusLocked() }) {
+		if f := w.final.Load(); f != nil {
+			return *f
+		}
+	}
+	return st
+}
+
+func (w *Watcher) statusLocked() Status {
 	st := Status{Name: w.spec.Name, NumProcesses: w.spec.NumProcesses, Error: w.errMsg, State: w.stateLocked()}
 	now := time.Now()
 	for _, s := range w.slots {
@@ -1350,6 +1297,8 @@ func (w *Watcher) Status() Status {
 		switch {
 		case s.proc != nil:
 			w.fillProcLocked(&ps, s.proc, now)
+		case s.job != nil:
+			ps.State = ProcStarting
 		case s.pending != "":
 			ps.State = s.pending
 		case s.hasExit || s.lastErr != "":
@@ -1431,14 +1380,14 @@ func (w *Watcher) stateLocked() string {
 // Wanted reports whether the watcher is meant to run (started, and not
 // stopped since), whatever its processes are doing now.
 func (w *Watcher) Wanted() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.want
+	want := false
+	w.call(func() { want = w.want })
+	return want
 }
 
 // Active reports whether the watcher wants its processes up and has them.
 func (w *Watcher) Active() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.stateLocked() == StateActive
+	active := false
+	w.call(func() { active = w.stateLocked() == StateActive })
+	return active
 }

@@ -161,7 +161,7 @@ func TestScaleKeepsSurvivors(t *testing.T) {
 	if after[0] != before[0] || after[1] != before[1] {
 		t.Fatalf("survivors changed: %v -> %v", before, after)
 	}
-	w.SetNumProcesses(1)
+	w.Incr(-3)
 	eventually(t, 5*time.Second, "1 running", func() bool { return len(w.PIDs()) == 1 })
 	if w.PIDs()[0] != before[0] {
 		t.Fatalf("wid 1 changed")
@@ -173,7 +173,7 @@ func TestScaleKeepsSurvivors(t *testing.T) {
 
 func TestReloadAndRestartGiveNewPids(t *testing.T) {
 	w := startWatcher(t, testSpec(t, "rl", "sleep", 2))
-	for _, op := range []func(context.Context, bool) error{w.Reload, w.Restart} {
+	for _, op := range []func(context.Context, bool) error{w.Reload, restart(w)} {
 		before := w.PIDs()
 		if err := op(context.Background(), true); err != nil {
 			t.Fatal(err)

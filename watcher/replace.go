@@ -1,0 +1,220 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Replacements (Reload, MaxAge): a new process is spawned beside a
+// slot's and, once it is ready, takes the slot while the old one is
+// stopped (promoteLocked). One slot at a time, for every cause together:
+// the owner keeps a queue of tickets and runs the next when the current
+// one is done.
+
+// replTicket is one slot's replacement.
+type replTicket struct {
+	s    *slot
+	old  *proc // the process replaced (once started)
+	p    *proc // the new process (once started)
+	done bool
+	err  string // why the new process did not take the slot
+}
+
+// Reload replaces each process gracefully, one slot at a time: a new
+// process is spawned beside the slot's and, once it is ready, takes the
+// slot while the old one is stopped. A new process that does not become
+// ready is stopped and the old one keeps serving; Reload goes on with the
+// other slots and returns the failures. With ReloadSignal, each process
+// gets that signal instead. A stopped watcher is started. Without wait it
+// returns at once and the owner replaces the slots.
+func (w *Watcher) Reload(ctx context.Context, wait bool) error {
+	var wt *waiter
+	var res startResult
+	var err error
+	if !w.call(func() {
+		if !w.want || w.fatal || w.flapping || w.gate != 0 {
+			seq := w.failSnapshotLocked()
+			gen, l := w.startLocked()
+			if wait {
+				wt = w.addWaiterLocked(func() bool { return w.startedLocked(gen, nil, seq, &res) })
+			} else {
+				wt = w.launchWaiterLocked(gen, l)
+			}
+			return
+		}
+		if sig := w.spec.ReloadSignal; sig != "" {
+			err = w.reloadSignalLocked(sig)
+			return
+		}
+		tickets := w.queueReplacementsLocked(w.slots)
+		w.startSlotsLocked(nil)
+		gen := w.gen
+		if wait {
+			wt = w.addWaiterLocked(func() bool { return w.reloadedLocked(gen, tickets, &res) })
+		}
+	}) {
+		return ErrClosed
+	}
+	if err != nil || wt == nil {
+		return err
+	}
+	if err := w.await(ctx, wt); err != nil || !wait {
+		return err
+	}
+	return res.err(w)
+}
+
+// reloadSignalLocked sends ReloadSignal to every running process.
+func (w *Watcher) reloadSignalLocked(sig string) error {
+	var errs []error
+	for _, s := range w.slots {
+		if p := s.proc; p != nil && !p.down() {
+			p.signaled = true
+			if err := signalProc(p.pid, sig, false); err != nil {
+				errs = append(errs, fmt.Errorf("%s.%d: pid %d: %w", w.spec.Name, s.wid, p.pid, err))
+			}
+		}
+	}
+	w.startSlotsLocked(nil)
+	w.notify()
+	return errors.Join(errs...)
+}
+
+// reloadedLocked is a reload waiter's condition: every ticket is done and
+// every process replaced has gone; or the watcher was stopped (or gave
+// up) meanwhile.
+func (w *Watcher) reloadedLocked(gen int, tickets []*replTicket, r *startResult) bool {
+	switch {
+	case w.fatal:
+		r.final = fmt.Errorf("%s is fatal: %s", w.spec.Name, w.errMsg)
+		return true
+	case w.flapping:
+		r.final = fmt.Errorf("%s is flapping: %s", w.spec.Name, w.errMsg)
+		return true
+	case !w.want || w.gen != gen:
+		r.final = fmt.Errorf("%s was stopped while reloading", w.spec.Name)
+		return true
+	}
+	r.errs = r.errs[:0]
+	for _, t := range tickets {
+		if !t.done || (t.old != nil && t.old.down() && !t.old.finished) {
+			return false
+		}
+		if t.err != "" {
+			r.errs = append(r.errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, t.s.wid, t.err))
+		}
+	}
+	return true
+}
+
+// queueReplacementsLocked queues the replacement of each of slots that
+// runs a process (a slot already queued keeps its place) and returns the
+// tickets.
+func (w *Watcher) queueReplacementsLocked(slots []*slot) []*replTicket {
+	var ts []*replTicket
+	for _, s := range slots {
+		if s.proc == nil || s.proc.down() {
+			continue
+		}
+		t := s.ticket
+		if t == nil {
+			t = &replTicket{s: s}
+			s.ticket = t
+			w.replQ = append(w.replQ, t)
+		}
+		ts = append(ts, t)
+	}
+	w.pumpReplLocked()
+	return ts
+}
+
+// pumpReplLocked starts the next replacement unless one runs.
+func (w *Watcher) pumpReplLocked() {
+	for w.replCur == nil && len(w.replQ) > 0 {
+		t := w.replQ[0]
+		w.replQ[0] = nil
+		w.replQ = w.replQ[1:]
+		s := t.s
+		if s.ticket == t {
+			s.ticket = nil
+		}
+		if !w.ownsSlot(s) || s.proc == nil || s.proc.down() || !w.want || w.fatal || w.flapping {
+			t.done = true
+			continue
+		}
+		t.old = s.proc
+		j := w.prepareLocked(s, true)
+		j.p.ticket = t
+		t.p = j.p
+		w.replCur = t
+		w.queueJobsLocked([]*spawnJob{j})
+	}
+	if len(w.replQ) == 0 {
+		w.replQ = nil
+	}
+	w.notify()
+}
+
+// replDoneLocked ends the replacement whose new process is p: it took
+// its slot (failed == "") or not (why).
+func (w *Watcher) replDoneLocked(p *proc, failed string) {
+	t := p.ticket
+	if t == nil {
+		return
+	}
+	p.ticket = nil
+	t.done, t.err = true, failed
+	if failed != "" {
+		w.log.Warn("replacement failed; the old process keeps its slot", "wid", t.s.wid, "reason", failed)
+		if old := t.old; old != nil && !old.down() && old.ageT == nil && w.ownsSlot(t.s) && t.s.proc == old {
+			w.armAgeLocked(old) // max age: try again later
+		}
+	}
+	if w.replCur == t {
+		w.replCur = nil
+	}
+	w.pumpReplLocked()
+}
+
+// dropReplacementsLocked forgets the queued replacements (stop, fatal,
+// flapping); the running one ends with its new process.
+func (w *Watcher) dropReplacementsLocked() {
+	for _, t := range w.replQ {
+		t.done = true
+		if t.s.ticket == t {
+			t.s.ticket = nil
+		}
+	}
+	w.replQ = nil
+}
+
+// armAgeLocked arms p's max age (Spec.MaxAge, plus up to MaxAgeVariance):
+// then it is replaced like a reload replaces it.
+func (w *Watcher) armAgeLocked(p *proc) {
+	age := w.spec.MaxAge
+	if age <= 0 {
+		return
+	}
+	if v := w.spec.MaxAgeVariance; v > 0 {
+		age += time.Duration(rand.Int64N(int64(v) + 1))
+	}
+	var t *time.Timer
+	t = time.AfterFunc(age, func() {
+		w.post(func() {
+			if p.ageT != t {
+				return
+			}
+			p.ageT = nil
+			for _, s := range w.slots {
+				if s.proc == p && !p.down() && w.want && !w.fatal && !w.flapping {
+					w.log.Info("max age reached; replacing the process", "wid", s.wid, "pid", p.pid, "age", time.Since(p.startedAt).Round(time.Millisecond))
+					w.queueReplacementsLocked([]*slot{s})
+				}
+			}
+		})
+	})
+	p.ageT = t
+}
