@@ -381,8 +381,19 @@ type teeSink struct {
 	closed   bool
 }
 
-func (s *teeSink) Open(wid, pid int) io.WriteCloser { s.wid, s.pid = wid, pid; return s }
-func (s *teeSink) Close() error                     { s.closed = true; return nil }
+func (s *teeSink) Open(wid, pid int) io.WriteCloser {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wid, s.pid = wid, pid
+	return s
+}
+
+func (s *teeSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
 
 // A listener that never reads its input does not keep the pool's writer
 // stuck once it ends.
