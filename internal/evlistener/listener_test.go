@@ -345,26 +345,22 @@ func TestChildutilsListener(t *testing.T) {
 	waitState(t, p, 1, Ready)
 }
 
-// testdata/restart_on_exit.py, the listener of issue 18's end-to-end
-// test, restarts an exited process through XML-RPC on the URL circled
-// gives it (SUPERVISOR_SERVER_URL); here a stand-in for /RPC2 on a unix
-// socket records the calls.
-func TestRestartOnExitListener(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "rpc.sock")
-	if len(sock) > 100 {
-		sock = filepath.Join(os.TempDir(), fmt.Sprintf("evl%d.sock", os.Getpid()))
-		t.Cleanup(func() { os.Remove(sock) })
-	}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+// fakeRPC serves a stand-in for circled's /RPC2 on ln: it records each
+// call's method and first string parameter, answers True, and with user
+// set wants HTTP basic auth.
+func fakeRPC(t *testing.T, ln net.Listener, user, pass string) <-chan string {
 	calls := make(chan string, 10)
+	re := regexp.MustCompile(`(?s)<methodName>([^<]*)</methodName>.*<string>([^<]*)</string>`)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, pw, _ := r.BasicAuth(); user != "" && (u != user || pw != pass) {
+			calls <- "401"
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
-		m := regexp.MustCompile(`(?s)<methodName>([^<]*)</methodName>.*<string>([^<]*)</string>`).FindSubmatch(body)
+		m := re.FindSubmatch(body)
 		if r.URL.Path != "/RPC2" || m == nil {
-			http.Error(w, "bad request", 400)
+			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
 		calls <- string(m[1]) + " " + string(m[2])
@@ -372,34 +368,72 @@ func TestRestartOnExitListener(t *testing.T) {
 		io.WriteString(w, `<?xml version="1.0"?><methodResponse><params><param><value><boolean>1</boolean></value></param></params></methodResponse>`)
 	})}
 	go srv.Serve(ln)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
+	return calls
+}
 
-	b := NewBus("")
-	defer b.Close()
-	p, _ := newPool(t, b, "restarter", 10, "PROCESS_STATE_EXITED")
-	rec := filepath.Join(t.TempDir(), "rec")
-	start(t, p, 1, "restart_on_exit.py", "RECORD="+rec, "PROGRAMS=web,db", "SUPERVISOR_SERVER_URL=unix://"+sock)
-	b.Publish(StateChange{Process: "other", Group: "other", From: StateRunning, To: StateExited, PID: 5}.Event())
-	b.Publish(StateChange{Process: "web_2", Group: "web", From: StateRunning, To: StateExited, PID: 6}.Event())
-	select {
-	case c := <-calls:
-		if c != "supervisor.startProcess web:web_2" {
-			t.Errorf("call %q, want supervisor.startProcess web:web_2", c)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no XML-RPC call within 20s")
-	}
-	var got []byte
-	waitFor(t, 20*time.Second, "the listener's record", func() bool {
-		got, _ = os.ReadFile(rec)
-		return bytes.Count(got, []byte("\n")) >= 2
-	})
-	if want := "web:web_2 6 0\nstartProcess web:web_2: True\n"; string(got) != want {
-		t.Errorf("record %q, want %q", got, want)
-	}
-	select {
-	case c := <-calls:
-		t.Errorf("unexpected call %q", c)
-	default:
+// testdata/restart_on_exit.py, the listener of issue 18's end-to-end
+// test, restarts an exited process through XML-RPC on the URL circled
+// gives it (SUPERVISOR_SERVER_URL): over a unix socket, and over HTTP
+// with basic auth (SUPERVISOR_USERNAME, SUPERVISOR_PASSWORD).
+func TestRestartOnExitListener(t *testing.T) {
+	for _, kind := range []string{"unix", "http"} {
+		t.Run(kind, func(t *testing.T) {
+			var ln net.Listener
+			var err error
+			env := []string{"PROGRAMS=web,db"}
+			if kind == "unix" {
+				sock := filepath.Join(t.TempDir(), "rpc.sock")
+				if len(sock) > 100 {
+					sock = filepath.Join(os.TempDir(), fmt.Sprintf("evl%d.sock", os.Getpid()))
+					t.Cleanup(func() { os.Remove(sock) })
+				}
+				ln, err = net.Listen("unix", sock)
+				env = append(env, "SUPERVISOR_SERVER_URL=unix://"+sock)
+			} else {
+				ln, err = net.Listen("tcp", "127.0.0.1:0")
+				if err == nil {
+					env = append(env, "SUPERVISOR_SERVER_URL=http://"+ln.Addr().String(),
+						"SUPERVISOR_USERNAME=user", "SUPERVISOR_PASSWORD=p@ss:word")
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			user := ""
+			if kind == "http" {
+				user = "user"
+			}
+			calls := fakeRPC(t, ln, user, "p@ss:word")
+
+			b := NewBus("")
+			defer b.Close()
+			p, _ := newPool(t, b, "restarter", 10, "PROCESS_STATE_EXITED")
+			rec := filepath.Join(t.TempDir(), "rec")
+			start(t, p, 1, "restart_on_exit.py", append(env, "RECORD="+rec)...)
+			b.Publish(StateChange{Process: "other", Group: "other", From: StateRunning, To: StateExited, PID: 5}.Event())
+			b.Publish(StateChange{Process: "web_2", Group: "web", From: StateRunning, To: StateExited, PID: 6}.Event())
+			select {
+			case c := <-calls:
+				if c != "supervisor.startProcess web:web_2" {
+					t.Errorf("call %q, want supervisor.startProcess web:web_2", c)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no XML-RPC call within 20s")
+			}
+			var got []byte
+			waitFor(t, 20*time.Second, "the listener's record", func() bool {
+				got, _ = os.ReadFile(rec)
+				return bytes.Count(got, []byte("\n")) >= 2
+			})
+			if want := "web:web_2 6 0\nstartProcess web:web_2: True\n"; string(got) != want {
+				t.Errorf("record %q, want %q", got, want)
+			}
+			select {
+			case c := <-calls:
+				t.Errorf("unexpected call %q", c)
+			default:
+			}
+		})
 	}
 }
