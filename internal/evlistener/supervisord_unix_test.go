@@ -52,7 +52,8 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl = unix://%[1]s/s.sock
 [eventlistener:rec]
 command = %[2]s %[3]s
-events = PROCESS_STATE
+events = PROCESS_STATE,TICK_5,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP
+buffer_size = 100
 environment = RECORD="%[4]s",PYTHONUTF8="1"
 [program:crashy]
 command = sh -c "sleep 2; exit 3"
@@ -94,7 +95,7 @@ startsecs = 1
 	ours := func() []record {
 		var out []record
 		for _, r := range records(t, rec) {
-			if !strings.Contains(r.payload, "groupname:rec ") {
+			if strings.HasPrefix(r.header["eventname"], "PROCESS_STATE_") && !strings.Contains(r.payload, "groupname:rec ") {
 				out = append(out, r)
 			}
 		}
@@ -108,10 +109,22 @@ startsecs = 1
 		}
 		return false
 	}
-	waitFor(t, 60*time.Second, "crashy EXITED, flappy FATAL, sleeper RUNNING", func() bool {
+	others := func() map[string]record { // the first of each other type
+		out := map[string]record{}
+		for _, r := range records(t, rec) {
+			if n := r.header["eventname"]; !strings.HasPrefix(n, "PROCESS_STATE_") {
+				if _, ok := out[n]; !ok {
+					out[n] = r
+				}
+			}
+		}
+		return out
+	}
+	waitFor(t, 60*time.Second, "crashy EXITED, flappy FATAL, sleeper RUNNING, a TICK_5", func() bool {
 		rs := ours()
+		_, tick := others()["TICK_5"]
 		return has(rs, "PROCESS_STATE_EXITED", "crashy") && has(rs, "PROCESS_STATE_FATAL", "flappy") &&
-			has(rs, "PROCESS_STATE_RUNNING", "sleeper")
+			has(rs, "PROCESS_STATE_RUNNING", "sleeper") && tick
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -202,14 +215,21 @@ startsecs = 1
 	defer b.Close()
 	p, _ := newPool(t, b, "rec", 100, "PROCESS_STATE")
 	serials := regexp.MustCompile(`serial:\d+`)
-	for i, sc := range mine {
-		ev := sc.Event()
-		env := string(p.envelope(&queued{ev: ev}))
-		header, _, _ := strings.Cut(env, "\n")
-		w := want[i]
+	same := func(what string, ev Event, w record) {
+		t.Helper()
+		header, _, _ := strings.Cut(string(p.envelope(&queued{ev: ev})), "\n")
 		if ev.Name != w.header["eventname"] || ev.Payload != w.payload ||
 			serials.ReplaceAllString(header, "serial:N") != serials.ReplaceAllString(w.line, "serial:N") {
-			t.Errorf("event %d:\n mine %s | %s\nsupervisord %s | %s", i, header, ev.Payload, w.line, w.payload)
+			t.Errorf("%s:\n mine %s | %q\nsupervisord %s | %q", what, header, ev.Payload, w.line, w.payload)
 		}
 	}
+	for i, sc := range mine {
+		same(fmt.Sprintf("event %d", i), sc.Event(), want[i])
+	}
+	o := others()
+	when, _ := strconv.ParseInt(strings.TrimPrefix(o["TICK_5"].payload, "when:"), 10, 64)
+	same("TICK_5", Tick(5, time.Unix(when+3, 0)), o["TICK_5"])
+	same("SUPERVISOR_STATE_CHANGE_RUNNING", SupervisorRunning(), o["SUPERVISOR_STATE_CHANGE_RUNNING"])
+	g := strings.TrimSuffix(strings.TrimPrefix(o["PROCESS_GROUP_ADDED"].payload, "groupname:"), "\n")
+	same("PROCESS_GROUP_ADDED", ProcessGroupAdded(g), o["PROCESS_GROUP_ADDED"])
 }
