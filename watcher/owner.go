@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // The owner: one goroutine per watcher runs every change to its state,
@@ -107,12 +108,33 @@ func (w *Watcher) loop() {
 				batch[i] = nil
 			}
 		}
+		if w.dirty && w.holding > 0 && !w.holdOver {
+			// A respawn is in flight: publish once it is recorded, or
+			// after maxHold whatever happens.
+			if w.holdT == nil {
+				var t *time.Timer
+				t = time.AfterFunc(maxHold, func() {
+					w.post(func() {
+						if w.holdT == t {
+							w.holdOver = true
+						}
+					})
+				})
+				w.holdT = t
+			}
+			continue
+		}
 		if w.dirty {
 			w.dirty = false
+			w.stopTimer(&w.holdT)
+			w.holdOver = false
 			w.publishLocked()
 		}
 	}
 }
+
+// maxHold bounds how long a respawn in flight delays publishing changes.
+const maxHold = 100 * time.Millisecond
 
 // notify records a change: once the current messages have run, waiters
 // are checked and Changed's channel is closed.
@@ -230,6 +252,7 @@ func (w *Watcher) shutdownLocked() {
 	w.final.Store(ptr(w.statusLocked()))
 	w.stopTimer(&w.flapT)
 	w.stopTimer(&w.upT)
+	w.stopTimer(&w.holdT)
 	for _, s := range w.slots {
 		w.stopTimer(&s.timer)
 		w.removeCell(s.spare)

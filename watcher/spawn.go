@@ -29,7 +29,7 @@ type spawnJob struct {
 	tracker  Tracker
 	batch    *spawnBatch
 	incoming bool // a replacement: the process waits beside the slot's until ready
-	counted  *int // the slot's restart count it added to
+	respawn  bool // replaces a process that just ended (see respawnLocked)
 
 	cmd              *exec.Cmd
 	readers, writers []*os.File
@@ -50,6 +50,19 @@ type spawnBatch struct {
 // spawnLocked starts the slot's process.
 func (w *Watcher) spawnLocked(s *slot) {
 	w.spawnManyLocked([]*slot{s}, nil)
+}
+
+// respawnLocked starts the slot's process at once after its previous
+// one ended. Until it is recorded, changes are not published (holdLocked):
+// an observer comparing statuses sees the old process replaced by the
+// new one, as when both happened in one step, not a slot without a
+// process in between (and a watcher "starting" for a moment).
+func (w *Watcher) respawnLocked(s *slot) {
+	b := &spawnBatch{left: 1}
+	j := w.prepareLocked(s, false)
+	j.batch, j.respawn = b, true
+	w.holding++
+	w.queueJobsLocked([]*spawnJob{j})
 }
 
 // spawnManyLocked starts the processes of several slots (then, if not
@@ -78,16 +91,6 @@ func (w *Watcher) prepareLocked(s *slot, incoming bool) *spawnJob {
 	if !incoming {
 		j.p.cell, s.spare = s.spare, nil
 		s.job = j
-		// Counted now, in the same message as the exit that caused it
-		// (an observer comparing statuses sees the old pid go and the
-		// count grow together); undone if the spawn fails.
-		if s.spawns > 0 {
-			j.counted = &s.planned
-			if s.crashed {
-				j.counted = &s.unplanned
-			}
-			*j.counted++
-		}
 	}
 	w.inflight++
 	return j
@@ -233,6 +236,9 @@ func (w *Watcher) startJob(j *spawnJob) {
 // jobDoneLocked records a job a worker has finished.
 func (w *Watcher) jobDoneLocked(j *spawnJob) {
 	w.inflight--
+	if j.respawn {
+		w.holding--
+	}
 	if j.s.job == j {
 		j.s.job = nil
 	}
@@ -274,9 +280,6 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 			w.replDoneLocked(p, p.failed)
 			return
 		}
-		if j.counted != nil {
-			*j.counted--
-		}
 		if w.ownsSlot(s) {
 			w.spawnFailedLocked(s, j.err)
 		}
@@ -293,6 +296,13 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 	default:
 		s.proc = p
 		s.spawnErrs, s.lastErr = 0, ""
+		if s.spawns > 0 {
+			if s.crashed {
+				s.unplanned++
+			} else {
+				s.planned++
+			}
+		}
 		s.crashed = false
 		s.spawns++
 		w.armAgeLocked(p)

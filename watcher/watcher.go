@@ -81,7 +81,10 @@ type Watcher struct {
 	inflight int     // spawn jobs not committed yet
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
-	dirty    bool      // something changed: wake the waiters
+	dirty    bool // something changed: wake the waiters
+	holding  int  // respawns in flight: changes wait for them (respawnLocked)
+	holdT    *time.Timer
+	holdOver bool      // holdT fired: publish anyway
 	waiters  []*waiter // conditions checked after every change
 	gen      int       // counts Start, Stop and Reload commands
 	gate     int       // gen of a start waiting for its before_start hook (0: none)
@@ -144,24 +147,25 @@ type proc struct {
 	tracked   bool
 
 	// Readiness (ready.go).
-	checked   bool                // started with ready.* checks
-	ready     bool                // passed them (or ran MinUptime)
-	kit       *readyKit           // its checks, nil without ready/health keys
-	prober    *ready.Prober       // while starting, with ready.* checks
-	health    *ready.Health       // once ready, with health.* checks
-	notify    *ready.NotifySocket // ready.notify / watchdog
-	tap       *lineTap            // ready.log: output lines to the prober
-	failed    string              // circled stopped it as a failure: why
-	failStart bool                // ... and it counts as a failed start
-	signaled  bool                // circled sent it a signal (on-failure: not a failure)
-	incoming  *slot               // reload: the slot it takes once ready
-	promoted  bool                // reload: it took its slot
-	finished  bool                // gone (finishLocked)
-	committed bool                // its start is recorded (commitLocked)
-	early     *ExitStatus         // its exit, reported before its start was recorded
-	ageT      *time.Timer         // max age: its replacement is due
-	ticket    *replTicket         // the replacement it is the new process of
-	spec      *Spec               // the spec it was started with
+	checked      bool                // started with ready.* checks
+	ready        bool                // passed them (or ran MinUptime)
+	kit          *readyKit           // its checks, nil without ready/health keys
+	prober       *ready.Prober       // while starting, with ready.* checks
+	health       *ready.Health       // once ready, with health.* checks
+	notify       *ready.NotifySocket // ready.notify / watchdog
+	tap          *lineTap            // ready.log: output lines to the prober
+	failed       string              // circled stopped it as a failure: why
+	failStart    bool                // ... and it counts as a failed start
+	signaled     bool                // circled sent it a signal (on-failure: not a failure)
+	incoming     *slot               // reload: the slot it takes once ready
+	promoted     bool                // reload: it took its slot
+	finished     bool                // gone (finishLocked)
+	committed    bool                // its start is recorded (commitLocked)
+	early        *ExitStatus         // its exit, reported before its start was recorded
+	ageT         *time.Timer         // max age: its replacement is due
+	ticket       *replTicket         // the replacement it is the new process of
+	spec         *Spec               // the spec it was started with
+	readyAtStart bool                // ready as soon as started (no checks, no MinUptime)
 }
 
 // CountDescendants returns, for each live process (by main pid), how
@@ -1177,7 +1181,7 @@ func (w *Watcher) finishLocked(p *proc) {
 	switch d {
 	case Restart:
 		if delay <= 0 {
-			w.spawnLocked(s)
+			w.respawnLocked(s)
 		} else {
 			w.scheduleLocked(s, delay, ProcBackoff)
 		}
