@@ -484,6 +484,9 @@ loop:
 			p.resultLocked(l, string(l.result))
 		}
 	}
+	if len(l.buf) == 0 {
+		l.buf = nil // no array kept for an idle listener
+	}
 	// A listener that turned READY gets the next event once everything
 	// it wrote has been read (so a stray byte after READY\n is a protocol
 	// error, as in supervisord, not the start of a result).
