@@ -13,6 +13,13 @@
 // protocol is read: READY, then RESULT n and n bytes: OK acknowledges
 // the event, anything else rejects it and it is sent again. A listener
 // that dies with an event in flight gives the event back to its pool.
+// The Bus makes TICK_* events itself, with a timer only while a pool
+// subscribes to them.
+//
+// Tracker turns what circled sees of a process (spawned, up, stopping,
+// ended, given up) into the PROCESS_STATE_* changes supervisord would
+// notify, and Bus.LogEvents makes PROCESS_LOG_* events from a process's
+// output. Example shows the wiring.
 //
 // The package is a leaf: it imports no other circle package.
 package evlistener
