@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // killReparented kills this test process's children running cmdline
@@ -57,7 +59,7 @@ func TestStatusDescendants(t *testing.T) {
 				t.Skip("SKIP: no writable cgroup v2 here")
 			}
 			var got int
-			eventually(t, 10*time.Second, "descendants counted", func() bool {
+			testhelper.Eventually(t, 10*time.Second, "descendants counted", func() bool {
 				st, _, err := s.Status([]string{"fam"})
 				if err != nil || len(st) != 1 || len(st[0].Processes) != 1 || st[0].Processes[0].State != "running" {
 					return false

@@ -17,7 +17,7 @@ import (
 // depWait is a watcher waiting for its dependencies before it starts.
 type depWait struct {
 	reason string
-	cancel context.CancelFunc
+	op     *op // the start that waits
 }
 
 // levelsLocked returns each watcher's depth in the dependency graph: 0
@@ -47,37 +47,6 @@ func (s *Supervisor) levelsLocked() map[string]int {
 		depth(n, 0)
 	}
 	return lv
-}
-
-// withDeps adds, recursively, the dependencies of names that are not
-// running (stopped, or never started).
-func (s *Supervisor) withDeps(names []string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	var out []string
-	var add func(n string, explicit bool)
-	add = func(n string, explicit bool) {
-		if seen[n] {
-			return
-		}
-		e := s.watchers[n]
-		if e == nil {
-			return
-		}
-		if !explicit && e.w.Wanted() {
-			return // already started (or being started): waited for, not restarted
-		}
-		seen[n] = true
-		out = append(out, n)
-		for _, d := range e.cfg.DependsOn {
-			add(d.Name, false)
-		}
-	}
-	for _, n := range names {
-		add(n, true)
-	}
-	return out
 }
 
 // failedOneShot reports whether why (from Reached) says a one-shot
@@ -121,7 +90,7 @@ func (s *Supervisor) waitDeps(ctx context.Context, e *entry, failFast bool) erro
 			select {
 			case <-ch:
 			case <-ctx.Done():
-				return fmt.Errorf("%s: not started (%s): %w", name, reason, ctx.Err())
+				return fmt.Errorf("%s: not started (%s): %w", name, reason, context.Cause(ctx))
 			case <-s.quit:
 				return fmt.Errorf("%s: not started (%s): shutting down", name, reason)
 			}
@@ -158,74 +127,72 @@ func (s *Supervisor) depsReached(e *entry) bool {
 	return true
 }
 
-// startOne starts e once its dependencies are reached. With detach (the
-// startup and reloads), a watcher whose dependencies are not reached yet
-// waits in the background (until stopped or shutdown) and startOne
-// returns nil at once, so independent watchers are not held up;
-// otherwise it waits (cancellable by ctx) and a failed one-shot
-// dependency is an error.
-func (s *Supervisor) startOne(ctx context.Context, e *entry, wait, detach bool) error {
+// startOne starts o's watcher once its dependencies are reached. With
+// detach (the startup, reloads, start without waiting), a watcher whose
+// dependencies are not reached yet waits in the background (until a
+// later command supersedes it or shutdown) and startOne returns nil at
+// once, so independent watchers are not held up; the background
+// goroutine then ends o. Otherwise it waits (cancellable through o) and
+// a failed one-shot dependency is an error.
+func (s *Supervisor) startOne(o *op, wait, detach bool) error {
+	e := o.e
 	if s.depsReached(e) {
-		return e.w.Start(ctx, wait)
+		return o.step(func(ctx context.Context) error { return e.w.Start(ctx, wait) })
 	}
-	name := e.cfg.Name
-	var wctx context.Context
-	var cancel context.CancelFunc
 	if detach {
-		wctx, cancel = context.WithCancel(context.Background())
-	} else {
-		wctx, cancel = context.WithCancel(ctx)
+		s.detach(o)
 	}
+	dw := &depWait{reason: "waiting for dependencies", op: o}
 	s.mu.Lock()
-	if old := s.waiting[name]; old != nil {
-		old.cancel()
-	}
-	dw := &depWait{reason: "waiting for dependencies", cancel: cancel}
-	s.waiting[name] = dw
+	old := s.waiting[e.name]
+	s.waiting[e.name] = dw
 	s.mu.Unlock()
+	if old != nil {
+		old.op.abort(ErrSuperseded)
+	}
 	run := func() error {
 		defer func() {
 			s.mu.Lock()
-			if s.waiting[name] == dw {
-				delete(s.waiting, name)
+			if s.waiting[e.name] == dw {
+				delete(s.waiting, e.name)
 			}
 			s.mu.Unlock()
-			cancel()
 		}()
-		if err := s.waitDeps(wctx, e, !detach); err != nil {
+		if err := s.waitDeps(o.ctx, e, !detach); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		cancelled := wctx.Err() != nil || s.stopping || s.waiting[name] != dw
-		s.mu.Unlock()
-		if cancelled {
-			return fmt.Errorf("%s: not started: %w", name, context.Canceled)
-		}
-		if detach {
-			return e.w.Start(wctx, false)
-		}
-		return e.w.Start(ctx, wait)
+		// The step checks, in order with every other command, that no
+		// stop (or shutdown) came meanwhile.
+		return o.step(func(ctx context.Context) error { return e.w.Start(ctx, wait && !detach) })
 	}
-	if detach {
-		go func() {
-			if err := run(); err != nil {
-				s.log.Info("dependency wait ended", "watcher", name, "err", err)
-			}
-		}()
-		return nil
+	if !detach {
+		return run()
 	}
-	return run()
+	if !s.goTracked(func() {
+		defer o.finish()
+		if err := run(); err != nil {
+			s.log.Info("dependency wait ended", "watcher", e.name, "err", err)
+		}
+	}) {
+		o.finish()
+	}
+	return nil
 }
 
-// cancelWait ends the dependency waits of names (they were stopped).
-func (s *Supervisor) cancelWait(names []string) {
+// cancelWait ends the dependency waits of b's watchers (they are being
+// stopped).
+func (s *Supervisor) cancelWait(b batch) {
+	var ended []*op
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, n := range names {
-		if w := s.waiting[n]; w != nil {
-			w.cancel()
-			delete(s.waiting, n)
+	for _, o := range b {
+		if w := s.waiting[o.e.name]; w != nil {
+			ended = append(ended, w.op)
+			delete(s.waiting, o.e.name)
 		}
+	}
+	s.mu.Unlock()
+	for _, o := range ended { // not under s.mu: a lane's lock comes first
+		o.abort(ErrSuperseded)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
@@ -46,7 +47,7 @@ func TestLogsFollowLatencyAndEnd(t *testing.T) {
 	path := writeConfig(t, dir, "[watcher:talk]\ncmd = /bin/sh -c 'while :; do if [ -e "+trigger+" ]; then rm "+trigger+"; echo ping $(date +%s%N); fi; sleep 0.01; done'\n"+
 		"stdout_stream.class = null\n[watcher:other]\ncmd = sleep 1000\n")
 	s, _ := newSup(t, path)
-	eventually(t, 5*time.Second, "active", s.AllActive)
+	testhelper.Eventually(t, 5*time.Second, "active", allActive(s))
 	var out lockedBuf
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,7 +60,7 @@ func TestLogsFollowLatencyAndEnd(t *testing.T) {
 		}
 		// The next trigger is written only once this line arrived, so a
 		// follower that is not woken by each line on its own times out.
-		eventually(t, 5*time.Second, "the line", func() bool { return strings.Count(out.String(), "ping") > before })
+		testhelper.Eventually(t, 5*time.Second, "the line", func() bool { return strings.Count(out.String(), "ping") > before })
 	}
 	if !strings.Contains(out.String(), "talk.1 | ping ") {
 		t.Fatalf("output = %q", out.String())
@@ -88,10 +89,10 @@ func TestReopen(t *testing.T) {
 	path := writeConfig(t, dir, "[watcher:w]\ncmd = /bin/sh -c 'i=0; while :; do if [ -e "+trigger+" ]; then rm "+trigger+"; i=$((i+1)); echo line $i; fi; sleep 0.01; done'\n"+
 		"stdout_stream.class = FileStream\nstdout_stream.filename = "+out+"\n")
 	s, _ := newSup(t, path)
-	eventually(t, 5*time.Second, "active", s.AllActive)
+	testhelper.Eventually(t, 5*time.Second, "active", allActive(s))
 	next := func(want string, file string) {
 		os.WriteFile(trigger, nil, 0o644)
-		eventually(t, 5*time.Second, want+" in "+file, func() bool {
+		testhelper.Eventually(t, 5*time.Second, want+" in "+file, func() bool {
 			b, _ := os.ReadFile(file)
 			return strings.Contains(string(b), want)
 		})
@@ -119,7 +120,7 @@ func TestCompressedBackupsAreValid(t *testing.T) {
 		"stdout_stream.class = FileStream\nstdout_stream.filename = "+gzout+"\nstdout_stream.max_bytes = 1MB\nstdout_stream.compress = true\n")
 	s2, _ := newSup(t, gzpath)
 	var gzs []string
-	eventually(t, 20*time.Second, "compressed backups", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "compressed backups", func() bool {
 		gzs, _ = filepath.Glob(filepath.Join(gzdir, "c-*.log.gz"))
 		// A backup is removed once its .gz is complete.
 		plain, _ := filepath.Glob(filepath.Join(gzdir, "c-*.log"))
@@ -149,7 +150,7 @@ func TestFloodDoesNotBlockStatus(t *testing.T) {
 		"stdout_stream.class = FileStream\nstdout_stream.filename = "+filepath.Join(dir, "flood.log")+
 		"\nstdout_stream.max_bytes = 8MB\nstdout_stream.backup_count = 2\n[watcher:calm]\ncmd = sleep 1000\n")
 	s, _ := newSup(t, path)
-	eventually(t, 5*time.Second, "active", s.AllActive)
+	testhelper.Eventually(t, 5*time.Second, "active", allActive(s))
 	// A status stuck behind the endless flood would never return; a slow
 	// machine does not take 2 s. (No tight bound: a loaded 2-core machine
 	// can exceed any.)
@@ -200,7 +201,7 @@ func TestReloadClosesRemovedWatchersFiles(t *testing.T) {
 	}
 	path := writeConfig(t, dir, watchers(true))
 	s, _ := newSup(t, path)
-	eventually(t, 5*time.Second, "both files written and open", func() bool {
+	testhelper.Eventually(t, 5*time.Second, "both files written and open", func() bool {
 		a, _ := os.ReadFile(gone)
 		b, _ := os.ReadFile(kept)
 		return string(a) == "hello\n" && string(b) == "kept\n" && openFDsTo(t, gone) == 1 && openFDsTo(t, kept) == 1
@@ -289,7 +290,7 @@ func (a attackSetup) trigger(t *testing.T, name string) {
 	if err := os.WriteFile(p, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, name+" consumed", func() bool {
+	testhelper.Eventually(t, 10*time.Second, name+" consumed", func() bool {
 		_, err := os.Lstat(p)
 		return os.IsNotExist(err)
 	})
@@ -332,7 +333,7 @@ func TestWatcherCannotRedirectLogFileByReopen(t *testing.T) {
 	dir := t.TempDir()
 	s, logb := newSupLog(t, writeConfig(t, dir, a.config("")))
 	app := filepath.Join(a.logDir, "app.log")
-	eventually(t, 10*time.Second, "hello in app.log", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "hello in app.log", func() bool {
 		b, _ := os.ReadFile(app)
 		return string(b) == "hello\n"
 	})
@@ -344,12 +345,12 @@ func TestWatcherCannotRedirectLogFileByReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.trigger(t, "go2")
-	eventually(t, 10*time.Second, "the refused line counted in dropped_bytes", func() bool { return droppedBytes(s, "svc") > 0 })
+	testhelper.Eventually(t, 10*time.Second, "the refused line counted in dropped_bytes", func() bool { return droppedBytes(s, "svc") > 0 })
 	if !a.intact() {
 		b, _ := os.ReadFile(a.secret)
 		t.Fatalf("the root-only file changed: %q", b)
 	}
-	eventually(t, 10*time.Second, "the error logged", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "the error logged", func() bool {
 		return strings.Contains(logb.String(), "symbolic link") && strings.Contains(logb.String(), app)
 	})
 }
@@ -363,14 +364,14 @@ func TestWatcherCannotRedirectLogFileByRotation(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := newSupLog(t, writeConfig(t, dir, a.config("stdout_stream.max_bytes = 200\nstdout_stream.backup_count = 5\nstdout_stream.compress = true\n")))
 	app := filepath.Join(a.logDir, "app.log")
-	eventually(t, 10*time.Second, "hello in app.log", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "hello in app.log", func() bool {
 		b, _ := os.ReadFile(app)
 		return string(b) == "hello\n"
 	})
 	a.trigger(t, "go1")
 	a.trigger(t, "go3")
 	a.trigger(t, "go2") // past max_bytes: rotates, then compresses the backups
-	eventually(t, 10*time.Second, "a fresh app.log with the long line, the planted backup compressed", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "a fresh app.log with the long line, the planted backup compressed", func() bool {
 		if !a.intact() {
 			b, _ := os.ReadFile(a.secret)
 			t.Fatalf("the root-only file changed: %q", b)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/watcher"
 )
 
@@ -51,13 +52,13 @@ respawn = never
 	s, _ := newSup(t, p)
 	sub := s.Subscribe([]string{"w"}, t0) // from the start: replayed
 	defer sub.Close()
-	eventually(t, 20*time.Second, "w active", func() bool { return state(s, "w") == "active" })
+	testhelper.Eventually(t, 20*time.Second, "w active", func() bool { return state(s, "w") == "active" })
 	pids, _ := s.PIDs("w")
 	if len(pids) != 1 {
 		t.Fatalf("pids = %v", pids)
 	}
 	syscall.Kill(pids[0], syscall.SIGKILL)
-	eventually(t, 20*time.Second, "a crash restart counted", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "a crash restart counted", func() bool {
 		return watcherMetrics(s, "w").Restarts[ReasonCrash] == 1
 	})
 	if n := exitCount(watcherMetrics(s, "w"), "", "KILL"); n != 1 {
@@ -66,7 +67,7 @@ respawn = never
 	if _, err := s.Restart(context.Background(), []string{"w"}, true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "a manual restart counted", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "a manual restart counted", func() bool {
 		return watcherMetrics(s, "w").Restarts[ReasonManual] == 1
 	})
 	if _, err := s.Reload(context.Background(), []string{"w"}, true); err != nil {
@@ -77,7 +78,7 @@ respawn = never
 	if m.Restarts[ReasonReload] != 1 || m.Restarts[ReasonCrash] != 1 || m.Restarts[ReasonManual] != 1 {
 		t.Fatalf("restarts = %v, want crash, manual and reload 1 each", m.Restarts)
 	}
-	eventually(t, 20*time.Second, "quitter's exit counted", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "quitter's exit counted", func() bool {
 		return exitCount(watcherMetrics(s, "quitter"), "3", "") == 1
 	})
 
@@ -147,7 +148,7 @@ health.retries = 1
 	s, _ := newSup(t, p)
 	sub := s.Subscribe(nil, t0) // from the start: replayed
 	defer sub.Close()
-	eventually(t, 20*time.Second, "w active", func() bool { return state(s, "w") == "active" })
+	testhelper.Eventually(t, 20*time.Second, "w active", func() bool { return state(s, "w") == "active" })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	next := func() Event {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
@@ -215,7 +216,7 @@ func startPrivdropSup(t *testing.T, cfg *config.Config, environ []string) *Super
 func privdropPid(t *testing.T, s *Supervisor, name string) int {
 	t.Helper()
 	var pids []int
-	eventually(t, 10*time.Second, name+" running (state "+state(s, name)+")", func() bool {
+	testhelper.Eventually(t, 10*time.Second, name+" running (state "+state(s, name)+")", func() bool {
 		pids, _ = s.PIDs(name)
 		return len(pids) == 1 && pids[0] > 0
 	})

@@ -25,7 +25,7 @@ type Reaper struct {
 
 	mu      sync.Mutex
 	procs   map[int]reaperEntry
-	orphans int
+	orphans int // unregistered children reaped (the tests read it)
 	// starting counts Starts between cmd.Start and registering the pid.
 	// While any is in flight, a reaped pid nobody registered may be one
 	// of theirs (a child that died at once): its status is parked in
@@ -229,10 +229,3 @@ func (r *Reaper) Sweep() {
 // Reaped receives a token after a sweep reaped at least one child; a
 // waiter re-checks its condition on each token, so none is lost.
 func (r *Reaper) Reaped() <-chan struct{} { return r.reapedCh }
-
-// Orphans is how many unregistered children were reaped.
-func (r *Reaper) Orphans() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.orphans
-}

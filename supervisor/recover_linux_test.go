@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/procstate"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
 
@@ -138,7 +139,7 @@ wait
 	sock := filepath.Join(dir, "c.sock")
 
 	d1, log1 := startCrashDaemon(t, cfg, sock, env)
-	eventually(t, 10*time.Second, "2 children", func() bool { return len(linePids(out, "ready")) == 2 })
+	testhelper.Eventually(t, 10*time.Second, "2 children", func() bool { return len(linePids(out, "ready")) == 2 })
 	old := linePids(out, "ready")
 	t.Cleanup(func() {
 		for _, pid := range old {
@@ -147,7 +148,7 @@ wait
 		}
 	})
 	// The state file is written within moments of the starts.
-	eventually(t, 5*time.Second, "the state file", func() bool {
+	testhelper.Eventually(t, 5*time.Second, "the state file", func() bool {
 		b, _ := os.ReadFile(sock + ".state")
 		if strings.Contains(log1.String(), "process containment: one cgroup") {
 			return bytes.Contains(b, []byte("cgroup "))
@@ -178,7 +179,7 @@ wait
 	f.Close()
 
 	_, log2 := startCrashDaemon(t, cfg, sock, env)
-	eventually(t, 20*time.Second, "2 new children", func() bool { return len(linePids(out, "ready")) == 4 })
+	testhelper.Eventually(t, 20*time.Second, "2 new children", func() bool { return len(linePids(out, "ready")) == 4 })
 	b, _ := os.ReadFile(out)
 	var kinds []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {

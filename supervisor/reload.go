@@ -2,12 +2,12 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
@@ -52,17 +52,24 @@ func (r ReloadSummary) String() string {
 // config is applied watcher by watcher: added ones start (autostart),
 // removed ones stop, scale-only changes scale in place, process changes
 // restart that watcher, anything else updates in place. SIGHUP, ctl and
-// the directory watch all come here.
+// the directory watch all come here. Shutdown cancels a reload in
+// progress, and once it has begun a reload is refused (ErrShuttingDown).
 func (s *Supervisor) ReloadConfig(ctx context.Context) (ReloadSummary, error) {
 	sum, _, err := s.reload(ctx, false)
 	return sum, err
+}
+
+// ReloadConfigAsync is ReloadConfig in a goroutine shutdown waits for
+// (SIGHUP): during or after shutdown it does nothing.
+func (s *Supervisor) ReloadConfigAsync() {
+	s.goTracked(func() { s.ReloadConfig(context.Background()) })
 }
 
 // reload wraps doReload: every reload applied or refused is counted and
 // published as an event.
 func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum ReloadSummary, applied bool, err error) {
 	sum, applied, err = s.doReload(ctx, onlyIfChanged)
-	if applied || err != nil {
+	if applied || (err != nil && !errors.Is(err, ErrShuttingDown)) {
 		s.configReloaded(&sum, err)
 	}
 	return sum, applied, err
@@ -72,8 +79,14 @@ func (s *Supervisor) reload(ctx context.Context, onlyIfChanged bool) (sum Reload
 // does nothing when every file it would read has the bytes the running
 // config was read from, and reports applied = false.
 func (s *Supervisor) doReload(ctx context.Context, onlyIfChanged bool) (sum ReloadSummary, applied bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(s.life, func() { cancel(ErrShuttingDown) })()
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
+	if s.closing.Load() {
+		return ReloadSummary{}, false, ErrShuttingDown
+	}
 	old := s.Config()
 	cfg, err := config.Load(old.File, config.Options{Environ: s.opts.Environ})
 	if err != nil {
@@ -131,8 +144,18 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	}
 	s.mu.Unlock()
 
-	// Removed watchers stop first, lowest priority first.
-	s.stopGroups(ctx, namesOf(removed))
+	// Removed watchers stop first, lowest priority first; nothing begins
+	// on them any more.
+	rm := make(batch, len(removed))
+	for i, e := range removed {
+		rm[i] = s.beginFinal(ctx, e, true)
+	}
+	s.stopOps(rm)
+	rm.end()
+	if s.closing.Load() {
+		// Cut short: the shutdown stops them (and everything else).
+		return sum
+	}
 	s.mu.Lock()
 	for _, e := range removed {
 		delete(s.watchers, e.cfg.Name)
@@ -154,7 +177,8 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	}
 	s.files.CloseUnused() // the log files only removed watchers wrote
 
-	var toStart, toRestart []*entry
+	var toStart, toRestart batch
+	defer func() { toStart.end(); toRestart.end() }()
 	for _, wc := range cfg.Watchers { // already in priority order
 		s.mu.Lock()
 		e := s.watchers[wc.Name]
@@ -166,53 +190,69 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 			s.watchers[wc.Name] = e
 			s.mu.Unlock()
 			sum.Added = append(sum.Added, wc.Name)
-			if wc.Autostart {
-				toStart = append(toStart, e)
+			if !wc.Autostart {
+				break
+			}
+			if o, err := s.begin(ctx, e, true); err == nil {
+				toStart = append(toStart, o)
 			}
 		case e.cfg.Equal(wc) && old.Daemon.Umask == cfg.Daemon.Umask:
 			s.setCfg(e, wc)
 			sum.Unchanged = append(sum.Unchanged, wc.Name)
 		case e.cfg.EqualExceptNumProcesses(wc) && old.Daemon.Umask == cfg.Daemon.Umask:
 			s.setCfg(e, wc)
-			e.w.Update(s.spec(wc, cfg.Daemon))
+			s.update(e, wc, cfg.Daemon)
 			sum.Scaled = append(sum.Scaled, wc.Name)
 		case sameProcess(e.cfg, wc) && old.Daemon.Umask == cfg.Daemon.Umask:
 			s.setCfg(e, wc)
-			e.w.Update(s.spec(wc, cfg.Daemon))
+			s.update(e, wc, cfg.Daemon)
 			sum.Updated = append(sum.Updated, wc.Name)
 		default:
 			s.setCfg(e, wc)
-			e.w.Update(s.spec(wc, cfg.Daemon))
+			s.update(e, wc, cfg.Daemon)
 			sum.Restarted = append(sum.Restarted, wc.Name)
 			// A watcher the operator stopped stays stopped: it gets the new
 			// config for its next start (supervisord's update starts it).
-			if e.w.Wanted() {
-				toRestart = append(toRestart, e)
+			// Decided in its lane, so a stop that comes later cuts the
+			// restart short and one that came before prevents it.
+			if o, ok, err := s.beginIf(ctx, e, true, func(up bool) bool { return up }); ok && err == nil {
+				toRestart = append(toRestart, o)
 			}
 		}
 	}
 	// Restarts stop in reverse priority, then everything starts in
 	// priority order. A watcher whose stop or start fails, or that is
-	// fatal once started, is reported in Failed.
+	// fatal once started, is reported in Failed; one a later command or
+	// shutdown cut short is not (the later command decides its state).
 	failed := &failures{}
-	s.reloading(namesOf(toRestart), true)
-	defer s.reloading(namesOf(toRestart), false)
-	stopErrs := s.stopEach(ctx, toRestart)
-	for _, e := range toRestart {
-		if err := stopErrs[e]; err != nil {
-			failed.add(e.cfg.Name, fmt.Sprintf("stop: %v", err))
+	rs := namesOf(toRestart.entries())
+	s.reloading(rs, true)
+	defer s.reloading(rs, false)
+	stopErrs := s.stopOps(toRestart)
+	for _, o := range toRestart {
+		if err := stopErrs[o]; err != nil && !cutShort(err) {
+			failed.add(o.e.name, fmt.Sprintf("stop: %v", err))
 		}
 	}
-	startErrs := s.startEach(ctx, append(toRestart, toStart...))
-	for _, e := range append(toRestart, toStart...) {
-		if err := startErrs[e]; err != nil {
-			failed.add(e.cfg.Name, err.Error())
-		} else if st := e.w.Status(); st.State == watcher.StateFatal {
-			failed.add(e.cfg.Name, fmt.Sprintf("%s is fatal: %s", e.cfg.Name, st.Error))
+	all := append(toRestart[:len(toRestart):len(toRestart)], toStart...)
+	startErrs := s.startOps(all, true, true)
+	for _, o := range all {
+		if err := startErrs[o]; err != nil {
+			if !cutShort(err) {
+				failed.add(o.e.name, err.Error())
+			}
+		} else if st := o.e.w.Status(); st.State == watcher.StateFatal {
+			failed.add(o.e.name, fmt.Sprintf("%s is fatal: %s", o.e.name, st.Error))
 		}
 	}
 	sum.Failed = failed.m
 	return sum
+}
+
+// update gives e's watcher its new spec (a count applies at once), in
+// order with the commands on it.
+func (s *Supervisor) update(e *entry, wc *config.Watcher, d config.Daemon) {
+	s.quick(e, true, func() error { e.w.Update(s.spec(wc, d)); return nil })
 }
 
 // failures collects per-watcher failures; m stays nil when there is none.
@@ -226,61 +266,6 @@ func (f *failures) add(name, msg string) {
 		msg = prev + "; " + msg
 	}
 	f.m[name] = msg
-}
-
-// stopEach stops es as stopGroups does (reverse priority, a group in
-// parallel) and returns each one's error.
-func (s *Supervisor) stopEach(ctx context.Context, es []*entry) map[*entry]error {
-	errs := newErrMap()
-	s.cancelWait(namesOf(es))
-	groups := s.groups(namesOf(es))
-	for i := len(groups) - 1; i >= 0; i-- {
-		parallel(groups[i], func(e *entry) error { errs.set(e, e.w.Stop(ctx, true)); return nil })
-	}
-	return errs.m
-}
-
-// startEach starts es and waits, as startGroups does (priority order, a
-// group in parallel, warmup_delay between groups), and returns each
-// one's error. A cancelled ctx fails those not started yet.
-func (s *Supervisor) startEach(ctx context.Context, es []*entry) map[*entry]error {
-	errs := newErrMap()
-	groups := s.groups(namesOf(es))
-	for i, g := range groups {
-		parallel(g, func(e *entry) error { errs.set(e, s.startOne(ctx, e, true, true)); return nil })
-		s.mu.Lock()
-		delay := s.cfg.Daemon.WarmupDelay
-		s.mu.Unlock()
-		if delay > 0 && i < len(groups)-1 {
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-				for _, rest := range groups[i+1:] {
-					for _, e := range rest {
-						errs.set(e, fmt.Errorf("not started: %w", ctx.Err()))
-					}
-				}
-				return errs.m
-			}
-		}
-	}
-	return errs.m
-}
-
-type errMap struct {
-	mu sync.Mutex
-	m  map[*entry]error
-}
-
-func newErrMap() *errMap { return &errMap{m: map[*entry]error{}} }
-
-func (m *errMap) set(e *entry, err error) {
-	if err == nil {
-		return
-	}
-	m.mu.Lock()
-	m.m[e] = err
-	m.mu.Unlock()
 }
 
 // setCfg replaces an entry's config; readers outside opMu hold s.mu.

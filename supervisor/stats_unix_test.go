@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // stats forgets the CPU sample of every process that is gone: the table
@@ -18,7 +20,7 @@ func TestStatsForgetsReapedProcesses(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := newSup(t, writeConfig(t, dir, "[circled]\nsocket = "+filepath.Join(dir, "s.sock")+"\n[watcher:w]\ncmd = sleep 1013\nnumprocesses = 3\n"))
 	pids := func() []int { p, _ := s.PIDs("w"); slices.Sort(p); return p }
-	eventually(t, 5*time.Second, "3 processes", func() bool { return len(pids()) == 3 })
+	testhelper.Eventually(t, 5*time.Second, "3 processes", func() bool { return len(pids()) == 3 })
 	old := pids()
 	if _, err := s.Stats([]string{"w"}); err != nil {
 		t.Fatal(err)
@@ -26,7 +28,7 @@ func TestStatsForgetsReapedProcesses(t *testing.T) {
 	for _, pid := range old {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	eventually(t, 10*time.Second, "3 new processes", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "3 new processes", func() bool {
 		p := pids()
 		if len(p) != 3 {
 			return false

@@ -1,10 +1,3 @@
-// Package supervisor is the arbiter: it owns every watcher, applies a
-// config (start in priority order, stop in reverse, diff on reload),
-// reaps children (reaper_unix.go), and decides when circled exits.
-//
-// Control requests, SIGHUP and (later) the config-directory watch all
-// call the same methods; per-watcher work is delegated to package
-// watcher.
 package supervisor
 
 import (
@@ -13,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
@@ -76,14 +71,21 @@ type Supervisor struct {
 	opts Options
 	log  *slog.Logger
 
-	opMu sync.Mutex // serialises config reloads and whole-set start/stop
+	opMu sync.Mutex // serialises config reloads, the startup and the shutdown's stops
+
+	// closing is set when shutdown begins: no command begins after it.
+	closing atomic.Bool
+	// life ends when shutdown begins: it cancels a reload in progress.
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu            sync.Mutex
 	cfg           *config.Config
 	watchers      map[string]*entry
 	lastReloadErr string
-	stopping      bool
 	snap          map[string][]byte // config files' bytes when last loaded
+	bg            sync.WaitGroup    // goroutines started by goTracked
+	bgClosed      bool              // shutdown waited for bg: start no more
 
 	outMu, errMu sync.Mutex
 	rings        map[string]*logs.Ring
@@ -104,8 +106,10 @@ type Supervisor struct {
 }
 
 type entry struct {
-	w   *watcher.Watcher
-	cfg *config.Watcher
+	name string
+	w    *watcher.Watcher
+	cfg  *config.Watcher // swapped by a reload: read with s.mu held
+	lane lane            // orders the commands that change w
 }
 
 // New makes a Supervisor for cfg; nothing runs until Run.
@@ -136,6 +140,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		files:    logs.NewFiles(),
 		drops:    logs.NewDrops(),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	s.snap = snapshot(cfg.Files)
 	s.initObs()
 	reserveThreads(spareThreads())
@@ -168,7 +173,7 @@ func ParseLevel(l string) slog.Level {
 }
 
 func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
-	e := &entry{cfg: wc}
+	e := &entry{name: wc.Name, cfg: wc}
 	e.w = watcher.New(s.spec(wc, d), s.spawnerFor(wc.Name), s.log, s.onEvent)
 	if s.cg != nil {
 		e.w.SetCgroups(s.cg)
@@ -186,9 +191,8 @@ func (s *Supervisor) onEvent(ev watcher.Event) {
 	s.mu.Lock()
 	e := s.watchers[ev.Watcher]
 	critical := e != nil && e.cfg.Critical
-	stopping := s.stopping
 	s.mu.Unlock()
-	if !critical || stopping {
+	if !critical || s.closing.Load() {
 		return
 	}
 	if ev.Kind != "fatal" && ev.Kind != "exited" {
@@ -213,11 +217,29 @@ func describeExit(e watcher.ExitStatus) string {
 // until ctx ends, Quit is called or a critical watcher ends; then it
 // stops every watcher (reverse priority) and returns. A requested stop
 // returns nil; a critical exit returns *ExitError.
+//
+// Shutdown (DESIGN.md "A shutdown"): no command begins any more, every
+// command in flight and a reload in progress are cancelled, every
+// watcher stops, and Run waits for every background goroutine a command
+// started before it returns.
 func (s *Supervisor) Run(ctx context.Context) error {
+	// The startup is cut short by a stop request as well.
+	startCtx, endStart := context.WithCancel(ctx)
+	defer endStart()
+	go func() {
+		select {
+		case <-s.quit:
+			endStart()
+		case <-startCtx.Done():
+		}
+	}()
 	s.opMu.Lock()
 	s.recoverLeftovers()
 	s.startState()
-	s.startGroups(ctx, s.autostartNames(), true, true)
+	if b, err := s.beginStart(startCtx, s.entries(s.autostartNames()), false); err == nil {
+		s.startOps(b, true, true)
+		b.end()
+	}
 	s.opMu.Unlock()
 	s.opts.OnReady() // even if some failed: they are reported, not fatal to circled
 	var result error
@@ -230,11 +252,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.log.Error(ce.Msg)
 		result = ce
 	}
-	s.mu.Lock()
-	s.stopping = true
-	s.mu.Unlock()
+	s.beginShutdown()
 	s.opts.OnStopping()
 	s.StopAll()
+	s.waitTracked()
 	return result
 }
 
@@ -260,11 +281,19 @@ func (s *Supervisor) Close() {
 }
 
 // StopAll stops every watcher gracefully, in reverse priority order,
-// watchers of equal priority in parallel.
+// watchers of equal priority in parallel. It begins the shutdown: no
+// command begins afterwards.
 func (s *Supervisor) StopAll() {
+	s.beginShutdown()
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
-	s.stopGroups(context.Background(), s.allNames())
+	es := s.entries(s.allNames())
+	b := make(batch, len(es))
+	for i, e := range es {
+		b[i] = s.beginFinal(context.Background(), e, false)
+	}
+	s.stopOps(b)
+	b.end()
 }
 
 // drainOutput waits, up to d, until the stopped processes' output has
@@ -292,9 +321,7 @@ func (s *Supervisor) Quit() {
 
 // Stopping reports whether shutdown has begun.
 func (s *Supervisor) Stopping() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopping
+	return s.closing.Load()
 }
 
 func (s *Supervisor) autostartNames() []string {
@@ -319,21 +346,32 @@ func (s *Supervisor) allNames() []string {
 	return names
 }
 
-// groups returns the entries of names in start order: by level in the
+// entries returns the entries of names that exist.
+func (s *Supervisor) entries(names []string) []*entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es := make([]*entry, 0, len(names))
+	for _, n := range names {
+		if e := s.watchers[n]; e != nil {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// groups returns the ops of b in start order: by level in the
 // dependency graph (dependencies first), then by priority, highest
 // first. Stopping runs the groups in reverse, so a watcher stops before
 // the watchers it depends on.
-func (s *Supervisor) groups(names []string) [][]*entry {
+func (s *Supervisor) groups(b batch) []batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type key struct{ level, prio int }
 	lv := s.levelsLocked()
-	byKey := map[key][]*entry{}
-	for _, n := range names {
-		if e := s.watchers[n]; e != nil {
-			k := key{lv[n], e.cfg.Priority}
-			byKey[k] = append(byKey[k], e)
-		}
+	byKey := map[key]batch{}
+	for _, o := range b {
+		k := key{lv[o.e.name], o.e.cfg.Priority}
+		byKey[k] = append(byKey[k], o)
 	}
 	keys := make([]key, 0, len(byKey))
 	for k := range byKey {
@@ -345,75 +383,143 @@ func (s *Supervisor) groups(names []string) [][]*entry {
 		}
 		return keys[i].prio > keys[j].prio
 	})
-	out := make([][]*entry, 0, len(keys))
+	out := make([]batch, 0, len(keys))
 	for _, k := range keys {
 		g := byKey[k]
-		sort.Slice(g, func(i, j int) bool { return g[i].cfg.Name < g[j].cfg.Name })
+		sort.Slice(g, func(i, j int) bool { return g[i].e.name < g[j].e.name })
 		out = append(out, g)
 	}
 	return out
 }
 
-// parallel runs fn on every entry of g at once and joins the errors.
-func parallel(g []*entry, fn func(*entry) error) error {
+// parallel runs fn on every op of g at once and returns each one's error.
+func parallel(g batch, fn func(*op) error) map[*op]error {
 	errs := make([]error, len(g))
 	var wg sync.WaitGroup
-	for i, e := range g {
+	for i, o := range g {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = fn(e)
+			errs[i] = fn(o)
 		}()
 	}
 	wg.Wait()
+	m := map[*op]error{}
+	for i, err := range errs {
+		if err != nil {
+			m[g[i]] = err
+		}
+	}
+	return m
+}
+
+// joinErrs joins the errors of m in a stable order.
+func joinErrs(m map[*op]error) error {
+	ops := slices.SortedFunc(maps.Keys(m), func(a, b *op) int { return strings.Compare(a.e.name, b.e.name) })
+	errs := make([]error, len(ops))
+	for i, o := range ops {
+		errs[i] = m[o]
+	}
 	return errors.Join(errs...)
 }
 
-// startGroups starts names in dependency then priority order; each waits
-// for its dependencies first (in the background with detach).
-func (s *Supervisor) startGroups(ctx context.Context, names []string, wait, detach bool) error {
-	var errs []error
+// beginStart begins the start of es and, recursively, of their
+// dependencies that no command wants up (stopped, or never started); a
+// dependency some command wants up is waited for, not started again.
+// With detach the ops outlive ctx (they run in the background).
+func (s *Supervisor) beginStart(ctx context.Context, es []*entry, detach bool) (batch, error) {
+	if detach {
+		ctx = context.Background()
+	}
+	b, err := s.beginAll(ctx, es, true)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[*entry]bool{}
+	for _, e := range es {
+		seen[e] = true
+	}
+	for i := 0; i < len(b); i++ {
+		s.mu.Lock()
+		var deps []*entry
+		for _, d := range b[i].e.cfg.DependsOn {
+			if de := s.watchers[d.Name]; de != nil && !seen[de] {
+				seen[de] = true
+				deps = append(deps, de)
+			}
+		}
+		s.mu.Unlock()
+		for _, de := range deps {
+			o, ok, err := s.beginIf(ctx, de, true, func(up bool) bool { return !up })
+			if err != nil {
+				b.end()
+				return nil, err
+			}
+			if ok {
+				b = append(b, o)
+			}
+		}
+	}
+	return b, nil
+}
+
+// startOps starts the watchers of b in dependency then priority order;
+// each waits for its dependencies first (in the background with detach,
+// the op then ending there). It returns each one's error.
+func (s *Supervisor) startOps(b batch, wait, detach bool) map[*op]error {
+	errs := map[*op]error{}
 	if detach {
 		// Those whose dependencies are not reached yet wait in the
 		// background from now on (shown as waiting), each starting once
 		// its dependencies are; the others start in order below.
-		var now []string
-		for _, g := range s.groups(names) {
-			for _, e := range g {
-				if s.depsReached(e) {
-					now = append(now, e.cfg.Name)
-				} else {
-					errs = append(errs, s.startOne(ctx, e, wait, true))
-				}
+		var now batch
+		for _, o := range b {
+			if s.depsReached(o.e) {
+				now = append(now, o)
+			} else if err := s.startOne(o, wait, true); err != nil {
+				errs[o] = err
 			}
 		}
-		names = now
+		b = now
 	}
-	groups := s.groups(names)
+	groups := s.groups(b)
 	for i, g := range groups {
-		errs = append(errs, parallel(g, func(e *entry) error { return s.startOne(ctx, e, wait, detach) }))
+		maps.Copy(errs, parallel(g, func(o *op) error { return s.startOne(o, wait, detach) }))
 		s.mu.Lock()
 		delay := s.cfg.Daemon.WarmupDelay
 		s.mu.Unlock()
 		if delay > 0 && i < len(groups)-1 {
+			t := time.NewTimer(delay)
 			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-t.C:
+			case <-s.life.Done():
+			}
+			t.Stop()
+			if s.closing.Load() {
+				for _, rest := range groups[i+1:] {
+					for _, o := range rest {
+						errs[o] = fmt.Errorf("%s: not started: %w", o.e.name, ErrShuttingDown)
+					}
+				}
+				return errs
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
-func (s *Supervisor) stopGroups(ctx context.Context, names []string) error {
-	s.cancelWait(names)
-	var errs []error
-	groups := s.groups(names)
+// stopOps stops the watchers of b, groups in reverse start order, a
+// group in parallel, and returns each one's error.
+func (s *Supervisor) stopOps(b batch) map[*op]error {
+	s.cancelWait(b)
+	errs := map[*op]error{}
+	groups := s.groups(b)
 	for i := len(groups) - 1; i >= 0; i-- {
-		errs = append(errs, parallel(groups[i], func(e *entry) error { return e.w.Stop(ctx, true) }))
+		maps.Copy(errs, parallel(groups[i], func(o *op) error {
+			return o.step(func(ctx context.Context) error { return o.e.w.Stop(ctx, true) })
+		}))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Match resolves names and globs to watcher names, sorted by priority
@@ -470,6 +576,31 @@ func (s *Supervisor) getCfg(name string) (*entry, *config.Watcher, error) {
 	return e, e.cfg, nil
 }
 
+// background runs fn (the rest of a command whose caller does not wait)
+// in a tracked goroutine that ends b; fn's error is logged.
+func (s *Supervisor) background(what string, ns []string, b batch, fn func() error) error {
+	for _, o := range b {
+		s.detach(o)
+	}
+	ok := s.goTracked(func() {
+		defer func() {
+			for _, o := range b {
+				o.finish()
+			}
+		}()
+		if err := fn(); err != nil && !cutShort(err) {
+			s.log.Warn(what+" failed", "watchers", strings.Join(ns, ","), "err", err)
+		}
+	})
+	if !ok {
+		for _, o := range b {
+			o.finish()
+		}
+		return ErrShuttingDown
+	}
+	return nil
+}
+
 // Start starts the named watchers in dependency then priority order,
 // with their stopped dependencies (recursively) first; each waits for
 // its dependencies' conditions.
@@ -478,7 +609,12 @@ func (s *Supervisor) Start(ctx context.Context, names []string, wait bool) ([]st
 	if err != nil {
 		return nil, err
 	}
-	return ns, s.startGroups(ctx, s.withDeps(ns), wait, !wait)
+	b, err := s.beginStart(ctx, s.entries(ns), !wait)
+	if err != nil {
+		return nil, err
+	}
+	defer b.end()
+	return ns, joinErrs(s.startOps(b, wait, !wait))
 }
 
 // Stop stops the named watchers in reverse priority order.
@@ -488,30 +624,47 @@ func (s *Supervisor) Stop(ctx context.Context, names []string, wait bool) ([]str
 		return nil, err
 	}
 	if !wait {
-		go s.stopGroups(context.Background(), ns)
-		return ns, nil
+		ctx = context.Background()
 	}
-	return ns, s.stopGroups(ctx, ns)
+	b, err := s.beginAll(ctx, s.entries(ns), false)
+	if err != nil {
+		return nil, err
+	}
+	if !wait {
+		return ns, s.background("stop", ns, b, func() error { return joinErrs(s.stopOps(b)) })
+	}
+	defer b.end()
+	return ns, joinErrs(s.stopOps(b))
 }
 
 // Restart stops the named watchers (reverse priority), then starts them
-// (priority order).
+// with their stopped dependencies (dependency then priority order), as
+// Start does.
 func (s *Supervisor) Restart(ctx context.Context, names []string, wait bool) ([]string, error) {
 	ns, err := s.Match(names)
 	if err != nil {
 		return nil, err
 	}
-	run := func(ctx context.Context) error {
-		if err := s.stopGroups(ctx, ns); err != nil {
+	if !wait {
+		ctx = context.Background()
+	}
+	es := s.entries(ns)
+	b, err := s.beginStart(ctx, es, false)
+	if err != nil {
+		return nil, err
+	}
+	explicit := b[:len(es):len(es)] // beginStart puts es first, dependencies after
+	run := func() error {
+		if err := joinErrs(s.stopOps(explicit)); err != nil {
 			return err
 		}
-		return s.startGroups(ctx, ns, true, false)
+		return joinErrs(s.startOps(b, true, false))
 	}
 	if !wait {
-		go run(context.Background())
-		return ns, nil
+		return ns, s.background("restart", ns, b, run)
 	}
-	return ns, run(ctx)
+	defer b.end()
+	return ns, run()
 }
 
 // Reload gracefully replaces the processes of the named watchers.
@@ -520,16 +673,36 @@ func (s *Supervisor) Reload(ctx context.Context, names []string, wait bool) ([]s
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
+	if !wait {
+		ctx = context.Background()
+	}
+	b, err := s.beginAll(ctx, s.entries(ns), true)
+	if err != nil {
+		return nil, err
+	}
+	reload := func(o *op) error {
+		return o.step(func(ctx context.Context) error { return o.e.w.Reload(ctx, true) })
+	}
+	if !wait {
+		// All at once, as each watcher's own background reload did.
+		return ns, s.background("reload", ns, b, func() error {
+			s.reloading(ns, true)
+			defer s.reloading(ns, false)
+			return joinErrs(parallel(b, reload))
+		})
+	}
+	defer b.end()
 	s.reloading(ns, true)
 	defer s.reloading(ns, false)
-	for _, g := range s.groups(ns) {
-		errs = append(errs, parallel(g, func(e *entry) error { return e.w.Reload(ctx, wait) }))
+	errs := map[*op]error{}
+	for _, g := range s.groups(b) {
+		maps.Copy(errs, parallel(g, reload))
 	}
-	return ns, errors.Join(errs...)
+	return ns, joinErrs(errs)
 }
 
-// Signal sends sig to a watcher's processes.
+// Signal sends sig to a watcher's processes (also during shutdown: an
+// operator may hurry a stuck stop).
 func (s *Supervisor) Signal(name, sig string, pid int, children bool) error {
 	e, err := s.get(name)
 	if err != nil {
@@ -539,7 +712,7 @@ func (s *Supervisor) Signal(name, sig string, pid int, children bool) error {
 	if err != nil {
 		return err
 	}
-	return e.w.Signal(canon, pid, children)
+	return s.quick(e, false, func() error { return e.w.Signal(canon, pid, children) })
 }
 
 // SignalAll sends sig to every running process group (SIGUSR2/SIGWINCH
@@ -565,14 +738,18 @@ func (s *Supervisor) Incr(name string, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !wc.Singleton {
-		return e.w.IncrMax(n, config.MaxProcesses)
-	}
-	c, err := e.w.IncrMax(n, 1)
-	if err != nil {
-		return c, fmt.Errorf("%s is a singleton: it runs at most one process (%w)", name, watcher.ErrTooManyProcesses)
-	}
-	return c, nil
+	var c int
+	err = s.quick(e, true, func() error {
+		if !wc.Singleton {
+			c, err = e.w.IncrMax(n, config.MaxProcesses)
+			return err
+		}
+		if c, err = e.w.IncrMax(n, 1); err != nil {
+			return fmt.Errorf("%s is a singleton: it runs at most one process (%w)", name, watcher.ErrTooManyProcesses)
+		}
+		return nil
+	})
+	return c, err
 }
 
 // NumProcesses is a watcher's configured process count.
@@ -663,12 +840,300 @@ func (s *Supervisor) Config() *config.Config {
 	return s.cfg
 }
 
-// AllActive reports whether every autostart watcher is active.
-func (s *Supervisor) AllActive() bool {
-	for _, n := range s.autostartNames() {
-		if e, err := s.get(n); err == nil && !e.w.Active() {
-			return false
+// Commands on one watcher (DESIGN.md "Commands and shutdown"). Every
+// mutation from outside — ctl/rpc2 start, stop, restart, reload, incr,
+// signal, a config apply, a dependency start, shutdown — goes through the
+// watcher's lane:
+//
+//   - a command begins (begin): it is numbered and records whether it
+//     wants the processes up or down. A command that wants the opposite
+//     of the previous one supersedes every command still in flight: their
+//     waits are cancelled and none of their remaining steps runs. So the
+//     last command begun decides the final state.
+//   - each step that calls the watcher (step) holds the lane's run lock,
+//     waits included, and first checks that its command is still current.
+//     Steps of different commands never interleave.
+//   - single calls that change no wanted state (incr, signal, a config
+//     update in place) take only the lane's mutex (quick), never wait
+//     behind a long step, and are ordered by the watcher itself.
+//   - once shutdown begins no command begins, every one in flight is
+//     cancelled, and only shutdown's own stops (final) run.
+
+// ErrShuttingDown is returned for a command that arrives once shutdown
+// has begun, or that shutdown cut short.
+var ErrShuttingDown = errors.New("circled is shutting down")
+
+// ErrSuperseded is returned (wrapped) by a command that a later command
+// on the same watcher, wanting the opposite, cut short.
+var ErrSuperseded = errors.New("superseded by a later command")
+
+// lane orders the commands that change one watcher.
+type lane struct {
+	run sync.Mutex // held by a command's step, its waits included
+
+	mu      sync.Mutex
+	gen     uint64 // commands begun
+	turn    uint64 // gen of the last command that changed want
+	want    bool   // the last command begun wants the processes up
+	removed bool   // gone from the config: nothing begins
+	live    map[uint64]context.CancelCauseFunc
+}
+
+// op is one command in flight on a watcher.
+type op struct {
+	e      *entry
+	gen    uint64
+	final  bool // shutdown's or removal's stop: never superseded
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	handed bool // a background goroutine ends it (detach)
+}
+
+// begin starts a command on e that wants the processes up (or down).
+func (s *Supervisor) begin(ctx context.Context, e *entry, up bool) (*op, error) {
+	o, _, err := s.beginIf(ctx, e, up, nil)
+	return o, err
+}
+
+// beginIf is begin when cond, called with the lane's state (whether the
+// last command wants the processes up), holds; otherwise it returns
+// ok = false and begins nothing.
+func (s *Supervisor) beginIf(ctx context.Context, e *entry, up bool, cond func(wantUp bool) bool) (o *op, ok bool, err error) {
+	l := &e.lane
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.removed {
+		return nil, false, fmt.Errorf("%w: %s", ErrNoSuchWatcher, e.name)
+	}
+	if s.closing.Load() {
+		return nil, false, ErrShuttingDown
+	}
+	if cond != nil && !cond(l.want) {
+		return nil, false, nil
+	}
+	l.gen++
+	if up != l.want {
+		l.turn = l.gen
+		for _, c := range l.live {
+			c(ErrSuperseded)
 		}
 	}
+	l.want = up
+	o = &op{e: e, gen: l.gen}
+	o.ctx, o.cancel = context.WithCancelCause(ctx)
+	if l.live == nil {
+		l.live = map[uint64]context.CancelCauseFunc{}
+	}
+	l.live[o.gen] = o.cancel
+	return o, true, nil
+}
+
+// beginFinal starts shutdown's stop of e, or (removed) the stop of a
+// watcher gone from the config: it cancels every command in flight,
+// nothing supersedes it, and with removed nothing begins on e after it.
+func (s *Supervisor) beginFinal(ctx context.Context, e *entry, removed bool) *op {
+	l := &e.lane
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	l.turn = l.gen
+	l.want = false
+	l.removed = l.removed || removed
+	cause := ErrShuttingDown
+	if removed {
+		cause = fmt.Errorf("%w: %s was removed from the config", ErrSuperseded, e.name)
+	}
+	for _, c := range l.live {
+		c(cause)
+	}
+	o := &op{e: e, gen: l.gen, final: true}
+	o.ctx, o.cancel = context.WithCancelCause(ctx)
+	return o
+}
+
+// err says why o may not go on: a later command turned the lane, shutdown
+// began, or o's context ended.
+func (o *op) err() error {
+	l := &o.e.lane
+	l.mu.Lock()
+	turned := l.turn > o.gen
+	l.mu.Unlock()
+	if turned {
+		return fmt.Errorf("%s: %w", o.e.name, ErrSuperseded)
+	}
+	if o.ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", o.e.name, context.Cause(o.ctx))
+	}
+	return nil
+}
+
+// step runs fn, a call of o's watcher, after the step of every command
+// begun before o, unless o was superseded or cancelled meanwhile.
+func (o *op) step(fn func(ctx context.Context) error) error {
+	l := &o.e.lane
+	l.run.Lock()
+	defer l.run.Unlock()
+	if err := o.err(); err != nil {
+		return err
+	}
+	err := fn(o.ctx)
+	if err != nil && o.ctx.Err() != nil {
+		if cut := o.err(); cut != nil {
+			return cut
+		}
+	}
+	return err
+}
+
+// abort cancels o's waits with cause.
+func (o *op) abort(cause error) {
+	l := &o.e.lane
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o.cancel(cause)
+}
+
+// detach hands o to a background goroutine: its context no longer ends
+// with its caller's (a request's), only when superseded or at shutdown.
+func (s *Supervisor) detach(o *op) {
+	l := &o.e.lane
+	ctx, cancel := context.WithCancelCause(context.Background())
+	l.mu.Lock()
+	old := o.cancel
+	o.ctx, o.cancel, o.handed = ctx, cancel, true
+	if !o.final {
+		l.live[o.gen] = cancel
+	}
+	if s.closing.Load() {
+		cancel(ErrShuttingDown)
+	}
+	if l.turn > o.gen {
+		cancel(ErrSuperseded)
+	}
+	l.mu.Unlock()
+	old(nil)
+}
+
+// end finishes o unless it was handed to a background goroutine (which
+// calls finish).
+func (o *op) end() {
+	if !o.handed {
+		o.finish()
+	}
+}
+
+func (o *op) finish() {
+	l := &o.e.lane
+	l.mu.Lock()
+	if !o.final {
+		delete(l.live, o.gen)
+	}
+	l.mu.Unlock()
+	o.cancel(nil)
+}
+
+// quick runs fn, a single call of e's watcher that changes no wanted
+// state, ordered against commands beginning; refused for a removed
+// watcher and, with refuseClosing, once shutdown began.
+func (s *Supervisor) quick(e *entry, refuseClosing bool, fn func() error) error {
+	l := &e.lane
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.removed {
+		return fmt.Errorf("%w: %s", ErrNoSuchWatcher, e.name)
+	}
+	if refuseClosing && s.closing.Load() {
+		return ErrShuttingDown
+	}
+	return fn()
+}
+
+// wanted reports whether the last command begun on e wants it up.
+func (e *entry) wanted() bool {
+	e.lane.mu.Lock()
+	defer e.lane.mu.Unlock()
+	return e.lane.want
+}
+
+// batch is one command's ops on several watchers.
+type batch []*op
+
+func (b batch) end() {
+	for _, o := range b {
+		o.end()
+	}
+}
+
+func (b batch) entries() []*entry {
+	es := make([]*entry, len(b))
+	for i, o := range b {
+		es[i] = o.e
+	}
+	return es
+}
+
+// beginAll begins a command wanting up (or down) on each of es; on an
+// error it ends those begun.
+func (s *Supervisor) beginAll(ctx context.Context, es []*entry, up bool) (batch, error) {
+	b := make(batch, 0, len(es))
+	for _, e := range es {
+		o, err := s.begin(ctx, e, up)
+		if err != nil {
+			b.end()
+			return nil, err
+		}
+		b = append(b, o)
+	}
+	return b, nil
+}
+
+// goTracked runs fn in a goroutine that shutdown waits for; once
+// shutdown waited it runs nothing and returns false.
+func (s *Supervisor) goTracked(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bgClosed {
+		return false
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
 	return true
+}
+
+// beginShutdown refuses every command from now on and cancels those in
+// flight, and the reload in progress.
+func (s *Supervisor) beginShutdown() {
+	s.closing.Store(true)
+	s.endLife()
+	s.mu.Lock()
+	es := make([]*entry, 0, len(s.watchers))
+	for _, e := range s.watchers {
+		es = append(es, e)
+	}
+	s.mu.Unlock()
+	for _, e := range es {
+		e.lane.mu.Lock()
+		for _, c := range e.lane.live {
+			c(ErrShuttingDown)
+		}
+		e.lane.mu.Unlock()
+	}
+}
+
+// waitTracked waits for every goroutine goTracked started (they were
+// cancelled) and starts no more.
+func (s *Supervisor) waitTracked() {
+	s.mu.Lock()
+	s.bgClosed = true
+	s.mu.Unlock()
+	s.bg.Wait()
+}
+
+// cutShort reports whether err means a later command or shutdown cut the
+// command short (not a failure of the watcher).
+func cutShort(err error) bool {
+	return errors.Is(err, ErrSuperseded) || errors.Is(err, ErrShuttingDown)
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/watcher"
 )
@@ -25,15 +26,23 @@ import (
 // Tests in this package run a wait4(-1) reaper: nothing here may use
 // exec.Cmd.Wait/Run/Output, or the reaper would steal its status.
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+// allActive reports whether every autostart watcher is active.
+func allActive(s *Supervisor) func() bool {
+	return func() bool {
+		for _, n := range s.autostartNames() {
+			if e, err := s.get(n); err == nil && !e.w.Active() {
+				return false
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		return true
 	}
+}
+
+// orphans is how many unregistered children r reaped.
+func orphans(r *Reaper) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.orphans
 }
 
 func runReaper(t *testing.T) *Reaper {
@@ -92,7 +101,7 @@ func TestReaperDeliversEveryStatus(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "every exit", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= n })
+	testhelper.Eventually(t, 10*time.Second, "every exit", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= n })
 	mu.Lock()
 	defer mu.Unlock()
 	if _, ok := codes[0]; ok {
@@ -106,7 +115,7 @@ func TestReaperDeliversEveryStatus(t *testing.T) {
 			t.Errorf("pid %d: code %d, want 7", pid, c)
 		}
 	}
-	eventually(t, 5*time.Second, "orphans reaped", func() bool { r.Sweep(); return r.Orphans() >= 2*n/10 })
+	testhelper.Eventually(t, 5*time.Second, "orphans reaped", func() bool { r.Sweep(); return orphans(r) >= 2*n/10 })
 }
 
 // A child that exits and is reaped between its start and its
@@ -115,7 +124,7 @@ func TestReaperDeliversEveryStatus(t *testing.T) {
 func TestReaperEarlyExit(t *testing.T) {
 	r := runReaper(t)
 	afterStartHook = func(pid int) {
-		eventually(t, 5*time.Second, "child is a zombie", func() bool {
+		testhelper.Eventually(t, 5*time.Second, "child is a zombie", func() bool {
 			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 			if err != nil {
 				return true // not Linux /proc, or already reaped by the sweeper
@@ -139,7 +148,7 @@ func TestReaperEarlyExit(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the exit of pid %d, reaped before it was registered, was never delivered", pid)
 	}
-	if n := r.Orphans(); n != 0 {
+	if n := orphans(r); n != 0 {
 		t.Fatalf("%d orphans counted, want 0 (the early exit is not an orphan's)", n)
 	}
 	r.mu.Lock()
@@ -203,7 +212,7 @@ func TestStopOrderIsReversePriority(t *testing.T) {
 	}
 	_, stop := newSup(t, writeConfig(t, dir, b.String()))
 	// Wait until every trap is installed, or TERM would kill a shell first.
-	eventually(t, 5*time.Second, "all traps set", func() bool {
+	testhelper.Eventually(t, 5*time.Second, "all traps set", func() bool {
 		b, _ := os.ReadFile(ready)
 		return len(strings.Fields(string(b))) == 4
 	})
@@ -222,7 +231,7 @@ func TestReloadConfigTouchesOnlyWhatChanged(t *testing.T) {
 	base := "[watcher:same]\ncmd = sleep 1000\n[watcher:scale]\ncmd = sleep 1001\n[watcher:change]\ncmd = sleep 1002\n[watcher:gone]\ncmd = sleep 1003\n"
 	path := writeConfig(t, dir, base)
 	s, _ := newSup(t, path)
-	eventually(t, 5*time.Second, "all active", s.AllActive)
+	testhelper.Eventually(t, 5*time.Second, "all active", allActive(s))
 	pids := func(n string) []int { p, _ := s.PIDs(n); slices.Sort(p); return p }
 	same, scale, change, gone := pids("same"), pids("scale"), pids("change"), pids("gone")
 
@@ -248,7 +257,7 @@ func TestReloadConfigTouchesOnlyWhatChanged(t *testing.T) {
 	if got := pids("same"); !slices.Equal(got, same) {
 		t.Errorf("unchanged watcher's pids changed: %v -> %v", same, got)
 	}
-	eventually(t, 5*time.Second, "scaled to 2", func() bool { return len(pids("scale")) == 2 })
+	testhelper.Eventually(t, 5*time.Second, "scaled to 2", func() bool { return len(pids("scale")) == 2 })
 	if got := pids("scale"); !slices.Contains(got, scale[0]) {
 		t.Errorf("scaled watcher lost its first process: %v -> %v", scale, got)
 	}
@@ -313,7 +322,7 @@ func TestFileStreamRotationLosesNothing(t *testing.T) {
 		"stdout_stream.max_bytes = 1MB\nstdout_stream.backup_count = 100\n")
 	s, _ := newSup(t, path)
 	last := []byte("\n" + strconv.Itoa(n) + "\n")
-	eventually(t, 60*time.Second, "the last line written", func() bool {
+	testhelper.Eventually(t, 60*time.Second, "the last line written", func() bool {
 		b, _ := os.ReadFile(out)
 		return state(s, "gen") == "stopped" && bytes.HasSuffix(b, last)
 	})
@@ -349,7 +358,7 @@ func TestReloadKeepsStoppedWatcherStopped(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, "[watcher:a]\ncmd = sleep 1000\n")
 	s, _ := newSup(t, path)
-	eventually(t, 5*time.Second, "active", s.AllActive)
+	testhelper.Eventually(t, 5*time.Second, "active", allActive(s))
 	if _, err := s.Stop(context.Background(), []string{"a"}, true); err != nil {
 		t.Fatal(err)
 	}

@@ -18,36 +18,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // circledProc is one circled run in the foreground.
 type circledProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *syncBuf // its stdout and stderr
+	out    *testhelper.SyncBuffer // its stdout and stderr
 	socket string
 	done   chan struct{}
 	code   int
@@ -65,7 +48,7 @@ func startCircled(t *testing.T, dir, cfg string, args ...string) *circledProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	p := &circledProc{t: t, out: &syncBuf{}, socket: filepath.Join(sockDir, "c.sock"), done: make(chan struct{})}
+	p := &circledProc{t: t, out: &testhelper.SyncBuffer{}, socket: filepath.Join(sockDir, "c.sock"), done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binDir, "circled"), append([]string{"-c", ini, "--socket", p.socket}, args...)...)
 	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -109,7 +92,7 @@ func (p *circledProc) exit() int {
 // up waits until circled answers on its socket.
 func (p *circledProc) up() {
 	p.t.Helper()
-	waitFor(p.t, "circled to answer", func() bool {
+	testhelper.Eventually(p.t, waitTimeout, "circled to answer", func() bool {
 		select {
 		case <-p.done:
 			p.t.Fatalf("circled exited %d:\n%s", p.code, p.out)
@@ -167,21 +150,8 @@ func (p *circledProc) dropped(name string) int64 {
 	return n
 }
 
-// waitFor polls cond until it holds, for at most 20 s; a desc given is
-// in the failure.
-func waitFor(t *testing.T, what string, cond func() bool, desc ...*string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			if len(desc) > 0 {
-				what += " (last: " + *desc[0] + ")"
-			}
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitTimeout bounds the waits of these tests.
+const waitTimeout = 20 * time.Second
 
 // victim is a file circled must never write; intact reports whether its
 // content, mode and owner are as made.
@@ -366,7 +336,7 @@ func TestWatcherLogSymlinkAttack(t *testing.T) {
 	trigger := func(name string) {
 		t.Helper()
 		os.WriteFile(filepath.Join(logDir, name), nil, 0o644)
-		waitFor(t, name+" consumed", func() bool {
+		testhelper.Eventually(t, waitTimeout, name+" consumed", func() bool {
 			_, err := os.Lstat(filepath.Join(logDir, name))
 			return errors.Is(err, os.ErrNotExist)
 		})
@@ -374,18 +344,18 @@ func TestWatcherLogSymlinkAttack(t *testing.T) {
 	dir := t.TempDir()
 	p := startCircled(t, dir, cfg)
 	p.up()
-	waitFor(t, "hello in app.log", func() bool {
+	testhelper.Eventually(t, waitTimeout, "hello in app.log", func() bool {
 		b, _ := os.ReadFile(app)
 		return string(b) == "hello\n"
 	})
 	trigger("go1")
 	p.mustCtl("reopen")
 	trigger("go2")
-	waitFor(t, "dropped_bytes in status --json", func() bool { return p.dropped("svc") > 0 })
+	testhelper.Eventually(t, waitTimeout, "dropped_bytes in status --json", func() bool { return p.dropped("svc") > 0 })
 	if !intact() {
 		t.Fatal("the root-only file changed after reopen")
 	}
-	waitFor(t, "the refusal in circled's log", func() bool {
+	testhelper.Eventually(t, waitTimeout, "the refusal in circled's log", func() bool {
 		return strings.Contains(p.out.String(), "symbolic link") && strings.Contains(p.out.String(), app)
 	})
 	p.quit()
@@ -394,7 +364,7 @@ func TestWatcherLogSymlinkAttack(t *testing.T) {
 	// watcher's first line.
 	p = startCircled(t, dir, cfg)
 	p.up()
-	waitFor(t, "dropped_bytes after restart", func() bool { return p.dropped("svc") > 0 })
+	testhelper.Eventually(t, waitTimeout, "dropped_bytes after restart", func() bool { return p.dropped("svc") > 0 })
 	trigger("go2")
 	if !intact() {
 		t.Fatal("the root-only file changed after a restart")
@@ -455,21 +425,17 @@ func TestFullDiskDropsWholeLinesAndCounts(t *testing.T) {
 	}
 	p := startCircled(t, dir, cfg)
 	p.up()
-	var desc string
-	waitFor(t, "the watcher's output written or dropped", func() bool {
+	testhelper.Poll(t, waitTimeout, "the watcher's output written or dropped", func() (bool, string) {
 		if _, err := os.Stat(done); err != nil {
-			desc = "watcher not done"
-			return false
+			return false, "watcher not done"
 		}
 		fi, err := os.Stat(out)
 		if err != nil {
-			desc = err.Error()
-			return false
+			return false, err.Error()
 		}
 		d := p.dropped("w")
-		desc = fmt.Sprintf("%d in the file + %d dropped, want %d", fi.Size(), d, total)
-		return fi.Size()+d == total
-	}, &desc)
+		return fi.Size()+d == total, fmt.Sprintf("%d in the file + %d dropped, want %d", fi.Size(), d, total)
+	})
 	b, _ := os.ReadFile(out)
 	if len(b) == 0 || int64(len(b)) == total {
 		t.Fatalf("file has %d of %d bytes: the disk did not fill", len(b), total)
@@ -515,7 +481,7 @@ func TestLogfileFullDiskSaidOnStderr(t *testing.T) {
 	}
 	os.Remove(filler)
 	p.mustCtl("reopen")
-	waitFor(t, "the loss reported in the logfile", func() bool {
+	testhelper.Eventually(t, waitTimeout, "the loss reported in the logfile", func() bool {
 		b, _ := os.ReadFile(logfile)
 		return strings.Contains(string(b), "could not be written for a while") &&
 			strings.Contains(p.out.String(), "is writable again")

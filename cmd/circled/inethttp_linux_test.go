@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // freeTCPAddr returns a loopback address nothing listens on right now.
@@ -80,7 +82,7 @@ command = sleep 1001
 			p.exit()
 		}
 	})
-	waitFor(t, "the inet_http_server log line", func() bool { return strings.Contains(p.out.String(), "inet_http_server") })
+	testhelper.Eventually(t, waitTimeout, "the inet_http_server log line", func() bool { return strings.Contains(p.out.String(), "inet_http_server") })
 
 	// Debian's supervisorctl over TCP with the credentials.
 	sconf := filepath.Join(t.TempDir(), "supervisorctl.conf")
@@ -128,7 +130,7 @@ command = sleep 1001
 		t.Errorf("GET /RPC2 without credentials: %d %q", c, body)
 	}
 	logRe := regexp.MustCompile(`wrong username or password.*user=` + user + `.*remote=127\.0\.0\.1:\d+`)
-	waitFor(t, "the wrong password logged", func() bool { return logRe.MatchString(p.out.String()) })
+	testhelper.Eventually(t, waitTimeout, "the wrong password logged", func() bool { return logRe.MatchString(p.out.String()) })
 	if strings.Contains(p.out.String(), "wrong-pw-xyz") || strings.Contains(p.out.String(), pass) {
 		t.Errorf("circled's log holds a password:\n%s", p.out)
 	}
@@ -327,7 +329,7 @@ func startCircledVia(t *testing.T, dir, cfg string, wrap ...string) *circledProc
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	p := &circledProc{t: t, out: &syncBuf{}, socket: filepath.Join(sockDir, "c.sock"), done: make(chan struct{})}
+	p := &circledProc{t: t, out: &testhelper.SyncBuffer{}, socket: filepath.Join(sockDir, "c.sock"), done: make(chan struct{})}
 	args := append(wrap, filepath.Join(binDir, "circled"), "-c", ini, "--socket", p.socket)
 	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // needPrometheus makes sure prometheus and promtool are installed, or
@@ -55,26 +56,6 @@ func needPrometheus(t *testing.T) {
 		t.Skipf("no prometheus/promtool: %s", strings.TrimSpace(string(out)))
 	case err != nil:
 		t.Fatalf("packaging/test-deps-prometheus.sh: %v", err)
-	}
-}
-
-// pollFor calls cond until it is true or d passes.
-func pollFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		if desc != "" {
-			last = desc
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s (last: %s)", d, what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -151,7 +132,7 @@ cmd = sh -c "sleep 0.2; exit 3"
 	p.up()
 	c := socketClient(p.socket)
 	var body string
-	pollFor(t, 20*time.Second, "web running and crasher's exits in /metrics", func() (bool, string) {
+	testhelper.Poll(t, 20*time.Second, "web running and crasher's exits in /metrics", func() (bool, string) {
 		var code int
 		code, body = httpGet(t, c, "http://circled/metrics")
 		return code == 200 &&
@@ -209,7 +190,7 @@ scrape_configs:
 `, mport)), 0o644)
 	prom := exec.Command("prometheus", "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", pport), "--log.level=warn")
-	promOut := &syncBuf{}
+	promOut := &testhelper.SyncBuffer{}
 	prom.Stdout, prom.Stderr = promOut, promOut
 	prom.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := prom.Start(); err != nil {
@@ -252,7 +233,7 @@ scrape_configs:
 		return v, string(b)
 	}
 	const restarts = `circled_process_restarts_total{job="circled",watcher="web",reason="crash"}`
-	pollFor(t, 60*time.Second, "Prometheus to scrape circled (restarts 0)", func() (bool, string) {
+	testhelper.Poll(t, 60*time.Second, "Prometheus to scrape circled (restarts 0)", func() (bool, string) {
 		v, desc := query(restarts)
 		return v == "0", desc
 	})
@@ -263,11 +244,11 @@ scrape_configs:
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	pollFor(t, 60*time.Second, "Prometheus to see the crash restart", func() (bool, string) {
+	testhelper.Poll(t, 60*time.Second, "Prometheus to see the crash restart", func() (bool, string) {
 		v, desc := query(restarts)
 		return v == "1", desc
 	})
-	pollFor(t, 30*time.Second, "Prometheus to see the exit by KILL", func() (bool, string) {
+	testhelper.Poll(t, 30*time.Second, "Prometheus to see the exit by KILL", func() (bool, string) {
 		v, desc := query(`circled_process_exits_total{watcher="web",signal="KILL"}`)
 		return v == "1", desc
 	})
@@ -585,14 +566,14 @@ cmd = sleep 1000
 	p.up()
 	cmd := exec.Command(filepath.Join(binDir, "circlectl"), "--socket", p.socket, "events", "--since", "1h")
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
-	out := &syncBuf{}
+	out := &testhelper.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	pollFor(t, 20*time.Second, "the replayed spawn", func() (bool, string) {
+	testhelper.Poll(t, 20*time.Second, "the replayed spawn", func() (bool, string) {
 		return strings.Contains(out.String(), "spawn"), out.String()
 	})
 	p.mustCtl("quit")

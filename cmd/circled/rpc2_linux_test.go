@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // rpc2Watchers: web (sleep), printer (a shell printing a line per process,
@@ -102,15 +103,11 @@ func (p *circledProc) livePIDs(name string) []int {
 func (p *circledProc) waitState(name, state string) ctl.WatcherStatus {
 	p.t.Helper()
 	var w ctl.WatcherStatus
-	last := ""
-	waitFor(p.t, name+" "+state, func() bool {
+	testhelper.Poll(p.t, waitTimeout, name+" "+state, func() (bool, string) {
 		w = p.watcher(name)
-		last = fmt.Sprintf("%+v", w)
-		if w.State != state {
-			return false
-		}
-		return state != "active" || len(p.livePIDs(name)) == w.NumProcesses
-	}, &last)
+		ok := w.State == state && (state != "active" || len(p.livePIDs(name)) == w.NumProcesses)
+		return ok, fmt.Sprintf("%+v", w)
+	})
 	return w
 }
 
@@ -448,7 +445,7 @@ func TestRPC2Supervisorctl(t *testing.T) {
 	hupOut := filepath.Join(dir, "hup.out")
 	s.expect(0, []string{"signal", "HUP", "hup"}, "hup: signalled")
 	s.expect(0, []string{"signal", "USR1", "hup"}, "hup: signalled")
-	waitFor(t, "hup's trap to record HUP and USR1", func() bool {
+	testhelper.Eventually(t, waitTimeout, "hup's trap to record HUP and USR1", func() bool {
 		b, _ := os.ReadFile(hupOut)
 		return strings.Contains(string(b), "got HUP") && strings.Contains(string(b), "got USR1")
 	})
@@ -601,7 +598,7 @@ stdout_stream.filename = {dir}/printer.log
 	s := sctl{t: t, bin: bin, args: []string{"-c", conf, "-s", "unix://" + p.socket}}
 
 	s.expect(0, []string{"maintail"}, "circled started")
-	waitFor(t, "printer's line in its file", func() bool {
+	testhelper.Eventually(t, waitTimeout, "printer's line in its file", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "printer.log"))
 		return strings.Contains(string(b), "printer says hello")
 	})
@@ -689,7 +686,7 @@ func TestRPC2SupervisorctlRereadReload(t *testing.T) {
 
 	web, extra := p.livePIDs("web"), p.livePIDs("extra")
 	s.expect(0, []string{"reload"}, "Restarted supervisord")
-	waitFor(t, "new pids for web and extra after reload", func() bool {
+	testhelper.Eventually(t, waitTimeout, "new pids for web and extra after reload", func() bool {
 		w, e := p.livePIDs("web"), p.livePIDs("extra")
 		return len(w) == 1 && len(e) == 1 && w[0] != web[0] && e[0] != extra[0]
 	})

@@ -31,6 +31,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,7 +117,7 @@ func setupScript(env *testscript.Env) error {
 		// A failed script may leave children behind (a daemon killed or
 		// stuck): kill the process group of every child seen.
 		for pid := range st.pids {
-			if ok, _ := poll(2*time.Second, func() (bool, string) { return !isAlive(pid), "" }); !ok {
+			if ok, _ := testhelper.Wait(2*time.Second, func() (bool, string) { return !isAlive(pid), "" }); !ok {
 				env.T().Log("killing leftover process group ", pid)
 				syscall.Kill(-pid, syscall.SIGKILL)
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -190,19 +191,6 @@ func parseDuration(ts *testscript.TestScript, s string) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-// poll calls f every few milliseconds until it returns true or timeout
-// passes; it returns the last description f gave.
-func poll(timeout time.Duration, f func() (bool, string)) (bool, string) {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, desc := f()
-		if ok || time.Now().After(deadline) {
-			return ok, desc
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func (st *state) watcher(name string) (ctl.WatcherStatus, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -256,7 +244,7 @@ func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	st := getState(ts)
 	name, want := args[0], args[1]
-	ok, desc := poll(timeoutArg(ts, args, 2), func() (bool, string) {
+	ok, desc := testhelper.Wait(timeoutArg(ts, args, 2), func() (bool, string) {
 		w, err := st.watcher(name)
 		if err != nil {
 			return false, err.Error()
@@ -278,7 +266,7 @@ func cmdPids(ts *testscript.TestScript, neg bool, args []string) {
 	st := getState(ts)
 	name, vars := args[0], args[1:]
 	var w ctl.WatcherStatus
-	ok, desc := poll(defaultTimeout, func() (bool, string) {
+	ok, desc := testhelper.Wait(defaultTimeout, func() (bool, string) {
 		var err error
 		w, err = st.watcher(name)
 		if err != nil {
@@ -305,7 +293,7 @@ func cmdNewPid(ts *testscript.TestScript, neg bool, args []string) {
 	st := getState(ts)
 	name, old := args[0], atoi(ts, args[1])
 	var pid int
-	ok, desc := poll(defaultTimeout, func() (bool, string) {
+	ok, desc := testhelper.Wait(defaultTimeout, func() (bool, string) {
 		w, err := st.watcher(name)
 		if err != nil {
 			return false, err.Error()
@@ -338,7 +326,7 @@ func cmdWaitExit(ts *testscript.TestScript, neg bool, args []string) {
 	st := getState(ts)
 	wid, restarts := atoi(ts, args[1]), natoi(ts, args[2])
 	want := args[3]
-	ok, desc := poll(defaultTimeout, func() (bool, string) {
+	ok, desc := testhelper.Wait(defaultTimeout, func() (bool, string) {
 		w, err := st.watcher(args[0])
 		if err != nil {
 			return false, err.Error()
@@ -459,7 +447,7 @@ func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: gone PID... [timeout=DURATION]")
 	}
-	ok, desc := poll(timeout, func() (bool, string) {
+	ok, desc := testhelper.Wait(timeout, func() (bool, string) {
 		var left []string
 		for _, a := range args {
 			if isAlive(atoi(ts, a)) {
@@ -554,7 +542,7 @@ func cmdFindProcs(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	vars := args[2:]
 	var found []int
-	ok, _ := poll(defaultTimeout, func() (bool, string) {
+	ok, _ := testhelper.Wait(defaultTimeout, func() (bool, string) {
 		found = procs(pgid, cmdline)
 		return len(found) == len(vars), ""
 	})
@@ -573,7 +561,7 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitfile FILE [TIMEOUT]")
 	}
 	path := ts.MkAbs(args[0])
-	ok, _ := poll(timeoutArg(ts, args, 1), func() (bool, string) {
+	ok, _ := testhelper.Wait(timeoutArg(ts, args, 1), func() (bool, string) {
 		fi, err := os.Stat(path)
 		return err == nil && fi.Size() > 0, ""
 	})
@@ -763,7 +751,7 @@ func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 	path, n, re := ts.MkAbs(args[0]), natoi(ts, args[1]), compile(ts, args[2])
 	timeout := timeoutArg(ts, args, 3)
 	got := 0
-	ok, _ := poll(timeout, func() (bool, string) {
+	ok, _ := testhelper.Wait(timeout, func() (bool, string) {
 		got = countLines(path, re)
 		return got >= n, ""
 	})
@@ -797,7 +785,7 @@ func cmdWaitReloadErr(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	re := compile(ts, args[0])
 	st := getState(ts)
-	ok, desc := poll(timeoutArg(ts, args, 1), func() (bool, string) {
+	ok, desc := testhelper.Wait(timeoutArg(ts, args, 1), func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := st.client().Status(ctx, nil)
@@ -819,7 +807,7 @@ func cmdNoWatcher(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: nowatcher NAME [TIMEOUT]")
 	}
 	st := getState(ts)
-	ok, desc := poll(timeoutArg(ts, args, 1), func() (bool, string) {
+	ok, desc := testhelper.Wait(timeoutArg(ts, args, 1), func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		l, err := st.client().List(ctx)

@@ -77,7 +77,7 @@ func handleSignals(ch chan os.Signal, sup *supervisor.Supervisor, stop context.C
 			stop()
 		case syscall.SIGHUP:
 			log.Info("SIGHUP: reloading config")
-			go sup.ReloadConfig(context.Background())
+			sup.ReloadConfigAsync() // refused once shutdown began; shutdown waits for it
 		case syscall.SIGUSR1:
 			if err := sup.Reopen(); err != nil {
 				log.Error("SIGUSR1: reopening log files", "err", err)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // The same supervisord.conf runs under Debian's supervisord and under
@@ -74,7 +76,7 @@ func TestSupervisordSameAsCircled(t *testing.T) {
 		go func() { done <- cmd.Wait() }()
 		defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		var started []string
-		ok, _ := poll(20*time.Second, func() (bool, string) {
+		ok, _ := testhelper.Wait(20*time.Second, func() (bool, string) {
 			started = eventNames(t, events, "start")
 			return len(started) >= len(wantStarted), ""
 		})
@@ -248,10 +250,10 @@ func TestSupervisordRestartBehaviour(t *testing.T) {
 	}
 	// FATAL comes after 1 s of startsecs and a 1 s backoff: by then the
 	// other two programs' fate is decided.
-	if ok, last := poll(30*time.Second, func() (bool, string) { s := state("crashloop"); return s == "FATAL", s }); !ok {
+	if ok, last := testhelper.Wait(30*time.Second, func() (bool, string) { s := state("crashloop"); return s == "FATAL", s }); !ok {
 		t.Fatalf("crashloop never FATAL (last %s)\n%s", last, out.String())
 	}
-	if ok, last := poll(10*time.Second, func() (bool, string) { s := state("unexpected"); return s == "RUNNING", s }); !ok {
+	if ok, last := testhelper.Wait(10*time.Second, func() (bool, string) { s := state("unexpected"); return s == "RUNNING", s }); !ok {
 		t.Fatalf("unexpected never RUNNING again (last %s)", last)
 	}
 	if s := state("once"); s != "EXITED" {

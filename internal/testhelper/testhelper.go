@@ -1,0 +1,85 @@
+package testhelper
+
+import (
+	"bytes"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pollEvery is how often Eventually and Poll re-check.
+const pollEvery = 5 * time.Millisecond
+
+// Eventually calls cond until it returns true; after d it fails the test
+// with "timed out after d waiting for what".
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	Poll(t, d, what, func() (bool, string) { return cond(), "" })
+}
+
+// Poll is Eventually for a cond that also describes what it saw: the
+// last non-empty description is in the failure.
+func Poll(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	if ok, last := Wait(d, cond); !ok {
+		if last != "" {
+			what += " (last: " + last + ")"
+		}
+		t.Fatalf("timed out after %s waiting for %s", d, what)
+	}
+}
+
+// Wait calls cond until it returns true or d passes, without failing
+// anything: it reports whether cond held and the last non-empty
+// description cond gave.
+func Wait(d time.Duration, cond func() (bool, string)) (bool, string) {
+	deadline := time.Now().Add(d)
+	last := ""
+	for {
+		ok, desc := cond()
+		if desc != "" {
+			last = desc
+		}
+		if ok {
+			return true, last
+		}
+		if time.Now().After(deadline) {
+			return false, last
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe to read while another goroutine (a
+// child's output copier) writes to it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ShortDir is a fresh directory with a short path, removed when the test
+// ends: unix socket paths are limited to about 104 bytes and t.TempDir()
+// can exceed that.
+func ShortDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "circle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
