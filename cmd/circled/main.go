@@ -2,9 +2,6 @@
 // would wake an idle daemon every 10 s to re-read them.
 //go:debug updatemaxprocs=0
 
-// Command circled is the supervisor daemon: it reads a circus-style ini
-// config, runs every watcher's processes and serves the control socket
-// that circlectl talks to.
 package main
 
 import (

@@ -1,23 +1,3 @@
-// Package sdnotify sends systemd service notifications (sd_notify(3)) to
-// $NOTIFY_SOCKET without cgo: one unix datagram per message.
-//
-// The package-level functions read $NOTIFY_SOCKET each time they are called
-// and do nothing when it is unset, so a program calls them unconditionally:
-//
-//	sdnotify.Ready()              // "READY=1": startup finished
-//	sdnotify.Reloading()          // "RELOADING=1": a reload begins; send Ready() when done
-//	sdnotify.Stopping()           // "STOPPING=1": shutdown begins
-//	sdnotify.Status("3 watchers") // "STATUS=...": free text shown by systemctl status
-//
-// Children must not inherit NOTIFY_SOCKET: a supervised program that speaks
-// sd_notify would otherwise report to systemd on the supervisor's behalf
-// (systemd drops it with NotifyAccess=main, but logs a warning each time).
-// Unsetting it is the caller's job: call FromEnv(true) once at startup,
-// before the environment is copied anywhere, and send through the returned
-// Notifier.
-//
-// Abstract socket names ("@name") are supported. Other address families
-// that newer systemd versions accept (vsock:...) are reported as errors.
 package sdnotify
 
 import (
@@ -118,24 +98,13 @@ func (n *Notifier) Status(s string) (bool, error) {
 	return n.Notify("STATUS=" + strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
 }
 
-// env is a Notifier for the current value of $NOTIFY_SOCKET.
-func env() *Notifier { return New(os.Getenv(EnvSocket)) }
+// Notify sends state to $NOTIFY_SOCKET as read now (see Notifier.Notify),
+// as a supervised program calling sd_notify(3) does; (false, nil) when it
+// is unset or empty.
+func Notify(state string) (bool, error) { return New(os.Getenv(EnvSocket)).Notify(state) }
 
-// Notify sends state to $NOTIFY_SOCKET; see Notifier.Notify. It is a no-op
-// returning (false, nil) when NOTIFY_SOCKET is unset or empty.
-func Notify(state string) (bool, error) { return env().Notify(state) }
-
-// Ready sends READY=1 to $NOTIFY_SOCKET.
-func Ready() (bool, error) { return env().Ready() }
-
-// Reloading sends RELOADING=1 (and MONOTONIC_USEC on Linux) to $NOTIFY_SOCKET.
-func Reloading() (bool, error) { return env().Reloading() }
-
-// Stopping sends STOPPING=1 to $NOTIFY_SOCKET.
-func Stopping() (bool, error) { return env().Stopping() }
-
-// Status sends STATUS=s to $NOTIFY_SOCKET.
-func Status(s string) (bool, error) { return env().Status(s) }
+// Status sends STATUS=s to $NOTIFY_SOCKET as read now.
+func Status(s string) (bool, error) { return New(os.Getenv(EnvSocket)).Status(s) }
 
 // ErrUnsupported is returned for a NOTIFY_SOCKET that is not a unix socket
 // (vsock:..., a relative path).

@@ -48,21 +48,23 @@ func socketPath(t *testing.T) string {
 	return filepath.Join(d, "notify.sock")
 }
 
-func TestPackageFunctionsSendToNotifySocket(t *testing.T) {
+func TestNotifierSends(t *testing.T) {
 	path := socketPath(t)
 	recv := listen(t, path)
 	t.Setenv(EnvSocket, path)
+	n := FromEnv(false)
 
 	sends := []struct {
 		name string
 		send func() (bool, error)
 		want string // prefix of the datagram
 	}{
-		{"Ready", Ready, "READY=1"},
-		{"Stopping", Stopping, "STOPPING=1"},
-		{"Status", func() (bool, error) { return Status("3 watchers active") }, "STATUS=3 watchers active"},
-		{"Notify", func() (bool, error) { return Notify("STATUS=x\nREADY=1") }, "STATUS=x\nREADY=1"},
-		{"Reloading", Reloading, "RELOADING=1"},
+		{"Ready", n.Ready, "READY=1"},
+		{"Stopping", n.Stopping, "STOPPING=1"},
+		{"Notify", func() (bool, error) { return n.Notify("STATUS=x\nREADY=1") }, "STATUS=x\nREADY=1"},
+		{"package Notify", func() (bool, error) { return Notify("READY=1") }, "READY=1"},
+		{"package Status", func() (bool, error) { return Status("a\nb\r\nc") }, "STATUS=a b c"},
+		{"Reloading", n.Reloading, "RELOADING=1"},
 	}
 	for _, s := range sends {
 		sent, err := s.send()
@@ -109,8 +111,7 @@ func TestAbstractSocket(t *testing.T) {
 	}
 	name := fmt.Sprintf("@circled-sdnotify-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	recv := listen(t, name)
-	t.Setenv(EnvSocket, name)
-	if sent, err := Ready(); !sent || err != nil {
+	if sent, err := New(name).Ready(); !sent || err != nil {
 		t.Fatalf("Ready() = %v, %v; want true, nil", sent, err)
 	}
 	if got := recv(); got != "READY=1" {
@@ -121,10 +122,12 @@ func TestAbstractSocket(t *testing.T) {
 func TestUnsetIsNoOp(t *testing.T) {
 	t.Setenv(EnvSocket, "")
 	os.Unsetenv(EnvSocket)
+	n := FromEnv(false)
 	for name, f := range map[string]func() (bool, error){
-		"Ready": Ready, "Reloading": Reloading, "Stopping": Stopping,
-		"Status": func() (bool, error) { return Status("x") },
-		"Notify": func() (bool, error) { return Notify("READY=1") },
+		"Ready": n.Ready, "Reloading": n.Reloading, "Stopping": n.Stopping,
+		"Notify":         func() (bool, error) { return n.Notify("READY=1") },
+		"package Notify": func() (bool, error) { return Notify("READY=1") },
+		"package Status": func() (bool, error) { return Status("x") },
 	} {
 		if sent, err := f(); sent || err != nil {
 			t.Errorf("%s() without NOTIFY_SOCKET = %v, %v; want false, nil", name, sent, err)
@@ -151,15 +154,15 @@ func TestFromEnvUnsets(t *testing.T) {
 	if n.Socket() != path || !n.Enabled() {
 		t.Fatalf("FromEnv(true).Socket() = %q, want %q", n.Socket(), path)
 	}
-	// The package-level functions now do nothing; the Notifier still sends.
-	if sent, err := Ready(); sent || err != nil {
+	// A Notifier read from the environment now sends nothing; n still sends.
+	if sent, err := FromEnv(false).Ready(); sent || err != nil {
 		t.Errorf("Ready() after unset = %v, %v; want false, nil", sent, err)
 	}
-	if sent, err := n.Status("a\nb\r\nc"); !sent || err != nil {
-		t.Fatalf("n.Status() = %v, %v", sent, err)
+	if sent, err := n.Ready(); !sent || err != nil {
+		t.Fatalf("n.Ready() = %v, %v", sent, err)
 	}
-	if got := recv(); got != "STATUS=a b c" {
-		t.Errorf("got %q, want newlines replaced: STATUS=a b c", got)
+	if got := recv(); got != "READY=1" {
+		t.Errorf("got %q, want READY=1", got)
 	}
 
 	t.Setenv(EnvSocket, path)
