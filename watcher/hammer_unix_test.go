@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -138,4 +139,56 @@ func ignoreTooMany(err error) error {
 		return nil
 	}
 	return err
+}
+
+// Status answers while the watcher spawns thousands of processes: fork
+// and exec run outside the owner (issue 14 asks for 50 ms; a loaded
+// machine running -race can exceed any bound, so the figure is logged
+// and only a generous one asserted).
+func TestStatusDuringMassSpawn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 2000 processes")
+	}
+	const n = 2000
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program")
+	}
+	spec := shSpec(t, "mass", "")
+	spec.Argv = []string{sleep, "1000"}
+	spec.NumProcesses = n
+	spec.Policy.MinUptime = 0
+	w := newWatcher(t, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- w.Start(ctx, true) }()
+	var worst, total time.Duration
+	calls := 0
+	for {
+		select {
+		case err := <-started:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls == 0 {
+				t.Skip("the spawn was over before a status call")
+			}
+			t.Logf("%d Status calls while %d processes started: slowest %v, mean %v", calls, n, worst, total/time.Duration(calls))
+			if worst > 10*time.Second { // (it took 115 s when the spawn held the lock)
+				t.Fatalf("Status took %v during the spawn", worst)
+			}
+			return
+		default:
+		}
+		t0 := time.Now()
+		st := w.Status()
+		d := time.Since(t0)
+		if len(st.Processes) < n || st.State != StateActive {
+			calls++
+			total += d
+			worst = max(worst, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

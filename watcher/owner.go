@@ -108,9 +108,12 @@ func (w *Watcher) loop() {
 				batch[i] = nil
 			}
 		}
-		if w.dirty && w.holding > 0 && !w.holdOver {
-			// A respawn is in flight: publish once it is recorded, or
-			// after maxHold whatever happens.
+		if w.dirty && w.inflight > 0 && !w.holdOver {
+			// Spawns are in flight: publish once they are recorded, or
+			// after maxHold whatever happens. A respawn after an exit is
+			// then seen with the exit (respawnLocked), and a mass spawn
+			// wakes waiters and observers (each of which reads a Status
+			// of every process) every maxHold, not once per process.
 			if w.holdT == nil {
 				var t *time.Timer
 				t = time.AfterFunc(maxHold, func() {
@@ -133,8 +136,8 @@ func (w *Watcher) loop() {
 	}
 }
 
-// maxHold bounds how long a respawn in flight delays publishing changes.
-const maxHold = 100 * time.Millisecond
+// maxHold bounds how long spawns in flight delay publishing changes.
+const maxHold = 50 * time.Millisecond
 
 // notify records a change: once the current messages have run, waiters
 // are checked and Changed's channel is closed.

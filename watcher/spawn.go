@@ -29,7 +29,6 @@ type spawnJob struct {
 	tracker  Tracker
 	batch    *spawnBatch
 	incoming bool // a replacement: the process waits beside the slot's until ready
-	respawn  bool // replaces a process that just ended (see respawnLocked)
 
 	cmd              *exec.Cmd
 	readers, writers []*os.File
@@ -53,15 +52,14 @@ func (w *Watcher) spawnLocked(s *slot) {
 }
 
 // respawnLocked starts the slot's process at once after its previous
-// one ended. Until it is recorded, changes are not published (holdLocked):
-// an observer comparing statuses sees the old process replaced by the
+// one ended. Until it is recorded, changes are not published (owner.go,
+// maxHold): an observer comparing statuses sees the old process replaced by the
 // new one, as when both happened in one step, not a slot without a
 // process in between (and a watcher "starting" for a moment).
 func (w *Watcher) respawnLocked(s *slot) {
 	b := &spawnBatch{left: 1}
 	j := w.prepareLocked(s, false)
-	j.batch, j.respawn = b, true
-	w.holding++
+	j.batch = b
 	w.queueJobsLocked([]*spawnJob{j})
 }
 
@@ -236,9 +234,6 @@ func (w *Watcher) startJob(j *spawnJob) {
 // jobDoneLocked records a job a worker has finished.
 func (w *Watcher) jobDoneLocked(j *spawnJob) {
 	w.inflight--
-	if j.respawn {
-		w.holding--
-	}
 	if j.s.job == j {
 		j.s.job = nil
 	}

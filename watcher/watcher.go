@@ -81,14 +81,13 @@ type Watcher struct {
 	inflight int     // spawn jobs not committed yet
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
-	dirty    bool // something changed: wake the waiters
-	holding  int  // respawns in flight: changes wait for them (respawnLocked)
-	holdT    *time.Timer
-	holdOver bool      // holdT fired: publish anyway
-	waiters  []*waiter // conditions checked after every change
-	gen      int       // counts Start, Stop and Reload commands
-	gate     int       // gen of a start waiting for its before_start hook (0: none)
-	stopGate int       // gen of a stop waiting for its before_stop hook (0: none)
+	dirty    bool        // something changed: wake the waiters
+	holdT    *time.Timer // bounds how long spawns in flight delay publishing (owner.go)
+	holdOver bool        // holdT fired: publish anyway
+	waiters  []*waiter   // conditions checked after every change
+	gen      int         // counts Start, Stop and Reload commands
+	gate     int         // gen of a start waiting for its before_start hook (0: none)
+	stopGate int         // gen of a stop waiting for its before_stop hook (0: none)
 
 	// Replacements, one slot at a time (reload, max age): replace.go.
 	replQ   []*replTicket

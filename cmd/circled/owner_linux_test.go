@@ -81,7 +81,7 @@ func TestOwnerStopNoWaitThenStartInGrace(t *testing.T) {
 // rather than waiting forever), and the watcher obeys the last command.
 func TestOwnerParallelClientsReturn(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs 2 s of parallel clients; skipped with -short")
+		t.Skip("runs 5 s of parallel clients; skipped with -short")
 	}
 	dir := t.TempDir()
 	cfg := "[circled]\nwatch_config = false\n\n[watcher:web]\nnumprocesses = 2\ngraceful_timeout = 2\n" +
@@ -98,7 +98,7 @@ func TestOwnerParallelClientsReturn(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	calls, failed := 0, 0
-	end := time.Now().Add(2 * time.Second)
+	end := time.Now().Add(5 * time.Second)
 	for range 12 {
 		wg.Add(1)
 		go func() {
@@ -184,7 +184,7 @@ func TestOwnerStatusDuringMassSpawn(t *testing.T) {
 	if during == 0 {
 		t.Skip("the spawn was over before a status call: nothing measured")
 	}
-	if worst > 2*time.Second {
+	if worst > 10*time.Second { // (the issue saw 115 s; a loaded 2-core machine running -race binaries is slow)
 		t.Fatalf("status took %v while the watcher spawned", worst)
 	}
 	qctx, qcancel := context.WithTimeout(context.Background(), 120*time.Second)
