@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,10 +35,54 @@ func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, er
 	}
 	attr.Credential = cred
 	cmd.SysProcAttr = attr
-	if spec.Umask >= 0 || len(spec.Rlimits) > 0 {
-		if err := wrapTrampoline(cmd, spec); err != nil {
+
+	tr := trampoline{umask: spec.Umask, rlimits: spec.Rlimits}
+	// Sockets: descriptors 3, 4, ... and, with names, systemd's
+	// socket-activation variables. LISTEN_PID must be the child's own
+	// pid, known only in the child: the trampoline sets it.
+	if len(spec.ListenNames) > 0 && len(spec.ListenNames) != len(spec.Files) {
+		return nil, fmt.Errorf("%d socket names for %d sockets", len(spec.ListenNames), len(spec.Files))
+	}
+	if len(spec.Files) > 0 {
+		cmd.ExtraFiles = slices.Clone(spec.Files)
+	}
+	if len(spec.ListenNames) > 0 {
+		for _, n := range spec.ListenNames {
+			if n == "" || strings.ContainsAny(n, ":\x00") || len(n) > 255 {
+				return nil, fmt.Errorf("socket name %q cannot be in LISTEN_FDNAMES", n)
+			}
+		}
+		cmd.Env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+			return strings.HasPrefix(kv, "LISTEN_FDS=") || strings.HasPrefix(kv, "LISTEN_FDNAMES=") || strings.HasPrefix(kv, "LISTEN_PID=")
+		})
+		cmd.Env = append(cmd.Env, "LISTEN_FDS="+strconv.Itoa(len(spec.Files)), "LISTEN_FDNAMES="+strings.Join(spec.ListenNames, ":"))
+		tr.listenPID = true
+	}
+	// Limit cgroups: the child joins them itself before it execs, so
+	// nothing it forks escapes them. It must still be privileged then,
+	// so the trampoline changes user afterwards.
+	if spec.Join != nil {
+		dirs, done, err := spec.Join(wid)
+		if err != nil {
+			return nil, fmt.Errorf("resource-limit cgroups: %w", err)
+		}
+		// done is meant for when the process has ended; buildCmd cannot
+		// know that (the watcher must call it). It is called here only
+		// when the process will not start.
+		if len(dirs) > 0 {
+			tr.join = dirs
+			tr.cred, attr.Credential = cred, nil
+		}
+		if err := tr.wrap(cmd); err != nil {
+			if done != nil {
+				done()
+			}
 			return nil, err
 		}
+		return cmd, nil
+	}
+	if err := tr.wrap(cmd); err != nil {
+		return nil, err
 	}
 	return cmd, nil
 }

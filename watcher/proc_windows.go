@@ -81,6 +81,12 @@ func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, er
 	for _, r := range spec.Rlimits {
 		keys = append(keys, "rlimit_"+r.Name)
 	}
+	if len(spec.Files) > 0 || len(spec.ListenNames) > 0 {
+		keys = append(keys, "sockets (use_sockets, $(circle.sockets.NAME))")
+	}
+	if spec.Join != nil {
+		keys = append(keys, "limit cgroups")
+	}
 	if len(keys) > 0 {
 		return nil, fmt.Errorf("%s: not supported on windows", strings.Join(keys, ", "))
 	}
