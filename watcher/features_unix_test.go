@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -247,4 +248,75 @@ func TestStdin(t *testing.T) {
 		b, _ := os.ReadFile(out)
 		return strings.TrimSpace(string(b)) == "got hello 1"
 	})
+}
+
+// With ReloadSignal and Ready.Notify, Reload returns once each process
+// has sent RELOADING=1 then READY=1 (systemd's notify-reload); one that
+// does not answer in ready.timeout is an error, and keeps running.
+func TestReloadSignalWaitsForNotify(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "reloaded")
+	spec := testSpec(t, "nr", "notify-reload", 1)
+	spec.Env = append(spec.Env, "CIRCLE_MARK="+mark)
+	spec.Ready = ReadySpec{Notify: true, Timeout: 20 * time.Second}
+	spec.ReloadSignal = "HUP"
+	spec.RuntimeDir = filepath.Join(dir, "run")
+	w := startWatcher(t, spec)
+	pid := w.PIDs()[0]
+	if err := w.Reload(ctx30(t), true); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(mark); err != nil || string(b) != strconv.Itoa(pid) {
+		t.Fatalf("Reload returned before READY=1 (mark: %q, %v)", b, err)
+	}
+	if got := w.PIDs(); !slices.Equal(got, []int{pid}) {
+		t.Fatalf("pids after a signal reload: %v, want %d", got, pid)
+	}
+
+	mute := testSpec(t, "mute", "notify-reload", 1)
+	mute.Env = append(mute.Env, "CIRCLE_MUTE=1")
+	mute.Ready = ReadySpec{Notify: true, Timeout: 500 * time.Millisecond}
+	mute.ReloadSignal = "HUP"
+	mute.RuntimeDir = filepath.Join(dir, "run")
+	m := startWatcher(t, mute)
+	err := m.Reload(ctx30(t), true)
+	if err == nil || !strings.Contains(err.Error(), "no RELOADING=1 within 500ms") {
+		t.Fatalf("reload of a process that does not answer: err = %v", err)
+	}
+	if st := m.Status(); st.State != StateActive {
+		t.Fatalf("after a failed signal reload: %+v", st)
+	}
+}
+
+// Update then Replace: every process is replaced slot by slot with the
+// new spec, even with a ReloadSignal (a changed command needs new
+// processes); a stopped watcher stays stopped.
+func TestUpdateThenReplace(t *testing.T) {
+	dir := t.TempDir()
+	spec := testSpec(t, "rp", "sleep", 2)
+	spec.Policy.MinUptime = 100 * time.Millisecond
+	spec.ReloadSignal = "CONT"
+	w := startWatcher(t, spec)
+	old := w.PIDs()
+	next := spec
+	next.Env = append(slices.Clone(spec.Env), "CIRCLE_PIDFILE="+filepath.Join(dir, "unused"))
+	w.Update(next)
+	if err := w.Replace(ctx30(t), true); err != nil {
+		t.Fatal(err)
+	}
+	now := w.PIDs()
+	if len(now) != 2 || slices.Contains(now, old[0]) || slices.Contains(now, old[1]) {
+		t.Fatalf("pids %v -> %v: want two new processes", old, now)
+	}
+	for _, pid := range old {
+		if alive(pid) {
+			t.Fatalf("old pid %d alive after Replace returned", pid)
+		}
+	}
+	if err := w.Stop(ctx30(t), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Replace(ctx30(t), true); err != nil || len(w.PIDs()) != 0 {
+		t.Fatalf("replace of a stopped watcher: %v, pids %v", err, w.PIDs())
+	}
 }

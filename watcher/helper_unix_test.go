@@ -4,6 +4,7 @@ package watcher
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -62,6 +63,8 @@ func TestMain(m *testing.M) {
 		}
 		f.Close() // now: a -race binary sleeps 1 s in os.Exit
 		os.Exit(0)
+	case "notify-reload":
+		notifyReloadHelper()
 	case "print":
 		fmt.Println("hello from", os.Getenv("CIRCLED_WID"))
 		fmt.Print("partial")
@@ -78,3 +81,27 @@ func helperEnv(mode string) []string {
 }
 
 const helperGrace = 5 * time.Second
+
+// notifyReloadHelper speaks sd_notify like a Type=notify-reload service:
+// READY=1 at start; on SIGHUP, RELOADING=1, a moment's work, then
+// (having written CIRCLE_MARK) READY=1. With CIRCLE_MUTE set it never
+// answers a reload.
+func notifyReloadHelper() {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		os.Exit(4)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	c.Write([]byte("READY=1"))
+	for range hup {
+		if os.Getenv("CIRCLE_MUTE") != "" {
+			continue
+		}
+		c.Write([]byte("RELOADING=1"))
+		time.Sleep(300 * time.Millisecond)
+		os.WriteFile(os.Getenv("CIRCLE_MARK"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+		c.Write([]byte("READY=1"))
+	}
+}

@@ -327,7 +327,18 @@ func (w *Watcher) notifyEventLocked(p *proc, e ready.Event) {
 		return
 	}
 	switch e.Kind {
-	case ready.EventStatus, ready.EventReloading, ready.EventStopping, ready.EventMainPID:
+	case ready.EventReloading:
+		if p.reloadWait == reloadWantReloading {
+			p.reloadWait = reloadWantReady
+		}
+		w.notify()
+	case ready.EventReady:
+		if p.reloadWait == reloadWantReady {
+			p.reloadWait = reloadDone
+			w.log.Info("reloaded", "wid", p.wid, "pid", p.pid)
+		}
+		w.notify()
+	case ready.EventStatus, ready.EventStopping, ready.EventMainPID:
 		w.notify()
 	case ready.EventWatchdogTimeout:
 		w.failLocked(p, "watchdog: "+e.Text, !p.ready)

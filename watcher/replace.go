@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/ready"
 )
 
 // Replacements (Reload, MaxAge): a new process is spawned beside a
@@ -46,7 +48,12 @@ func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 			return
 		}
 		if sig := w.spec.ReloadSignal; sig != "" {
-			err = w.reloadSignalLocked(sig)
+			var nr *notifyReload
+			err, nr = w.reloadSignalLocked(sig)
+			if wait && nr != nil {
+				gen := w.gen
+				wt = w.addWaiterLocked(func() bool { return w.notifyReloadedLocked(gen, nr, &res) })
+			}
 			return
 		}
 		tickets := w.queueReplacementsLocked(w.slots)
@@ -58,29 +65,141 @@ func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 	}) {
 		return ErrClosed
 	}
-	if err != nil || wt == nil {
+	if wt == nil {
 		return err
 	}
-	if err := w.await(ctx, wt); err != nil || !wait {
+	if e := w.await(ctx, wt); e != nil {
+		return errors.Join(err, e)
+	}
+	if e := res.err(w); e != nil || err != nil {
+		return errors.Join(err, e)
+	}
+	return nil
+}
+
+// Replace replaces every running process gracefully, one slot at a time,
+// the new one ready before the old one stops, whatever ReloadSignal says:
+// for a spec whose command changed (Update, then Replace). A stopped
+// watcher stays stopped. With wait it returns once done (the failures,
+// as Reload).
+func (w *Watcher) Replace(ctx context.Context, wait bool) error {
+	var wt *waiter
+	var res startResult
+	if !w.call(func() {
+		if !w.want || w.fatal || w.flapping || w.gate != 0 {
+			return
+		}
+		tickets := w.queueReplacementsLocked(w.slots)
+		w.startSlotsLocked(nil)
+		gen := w.gen
+		if wait {
+			wt = w.addWaiterLocked(func() bool { return w.reloadedLocked(gen, tickets, &res) })
+		}
+	}) {
+		return ErrClosed
+	}
+	if wt == nil {
+		return nil
+	}
+	if err := w.await(ctx, wt); err != nil {
 		return err
 	}
 	return res.err(w)
 }
 
-// reloadSignalLocked sends ReloadSignal to every running process.
-func (w *Watcher) reloadSignalLocked(sig string) error {
+// reloadSignalLocked sends ReloadSignal to every running process. With
+// Ready.Notify, each is then expected to send RELOADING=1 and, once
+// reloaded, READY=1 (systemd's Type=notify-reload): the returned
+// notifyReload tracks them.
+func (w *Watcher) reloadSignalLocked(sig string) (error, *notifyReload) {
 	var errs []error
+	var nr *notifyReload
+	if w.spec.Ready.Notify {
+		nr = &notifyReload{}
+	}
 	for _, s := range w.slots {
 		if p := s.proc; p != nil && !p.down() {
 			p.signaled = true
 			if err := signalProc(p.pid, sig, false); err != nil {
 				errs = append(errs, fmt.Errorf("%s.%d: pid %d: %w", w.spec.Name, s.wid, p.pid, err))
+				continue
+			}
+			if nr != nil && p.notify != nil {
+				p.reloadWait, p.reloadErr = reloadWantReloading, ""
+				nr.procs = append(nr.procs, p)
 			}
 		}
 	}
+	if nr != nil && len(nr.procs) > 0 {
+		timeout := w.spec.Ready.Timeout
+		if timeout <= 0 {
+			timeout = ready.DefaultTimeout
+		}
+		var t *time.Timer
+		t = time.AfterFunc(timeout, func() {
+			w.post(func() {
+				if nr.t != t {
+					return
+				}
+				nr.t = nil
+				for _, p := range nr.procs {
+					if p.reloadWait != reloadDone && !p.down() {
+						what := "RELOADING=1"
+						if p.reloadWait == reloadWantReady {
+							what = "READY=1"
+						}
+						p.reloadErr = fmt.Sprintf("reload: no %s within %s of %s", what, timeout, sig)
+						p.reloadWait = reloadDone
+					}
+				}
+				w.notify()
+			})
+		})
+		nr.t = t
+	} else {
+		nr = nil
+	}
 	w.startSlotsLocked(nil)
 	w.notify()
-	return errors.Join(errs...)
+	return errors.Join(errs...), nr
+}
+
+// Phases of a process told to reload by a signal, with Ready.Notify.
+const (
+	reloadDone          = iota
+	reloadWantReloading // signalled: RELOADING=1 is due
+	reloadWantReady     // reloading: READY=1 is due
+)
+
+// notifyReload is a signal reload waiting for its processes' RELOADING=1
+// then READY=1.
+type notifyReload struct {
+	procs []*proc
+	t     *time.Timer // the timeout
+}
+
+// notifyReloadedLocked is the condition of a signal reload's waiter:
+// every process has reloaded (READY=1 after RELOADING=1), failed to in
+// time, or gone.
+func (w *Watcher) notifyReloadedLocked(gen int, nr *notifyReload, r *startResult) bool {
+	if w.fatal || w.flapping || !w.want || w.gen != gen {
+		r.final = fmt.Errorf("%s was stopped while reloading", w.spec.Name)
+		w.stopTimer(&nr.t)
+		return true
+	}
+	r.errs = r.errs[:0]
+	for _, p := range nr.procs {
+		switch {
+		case p.finished || p.down():
+			r.errs = append(r.errs, fmt.Sprintf("%s.%d: exited while reloading", w.spec.Name, p.wid))
+		case p.reloadWait != reloadDone:
+			return false
+		case p.reloadErr != "":
+			r.errs = append(r.errs, fmt.Sprintf("%s.%d: %s", w.spec.Name, p.wid, p.reloadErr))
+		}
+	}
+	w.stopTimer(&nr.t)
+	return true
 }
 
 // reloadedLocked is a reload waiter's condition: every ticket is done and

@@ -164,6 +164,8 @@ type proc struct {
 	ageT         *time.Timer         // max age: its replacement is due
 	ticket       *replTicket         // the replacement it is the new process of
 	spec         *Spec               // the spec it was started with
+	reloadWait   int                 // a signal reload's phase (replace.go)
+	reloadErr    string              // ... and why it failed
 	readyAtStart bool                // ready as soon as started (no checks, no MinUptime)
 }
 
