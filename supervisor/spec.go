@@ -1,9 +1,11 @@
 package supervisor
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -11,9 +13,17 @@ import (
 
 // spec turns a resolved config watcher into what the watcher runs.
 func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
+	argv := wc.Argv
+	if len(wc.Sockets) > 0 {
+		// $(circle.sockets.NAME) is the socket's descriptor number.
+		argv = make([]string, len(wc.Argv))
+		for i, a := range wc.Argv {
+			argv[i] = wc.ExpandSocketTokens(a)
+		}
+	}
 	sp := watcher.Spec{
 		Name:            wc.Name,
-		Argv:            wc.Argv,
+		Argv:            argv,
 		Env:             wc.Env,
 		Dir:             wc.WorkingDir,
 		UID:             wc.UID,
@@ -47,6 +57,7 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 	sp.Health = watcher.HealthSpec{TCP: h.TCP, HTTP: h.HTTP, Exec: h.Exec, Interval: h.Interval,
 		Timeout: h.Timeout, Retries: h.Retries}
 	sp.Watchdog = wc.Watchdog
+	sp.MaxAge, sp.MaxAgeVariance = wc.MaxAge, wc.MaxAgeVariance
 	sp.ReloadSignal = wc.ReloadSignal
 	sp.LastOutput = s.lastOutput(wc.Name)
 	if sp.Ready.Notify || sp.Watchdog > 0 {
@@ -74,6 +85,29 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 		sp.Stderr = s.sink(wc, wc.Stderr, logs.Stderr)
 	}
 	return sp
+}
+
+// withSockets gives sp the sockets wc uses, from the sockets circled
+// holds (bound with internal/sockets from Config.Sockets): descriptors
+// 3, 4, ... in wc.Sockets order, which is what $(circle.sockets.NAME)
+// became in Argv, named for LISTEN_FDNAMES. A watcher without sockets
+// is left alone. The supervisor calls it on each spec once it binds the
+// config's sockets (not wired yet: issue 16 §1).
+func withSockets(sp *watcher.Spec, wc *config.Watcher, held *sockets.Set) error {
+	if len(wc.Sockets) == 0 {
+		sp.Files, sp.ListenNames = nil, nil
+		return nil
+	}
+	names := make([]string, len(wc.Sockets))
+	for i, sk := range wc.Sockets {
+		names[i] = sk.Name
+	}
+	files, err := held.Files(names)
+	if err != nil {
+		return fmt.Errorf("watcher %s: %w", wc.Name, err)
+	}
+	sp.Files, sp.ListenNames = files, names
+	return nil
 }
 
 // sameProcess reports whether two specs start identical processes, so a
