@@ -472,3 +472,42 @@ events = TICK_60
 		}
 	}
 }
+
+func TestSocketNameWithColon(t *testing.T) {
+	if !posixProcessAttrs {
+		t.Skip("sockets are a load error on " + runtime.GOOS)
+	}
+	_, err, _ := loadString(t, "[socket:a:b]\nport = 1\n")
+	if err == nil || !strings.Contains(err.Error(), `socket name "a:b" may not contain ':'`) {
+		t.Errorf("error %v", err)
+	}
+}
+
+// circled check shows the sockets, their descriptors and the new keys.
+func TestSummaryNewKeys(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("limits are Linux's")
+	}
+	c, _ := mustLoad(t, `[watcher:web]
+cmd = server --fd $(circle.sockets.web)
+max_age = 60
+memory_max = 1G
+cpu_max = 50%
+max_memory = 512M
+hooks.on_exit = /bin/alert
+[socket:web]
+host = 127.0.0.1
+port = 8888
+so_reuseport = true
+`)
+	var b strings.Builder
+	if err := c.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"socket web:  127.0.0.1:8888 SOCK_STREAM backlog=2048 so_reuseport", "server --fd 3", "sockets:", "web=fd 3",
+		"max_age:", "memory_max=1 GiB cpu_max=50%", "max_memory:", "hooks.on_exit:"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
+	}
+}

@@ -20,6 +20,10 @@ func (l *loader) socketSection(s *srcSection, name string) {
 		l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: sec, Msg: "socket name: " + strings.Replace(err.Error(), "watcher name", "name", 1)})
 		return
 	}
+	if strings.Contains(name, ":") {
+		l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: sec, Msg: fmt.Sprintf("socket name %q may not contain ':' (it separates the names in LISTEN_FDNAMES)", name)})
+		return
+	}
 	for _, o := range l.socketSecs {
 		if _, on := classify(o.name); on == name {
 			l.errs = append(l.errs, &Error{File: s.file.path, Line: s.line, Key: sec,

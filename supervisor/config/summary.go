@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +16,33 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("config: %s\n", c.File)
 	for _, f := range c.Files[min(1, len(c.Files)):] {
-		p("  include:\t%s\n", f)
+		if !slices.Contains(c.EnvFiles, f) {
+			p("  include:\t%s\n", f)
+		}
+	}
+	for _, f := range c.EnvFiles {
+		p("  env_file:\t%s\n", f)
+	}
+	for _, sk := range c.Sockets {
+		d := sk.Type
+		if sk.Type == "SOCK_STREAM" {
+			d += fmt.Sprintf(" backlog=%d", sk.Backlog)
+		}
+		if sk.Umask >= 0 {
+			d += fmt.Sprintf(" umask=%04o", sk.Umask)
+		}
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{sk.ReusePort, "so_reuseport"}, {sk.Blocking, "blocking"}, {sk.Replace, "replace"}} {
+			if f.on {
+				d += " " + f.name
+			}
+		}
+		if sk.Interface != "" {
+			d += " interface=" + sk.Interface
+		}
+		p("  socket %s:\t%s %s\n", sk.Name, sk.Addr(), d)
 	}
 	if c.Daemon.Socket != "" {
 		p("  socket:\t%s\n", c.Daemon.Socket)
@@ -26,7 +53,11 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	p("%d watcher(s)\n", len(c.Watchers))
 	for _, wt := range c.Watchers {
 		p("\nwatcher %s\t(%s:%d)\n", wt.Name, wt.File, wt.Line)
-		p("  argv:\t%s\n", quoteArgv(wt.Argv))
+		argv := make([]string, len(wt.Argv))
+		for i, a := range wt.Argv {
+			argv[i] = wt.ExpandSocketTokens(a)
+		}
+		p("  argv:\t%s\n", quoteArgv(argv))
 		np := strconv.Itoa(wt.NumProcesses)
 		if wt.Singleton {
 			np += " (singleton)"
@@ -72,6 +103,48 @@ func (c *Config) WriteSummary(w io.Writer) error {
 				wt.Flapping.Attempts, wt.Flapping.Window, wt.Flapping.RetryIn, wt.Flapping.MaxRetry)
 		} else {
 			p("  flapping:\toff (check_flapping = false)\n")
+		}
+		if len(wt.Sockets) > 0 {
+			var fds []string
+			for i, sk := range wt.Sockets {
+				fds = append(fds, fmt.Sprintf("%s=fd %d", sk.Name, 3+i))
+			}
+			p("  sockets:\t%s\n", strings.Join(fds, " "))
+		}
+		if wt.MaxAge > 0 {
+			p("  max_age:\t%s (+ up to %s)\n", wt.MaxAge, wt.MaxAgeVariance)
+		}
+		if l := wt.Limits; l.Any() {
+			var parts []string
+			for _, f := range []struct {
+				v    int64
+				name string
+			}{{l.MemoryMax, "memory_max"}, {l.MemoryHigh, "memory_high"}} {
+				if f.v > 0 {
+					parts = append(parts, f.name+"="+humanSize(f.v))
+				}
+			}
+			if l.CPUMax > 0 {
+				parts = append(parts, fmt.Sprintf("cpu_max=%d%%", l.CPUMax))
+			}
+			if l.PidsMax > 0 {
+				parts = append(parts, fmt.Sprintf("pids_max=%d", l.PidsMax))
+			}
+			if l.IOWeight > 0 {
+				parts = append(parts, fmt.Sprintf("io_weight=%d", l.IOWeight))
+			}
+			p("  limits:\t%s\n", strings.Join(parts, " "))
+		}
+		if wt.MaxMemory > 0 {
+			p("  max_memory:\t%s (sampled every %s without cgroup events)\n", humanSize(wt.MaxMemory), wt.MaxMemoryInterval)
+		}
+		for _, n := range HookNames {
+			if h := wt.Hooks.Get(n); h != "" {
+				p("  hooks.%s:\t%s (timeout %s)\n", n, h, wt.Hooks.Timeout)
+			}
+		}
+		if el := wt.EventListener; el != nil {
+			p("  event listener:\t%s (buffer_size %d)\n", strings.Join(el.Events, ","), el.BufferSize)
 		}
 		writeCredentials(p, wt)
 		if wt.Umask >= 0 {
