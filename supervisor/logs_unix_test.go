@@ -3,7 +3,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,24 +17,6 @@ import (
 	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
-
-// lockedBuf is an io.Writer tests can read while it is written.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // `logs -f` sees a new line within 100 ms, and ends when the watcher is
 // removed.
@@ -48,7 +28,7 @@ func TestLogsFollowLatencyAndEnd(t *testing.T) {
 		"stdout_stream.class = null\n[watcher:other]\ncmd = sleep 1000\n")
 	s, _ := newSup(t, path)
 	testhelper.Eventually(t, 5*time.Second, "active", allActive(s))
-	var out lockedBuf
+	var out testhelper.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -297,13 +277,13 @@ func (a attackSetup) trigger(t *testing.T, name string) {
 }
 
 // newSupLog is newSup with circled's log captured.
-func newSupLog(t *testing.T, path string) (*Supervisor, *lockedBuf) {
+func newSupLog(t *testing.T, path string) (*Supervisor, *testhelper.SyncBuffer) {
 	t.Helper()
 	cfg, err := config.Load(path, config.Options{Environ: os.Environ()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logb lockedBuf
+	var logb testhelper.SyncBuffer
 	s := New(cfg, Options{Spawner: runReaper(t), Environ: os.Environ(), Stdout: discardW{}, Stderr: discardW{},
 		Log: slog.New(slog.NewTextHandler(&logb, nil))})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,28 +53,11 @@ func TestHelperCrashDaemon(t *testing.T) {
 	os.Exit(0)
 }
 
-type lockedBytes struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBytes) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBytes) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startCrashDaemon(t *testing.T, cfg, sock string, env []string) (*exec.Cmd, *lockedBytes) {
+func startCrashDaemon(t *testing.T, cfg, sock string, env []string) (*exec.Cmd, *testhelper.SyncBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrashDaemon$")
 	cmd.Env = append(append(os.Environ(), "CIRCLE_CRASH_CFG="+cfg, "CIRCLE_CRASH_SOCK="+sock), env...)
-	out := &lockedBytes{}
+	out := &testhelper.SyncBuffer{}
 	cmd.Stderr, cmd.Stdout = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -718,15 +718,20 @@ func (s *Supervisor) Signal(name, sig string, pid int, children bool) error {
 // SignalAll sends sig to every running process group (SIGUSR2/SIGWINCH
 // forwarding).
 func (s *Supervisor) SignalAll(sig string) {
+	for _, e := range s.allEntries() {
+		e.w.Signal(sig, 0, true)
+	}
+}
+
+// allEntries returns every watcher's entry.
+func (s *Supervisor) allEntries() []*entry {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	es := make([]*entry, 0, len(s.watchers))
 	for _, e := range s.watchers {
 		es = append(es, e)
 	}
-	s.mu.Unlock()
-	for _, e := range es {
-		e.w.Signal(sig, 0, true)
-	}
+	return es
 }
 
 // Incr changes a watcher's process count by n and returns the new count.
@@ -1108,13 +1113,7 @@ func (s *Supervisor) goTracked(fn func()) bool {
 func (s *Supervisor) beginShutdown() {
 	s.closing.Store(true)
 	s.endLife()
-	s.mu.Lock()
-	es := make([]*entry, 0, len(s.watchers))
-	for _, e := range s.watchers {
-		es = append(es, e)
-	}
-	s.mu.Unlock()
-	for _, e := range es {
+	for _, e := range s.allEntries() {
 		e.lane.mu.Lock()
 		for _, c := range e.lane.live {
 			c(ErrShuttingDown)

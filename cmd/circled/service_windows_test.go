@@ -15,10 +15,13 @@ import (
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 func TestWindowsServiceArgs(t *testing.T) {
-	dir := tempDir(t)
+	// Not t.TempDir: under Wine 8 its RemoveAll check fails ("Invalid function").
+	dir := testhelper.ShortDir(t)
 	cfg := filepath.Join(dir, "circled.ini")
 	got, err := serviceArgs(cfg, map[string]string{"socket": "mine", "log-level": "debug", "pidfile": "c.pid"})
 	if err != nil {
@@ -63,7 +66,7 @@ func TestWindowsExitCodeOf(t *testing.T) {
 }
 
 func TestWindowsStartFailure(t *testing.T) {
-	f := filepath.Join(tempDir(t), "err.txt")
+	f := filepath.Join(testhelper.ShortDir(t), "err.txt")
 	st := svc.Status{State: svc.Stopped, Win32ExitCode: uint32(windows.ERROR_SERVICE_SPECIFIC_ERROR), ServiceSpecificExitCode: 3}
 	if got := startFailure(f, st); !strings.Contains(got, "exit code 3") {
 		t.Errorf("no file: %q", got)
@@ -98,7 +101,7 @@ func TestWindowsRequestStop(t *testing.T) {
 func TestWindowsServiceFlagOutsideSCM(t *testing.T) {
 	// --service by hand: svc.Run cannot connect to the SCM. It must fail
 	// with a clear error, not hang.
-	cfg := filepath.Join(tempDir(t), "circled.ini")
+	cfg := filepath.Join(testhelper.ShortDir(t), "circled.ini")
 	os.WriteFile(cfg, []byte("[circled]\n"), 0o644)
 	var out strings.Builder
 	root := newRootCmd()
@@ -110,16 +113,4 @@ func TestWindowsServiceFlagOutsideSCM(t *testing.T) {
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "not started by the service control manager") {
 		t.Fatalf("err = %v", err)
 	}
-}
-
-// tempDir is t.TempDir without its cleanup check: under Wine 8 Go's
-// RemoveAll fails ("Invalid function"), even on an empty directory.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "circled-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
 }
