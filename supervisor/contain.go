@@ -56,8 +56,19 @@ func (s *Supervisor) setupContainment() {
 }
 
 // spareThreads is how many OS threads circled makes at start, beyond
-// those it has, and keeps idle (reserveThreads).
-func spareThreads() int { return runtime.GOMAXPROCS(0) + 10 }
+// those it has, and keeps idle (reserveThreads): GOMAXPROCS+10 where a
+// limit on the number of tasks applies to circled at start (a pids.max
+// above it, such as systemd's TasksMax or docker's --pids-limit, or
+// RLIMIT_NPROC), none where nothing limits them (they cost 10 idle
+// threads and their memory for nothing there). A limit set on a running
+// circled (systemctl set-property TasksMax=) finds it without spares:
+// restart it.
+func spareThreads() int {
+	if !cgroup.TasksLimited() {
+		return 0
+	}
+	return runtime.GOMAXPROCS(0) + 10
+}
 
 var reserveOnce sync.Once
 
@@ -71,6 +82,9 @@ var reserveOnce sync.Once
 // Linux with pids.max = 60 and 200 processes wanted: without this,
 // circled died at its first status request; with it, it stayed up.
 func reserveThreads(n int) {
+	if n <= 0 {
+		return
+	}
 	reserveOnce.Do(func() {
 		var started, done sync.WaitGroup
 		release := make(chan struct{})

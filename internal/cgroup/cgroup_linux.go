@@ -224,7 +224,7 @@ func (p *Proc) Remove() error {
 
 // PopulatedPath reads cgroup.events of the cgroup at path.
 func PopulatedPath(path string) bool {
-	b, err := os.ReadFile(filepath.Join(path, "cgroup.events"))
+	b, err := readFile(filepath.Join(path, "cgroup.events"))
 	if err != nil {
 		return !errors.Is(err, fs.ErrNotExist)
 	}
@@ -257,7 +257,18 @@ func KillTree(path string) {
 
 // RemoveTree removes the cgroup at path and every cgroup below it,
 // deepest first; a populated cgroup stays (EBUSY).
+//
+// A process's cgroup has no child cgroups as a rule: one rmdir removes
+// it, without listing its interface files. Only when that fails is the
+// tree walked.
 func RemoveTree(path string) error {
+	err := unix.Rmdir(path)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	if !hasChildren(path) {
+		return &fs.PathError{Op: "rmdir", Path: path, Err: err}
+	}
 	ents, err := os.ReadDir(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -275,6 +286,18 @@ func RemoveTree(path string) error {
 		errs = append(errs, &fs.PathError{Op: "rmdir", Path: path, Err: err})
 	}
 	return errors.Join(errs...)
+}
+
+// hasChildren reports whether the cgroup at path may have child
+// cgroups. cgroupfs (kernfs) gives a directory a link count of 2 plus
+// its subdirectories, so one stat answers without listing the dozens
+// of interface files; any doubt (an error, another link count) is yes.
+func hasChildren(path string) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return err != unix.ENOENT
+	}
+	return st.Nlink != 2
 }
 
 // Leftovers lists, per cgroup under base (base included), the processes
@@ -304,6 +327,9 @@ func PidsPath(path string) []int { return treePids(path) }
 
 func treePids(path string) []int {
 	pids := readPids(filepath.Join(path, "cgroup.procs"))
+	if !hasChildren(path) {
+		return pids
+	}
 	ents, _ := os.ReadDir(path)
 	for _, e := range ents {
 		if e.IsDir() {
@@ -314,7 +340,7 @@ func treePids(path string) []int {
 }
 
 func readPids(file string) []int {
-	b, err := os.ReadFile(file)
+	b, err := readFile(file)
 	if err != nil {
 		return nil
 	}
@@ -325,6 +351,34 @@ func readPids(file string) []int {
 		}
 	}
 	return pids
+}
+
+// readFile reads a small cgroup interface file: like os.ReadFile, with
+// fewer system calls and allocations (no stat, no poller), as stopping
+// 2000 processes reads two of these per process.
+func readFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 func writeFile(path, s string) error {

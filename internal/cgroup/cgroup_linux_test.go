@@ -96,3 +96,77 @@ func BenchmarkCellLifecycle(b *testing.B) {
 		c.Remove()
 	}
 }
+
+// A process that made cgroups below its own (it may, where it runs as
+// root) still has every process listed, and its cgroup is removed
+// deepest first once they are gone; a populated one stays. A cgroup
+// without children costs a stat, not a listing (hasChildren).
+func TestProcNestedCgroups(t *testing.T) {
+	tr := setup(t)
+	c, err := tr.NewProc("web", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasChildren(c.Path()) {
+		t.Errorf("a new cgroup has children (link count not 2 + subdirectories?)")
+	}
+	sub := filepath.Join(c.Path(), "a", "b")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !hasChildren(c.Path()) || !hasChildren(filepath.Join(c.Path(), "a")) || hasChildren(sub) {
+		t.Errorf("hasChildren: %v %v %v, want true true false", hasChildren(c.Path()), hasChildren(filepath.Join(c.Path(), "a")), hasChildren(sub))
+	}
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	if err := writeFile(filepath.Join(sub, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Pids(); len(p) != 1 || p[0] != cmd.Process.Pid {
+		t.Fatalf("Pids = %v, want [%d] (two levels down)", p, cmd.Process.Pid)
+	}
+	if err := c.Remove(); err == nil {
+		t.Fatal("Remove of a populated tree succeeded")
+	}
+	if _, err := os.Stat(sub); err != nil {
+		t.Fatalf("the populated cgroup went: %v", err)
+	}
+	c.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Populated() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still populated: %v", c.Pids())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(c.Path()); !os.IsNotExist(err) {
+		t.Fatalf("cgroup still there: %v", err)
+	}
+	if err := RemoveTree(c.Path()); err != nil {
+		t.Errorf("RemoveTree of a removed cgroup: %v", err)
+	}
+}
+
+// readFile reads files longer than its first buffer, and says why it
+// cannot.
+func TestReadFile(t *testing.T) {
+	want, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skip(err)
+	}
+	got, err := readFile("/proc/self/maps")
+	if err != nil || len(got) < 512 || len(got) < len(want)/2 {
+		t.Errorf("readFile = %d bytes, %v; os.ReadFile %d", len(got), err, len(want))
+	}
+	if _, err := readFile("/nonexistent"); !os.IsNotExist(err) {
+		t.Errorf("readFile(missing) = %v", err)
+	}
+}

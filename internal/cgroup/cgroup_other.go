@@ -54,3 +54,7 @@ const SelfLeaf = "circled"
 
 // DirName is the directory of watcher name's cgroups (Linux only).
 func DirName(name string) string { return name }
+
+// TasksLimited is true here: without a way to tell, assume a limit on
+// the number of tasks may apply.
+func TasksLimited() bool { return true }
