@@ -19,7 +19,9 @@ func TestReloadKeepsOldWhenNewFails(t *testing.T) {
 	spec := testSpec(t, "rl", "lock", 1)
 	lock := filepath.Join(t.TempDir(), "lock")
 	spec.Env = append(spec.Env, "CIRCLE_LOCK="+lock, "GORACE=atexit_sleep_ms=0")
-	spec.Policy.MinUptime = 200 * time.Millisecond
+	// The new process's quick failure must come before MinUptime, even
+	// from a -race child on a loaded machine.
+	spec.Policy.MinUptime = 2 * time.Second
 	w := startWatcher(t, spec)
 	// (Runs before the stop: the holder then exits at once.)
 	t.Cleanup(func() { os.WriteFile(lock+".failed", nil, 0o644) })

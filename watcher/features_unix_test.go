@@ -320,3 +320,41 @@ func TestUpdateThenReplace(t *testing.T) {
 		t.Fatalf("replace of a stopped watcher: %v, pids %v", err, w.PIDs())
 	}
 }
+
+// MaxFailedStarts (supervisord's startretries + 1): a process that keeps
+// exiting before MinUptime makes the watcher fatal after that many
+// failed starts in a row, with the reason in its status.
+func TestMaxFailedStarts(t *testing.T) {
+	spec := testSpec(t, "fs", "exit", 1)
+	spec.Env = append(spec.Env, "CIRCLE_CODE=3")
+	spec.Policy.MinUptime = time.Second
+	spec.Policy.MaxFailedStarts = 3
+	spec.Policy.Flapping.Attempts = 0
+	var spawns sync.Map
+	h := &hookLog{veto: map[HookPoint]bool{}}
+	spec.Hook = func(ctx context.Context, ev HookEvent) error {
+		if ev.Point == AfterSpawn {
+			spawns.Store(ev.PID, true)
+		}
+		return h.hook(ctx, ev)
+	}
+	w := newWatcher(t, spec)
+	w.Start(ctx30(t), false)
+	eventually(t, 20*time.Second, "fatal", func() bool { return w.Status().State == StateFatal })
+	st := w.Status()
+	if !strings.Contains(st.Error, "3 failed starts in a row") || !strings.Contains(st.Error, "exited with code 3") {
+		t.Fatalf("status %+v", st)
+	}
+	n := 0
+	spawns.Range(func(any, any) bool { n++; return true })
+	if n != 3 {
+		t.Fatalf("%d spawns, want 3", n)
+	}
+	// A start begins a new count.
+	w.Start(ctx30(t), false)
+	eventually(t, 20*time.Second, "fatal again", func() bool {
+		c := 0
+		spawns.Range(func(any, any) bool { c++; return true })
+		return w.Status().State == StateFatal && c == 6
+	})
+}

@@ -15,7 +15,13 @@ type Policy struct {
 	MinUptime  time.Duration // an exit before this is a failed start
 	BackoffMax time.Duration // cap of the backoff; running this long resets it
 	MaxRetry   int           // consecutive spawn errors before fatal; -1 = forever
-	Flapping   Flapping
+	// MaxFailedStarts > 0 gives up on a slot after that many failed
+	// starts in a row (exits before MinUptime or before ready):
+	// supervisord's startretries + 1. The slot is left down with the
+	// reason; when no other slot runs, the watcher goes fatal. 0 = keep
+	// retrying with backoff (circus).
+	MaxFailedStarts int
+	Flapping        Flapping
 }
 
 // Flapping is the flapping.* settings.

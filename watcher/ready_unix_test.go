@@ -207,7 +207,7 @@ func TestNotifyReadyStatusWatchdog(t *testing.T) {
 	spec := shSpec(t, "nt", "")
 	spec.Argv = []string{"python3", script, stop}
 	spec.Ready = ReadySpec{Notify: true, Timeout: 10 * time.Second}
-	spec.Watchdog = time.Second
+	spec.Watchdog = 5 * time.Second // python via a pyenv shim can take seconds to start on a loaded machine
 	spec.RuntimeDir = filepath.Join(dir, "run")
 	w := newWatcher(t, spec)
 	if err := w.Start(ctx30(t), true); err != nil {

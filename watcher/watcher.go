@@ -107,26 +107,27 @@ type Watcher struct {
 }
 
 type slot struct {
-	wid       int
-	proc      *proc
-	failures  int         // consecutive failed starts (quick exits)
-	spawnErrs int         // consecutive spawn errors
-	spawns    int         // processes started in the slot
-	unplanned int         // restarts after an unexpected exit or a flapping pause
-	planned   int         // restarts asked for: reload, restart, stop and start
-	crashed   bool        // the next start follows an unexpected exit (unplanned)
-	exits     []time.Time // recent unexpected exits, for flapping
-	lastExit  ExitStatus
-	hasExit   bool
-	lastErr   string
-	timer     *time.Timer  // pending spawn (backoff or warmup)
-	pending   string       // ProcBackoff or ProcStarting while timer is set
-	down      bool         // left down after exit (respawn = false)
-	failSeq   int          // failed starts so far (waiters compare it)
-	failWhy   string       // the last failed start's reason
-	spare     *cgroup.Proc // the last process's empty cgroup, for the next one
-	job       *spawnJob    // a spawn in flight (not committed yet)
-	ticket    *replTicket  // its replacement (reload, max age), queued
+	wid          int
+	proc         *proc
+	failures     int         // consecutive failed starts (quick exits)
+	spawnErrs    int         // consecutive spawn errors
+	failedStarts int         // consecutive failed starts (Policy.MaxFailedStarts)
+	spawns       int         // processes started in the slot
+	unplanned    int         // restarts after an unexpected exit or a flapping pause
+	planned      int         // restarts asked for: reload, restart, stop and start
+	crashed      bool        // the next start follows an unexpected exit (unplanned)
+	exits        []time.Time // recent unexpected exits, for flapping
+	lastExit     ExitStatus
+	hasExit      bool
+	lastErr      string
+	timer        *time.Timer  // pending spawn (backoff or warmup)
+	pending      string       // ProcBackoff or ProcStarting while timer is set
+	down         bool         // left down after exit (respawn = false)
+	failSeq      int          // failed starts so far (waiters compare it)
+	failWhy      string       // the last failed start's reason
+	spare        *cgroup.Proc // the last process's empty cgroup, for the next one
+	job          *spawnJob    // a spawn in flight (not committed yet)
+	ticket       *replTicket  // its replacement (reload, max age), queued
 }
 
 type proc struct {
@@ -363,7 +364,7 @@ func (w *Watcher) startLocked() (int, *launched) {
 	w.rounds = 0
 	w.stopTimer(&w.flapT)
 	for _, s := range w.slots {
-		s.failures, s.spawnErrs, s.down, s.exits = 0, 0, false, nil
+		s.failures, s.spawnErrs, s.down, s.exits, s.failedStarts = 0, 0, false, nil, 0
 		s.crashed = false // started on request: a planned restart
 	}
 	w.notify()
@@ -1174,9 +1175,27 @@ func (w *Watcher) finishLocked(p *proc) {
 		d, delay, failures, hist = w.spec.Policy.OnExit(st.Time, uptime, s.failures, History{Exits: s.exits, Rounds: w.rounds}, rand.Float64())
 		s.failures, s.exits, w.rounds = failures, hist.Exits, hist.Rounds
 	}
+	// supervisord's startretries: failed starts in a row (an exit
+	// before MinUptime or before ready) up to a limit.
+	if wasReady || expected {
+		s.failedStarts = 0
+	} else {
+		s.failedStarts++
+	}
+	giveUp := ""
+	if limit := w.spec.Policy.MaxFailedStarts; limit > 0 && d == Restart && s.failedStarts >= limit {
+		giveUp = fmt.Sprintf("%d failed starts in a row (the last: %s)", s.failedStarts, why)
+		d = LeaveDown
+		if !w.otherRunningLocked(s) {
+			d = Fatal
+		}
+	}
 	s.crashed = d == Restart || d == Flap
 	if d == Restart && p.failed != "" {
 		s.lastErr = p.failed
+	}
+	if giveUp != "" {
+		s.lastErr = "gave up: " + giveUp
 	}
 	w.log.Info("process exited", "wid", s.wid, "pid", p.pid, "code", st.Code, "signal", st.Signal, "uptime", uptime.Round(time.Millisecond), "reason", why, "then", d.String(), "delay", delay)
 	switch d {
@@ -1194,6 +1213,10 @@ func (w *Watcher) finishLocked(p *proc) {
 	case Flap:
 		w.flapLocked(delay, st)
 	case Fatal:
+		if giveUp != "" {
+			w.goFatalLocked(giveUp, st)
+			break
+		}
 		w.goFatalLocked(fmt.Sprintf("flapping %d times in a row", w.spec.Policy.Flapping.MaxRetry+1), st)
 	}
 }
