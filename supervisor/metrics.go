@@ -46,9 +46,13 @@ type watcherObs struct {
 	name string
 	stop chan struct{}
 
-	diffMu sync.Mutex // one diff at a time
-	prev   watcher.Status
-	seen   bool
+	diffMu    sync.Mutex // one diff at a time
+	seen      bool
+	prevState string
+	// slots is what the last diff saw of each slot (by wid), spare the
+	// map the next one fills: two maps reused, as a diff runs at every
+	// change of the watcher (thousands while 2000 processes start).
+	slots, spare map[int]slotSeen
 	// reloading > 0 while a reload replaces this watcher's processes:
 	// planned restarts seen meanwhile are reason reload.
 	reloading int
@@ -62,6 +66,14 @@ type watcherObs struct {
 }
 
 type exitKey struct{ code, signal string }
+
+// slotSeen is what diff keeps of a slot's process between two diffs.
+type slotSeen struct {
+	idx                    int // its index in the status's Processes
+	pid                    int
+	ready                  bool
+	restarts, planRestarts int
+}
 
 func (s *Supervisor) initObs() {
 	s.obs = &obs{bus: newEventBus(), perW: map[string]*watcherObs{}, lastOK: time.Now()}
@@ -274,8 +286,22 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 	wo.diffMu.Lock()
 	defer wo.diffMu.Unlock()
 	cur := w.Status()
-	prev, seen := wo.prev, wo.seen
-	wo.prev, wo.seen = cur, true
+	seen, prevState := wo.seen, wo.prevState
+	wo.seen, wo.prevState = true, cur.State
+	// Status lists the slots first, then the processes draining after a
+	// reload or scale-down: the first entry of a wid is its slot.
+	next := wo.spare
+	if next == nil {
+		next = make(map[int]slotSeen, len(cur.Processes))
+	}
+	clear(next)
+	for i, p := range cur.Processes {
+		if _, ok := next[p.WID]; !ok {
+			next[p.WID] = slotSeen{idx: i, pid: p.PID, ready: p.Ready, restarts: p.Restarts, planRestarts: p.PlannedRestarts}
+		}
+	}
+	prevBy := wo.slots
+	wo.slots, wo.spare = next, prevBy
 	if !seen {
 		return
 	}
@@ -284,7 +310,7 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 	// restart event and then reads the metrics finds it counted.
 	var evs []Event
 	bus := publisher(func(ev Event) { evs = append(evs, ev) })
-	if cur.State != prev.State {
+	if cur.State != prevState {
 		typ := EventState
 		switch cur.State {
 		case watcher.StateFlapping:
@@ -294,15 +320,6 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 		}
 		bus.publish(Event{Type: typ, Watcher: name, State: cur.State, Reason: cur.Error})
 	}
-	// Status lists the slots first, then the processes draining after a
-	// reload or scale-down: the first entry of a wid is its slot.
-	prevBy := map[int]watcher.ProcStatus{}
-	for _, p := range prev.Processes {
-		if _, ok := prevBy[p.WID]; !ok {
-			prevBy[p.WID] = p
-		}
-	}
-	curSeen := map[int]bool{}
 	var inc map[string]uint64
 	add := func(reason string, n int) {
 		if n <= 0 {
@@ -313,38 +330,37 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) {
 		}
 		inc[reason] += uint64(n)
 	}
-	for _, p := range cur.Processes {
-		if curSeen[p.WID] {
+	for i, p := range cur.Processes {
+		if next[p.WID].idx != i {
 			continue // a draining process, not a slot
 		}
-		curSeen[p.WID] = true
-		old := prevBy[p.WID]
-		if p.Ready && p.PID != 0 && (old.PID != p.PID || !old.Ready) {
+		old, had := prevBy[p.WID]
+		if p.Ready && p.PID != 0 && (old.pid != p.PID || !old.ready) {
 			bus.publish(Event{Type: EventReady, Watcher: name, WID: p.WID, PID: p.PID})
 		}
 		if p.Health == healthUnhealthy && p.PID != 0 && wo.unhealthy[p.WID] != p.PID {
 			wo.unhealthy[p.WID] = p.PID
 			bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: p.PID, Reason: p.Error})
 		}
-		if d := p.Restarts - old.Restarts; d > 0 && old.WID != 0 {
+		if d := p.Restarts - old.restarts; d > 0 && had {
 			reason := ReasonCrash
 			switch {
-			case prev.State == watcher.StateFlapping:
+			case prevState == watcher.StateFlapping:
 				reason = ReasonFlapping
-			case old.PID != 0 && wo.unhealthy[p.WID] == old.PID, healthFailure(p.Error):
+			case old.pid != 0 && wo.unhealthy[p.WID] == old.pid, healthFailure(p.Error):
 				// The watcher stopped it for a failed liveness check (or
 				// watchdog) and keeps why in the slot's error until the
 				// next process is ready.
 				reason = ReasonHealth
-				if wo.unhealthy[p.WID] != old.PID || old.PID == 0 {
-					wo.unhealthy[p.WID] = old.PID
-					bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: old.PID, Reason: p.Error})
+				if wo.unhealthy[p.WID] != old.pid || old.pid == 0 {
+					wo.unhealthy[p.WID] = old.pid
+					bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: old.pid, Reason: p.Error})
 				}
 			}
 			add(reason, d)
 			bus.publish(Event{Type: EventRestart, Watcher: name, WID: p.WID, PID: p.PID, Reason: reason})
 		}
-		if d := p.PlannedRestarts - old.PlannedRestarts; d > 0 && old.WID != 0 {
+		if d := p.PlannedRestarts - old.planRestarts; d > 0 && had {
 			reason := ReasonManual
 			if wo.reloading > 0 {
 				reason = ReasonReload
