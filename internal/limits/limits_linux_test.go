@@ -1,0 +1,417 @@
+package limits
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/opencontainers/cgroups"
+	"golang.org/x/sys/unix"
+)
+
+// The test binary doubles as the limited process: LIMITS_JOIN lists the
+// cgroup directories it writes its own pid into first (as the watcher's
+// trampoline does before it execs), LIMITS_HELPER what it then does.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("LIMITS_HELPER"); mode != "" {
+		helper(mode)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func helper(mode string) {
+	if j := os.Getenv("LIMITS_JOIN"); j != "" {
+		for _, d := range strings.Split(j, "\n") {
+			if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+				fmt.Printf("join %s: %v\n", d, err)
+				os.Exit(3)
+			}
+		}
+	}
+	fmt.Println("joined")
+	switch mode {
+	case "alloc":
+		// Allocate and touch 1 MiB at a time until stopped (bounded: 2 GiB,
+		// then wait), reporting each 16 MiB.
+		var keep [][]byte
+		for i := 1; i <= 2048; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+			if i%16 == 0 {
+				fmt.Println("allocated", i, "MiB")
+			}
+		}
+		fmt.Println("done allocating", len(keep))
+		select {}
+	case "spin":
+		for {
+		}
+	case "forkbomb":
+		forkbomb()
+	case "wait":
+		select {}
+	}
+}
+
+// forkbomb forks (raw clone, no exec) up to LIMITS_FORKS children that
+// sleep, counts the forks that failed with EAGAIN, kills its children
+// and reports "forks ok=N eagain=M other=K". Raw syscalls only between
+// the forks: the Go runtime must not need a thread while the pids
+// cgroup is full.
+func forkbomb() {
+	n, _ := strconv.Atoi(os.Getenv("LIMITS_FORKS"))
+	debug.SetGCPercent(-1)
+	runtime.LockOSThread()
+	ts := unix.Timespec{Sec: 1000}
+	pids := make([]int, 0, n)
+	var eagain, other int
+	for range n {
+		r, _, e := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if e != 0 {
+			if e == syscall.EAGAIN {
+				eagain++
+			} else {
+				other++
+			}
+			continue
+		}
+		if r == 0 { // the child: sleep until killed
+			for {
+				syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+			}
+		}
+		pids = append(pids, int(r))
+	}
+	for _, p := range pids {
+		syscall.RawSyscall(syscall.SYS_KILL, uintptr(p), uintptr(syscall.SIGKILL), 0)
+	}
+	for range pids {
+		var ws syscall.WaitStatus
+		syscall.Wait4(-1, &ws, 0, nil)
+	}
+	fmt.Printf("forks ok=%d eagain=%d other=%d\n", len(pids), eagain, other)
+}
+
+// newSet makes a Set under a parent of the test's own, closed (and
+// checked gone) at the end.
+func newSet(t *testing.T, l Limits) *Set {
+	t.Helper()
+	if err := Available(l); err != nil {
+		t.Skipf("SKIP: %v", err)
+	}
+	parent := fmt.Sprintf("circled-limits-test-%d/%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
+	s, err := New(parent, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		for k, b := range s.bases {
+			for d := b; strings.HasPrefix(d, s.owns[k]+"/"); d = filepath.Dir(d) {
+				if _, err := os.Stat(d); err == nil {
+					t.Errorf("left behind: %s", d)
+				}
+			}
+		}
+	})
+	return s
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	out  *bufio.Scanner
+	exit chan error
+}
+
+// start runs the helper in mode; it joins dirs before doing anything.
+func start(t *testing.T, mode string, dirs []string, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LIMITS_HELPER="+mode, "LIMITS_JOIN="+strings.Join(dirs, "\n"), "GOMAXPROCS=1")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = os.Stderr
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, out: bufio.NewScanner(pr), exit: make(chan error, 1)}
+	go func() { c.exit <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		err := <-c.exit
+		c.exit <- err
+		pr.Close()
+	})
+	if !c.out.Scan() || c.out.Text() != "joined" {
+		t.Fatalf("helper did not join %v: %q", dirs, c.out.Text())
+	}
+	// The rest of the output is read by the test or drained here.
+	return c
+}
+
+// drain reads and drops the rest of c's output.
+func (c *child) drain() {
+	go func() {
+		for c.out.Scan() {
+		}
+	}()
+}
+
+func (c *child) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-c.exit:
+		c.exit <- err // for the cleanup
+		return err
+	case <-time.After(d):
+		t.Fatalf("helper still running after %s", d)
+		return nil
+	}
+}
+
+func TestAvailableHere(t *testing.T) {
+	if err := Available(Limits{}); err != nil {
+		t.Fatalf("no limits: %v", err)
+	}
+	err := Available(Limits{MemoryMax: -1, CPUMax: 0.5, IOWeight: 20000})
+	var u *Unavailable
+	if !errors.As(err, &u) || len(u.Problems) != 3 {
+		t.Fatalf("bad values: %v", err)
+	}
+	for _, p := range u.Problems {
+		t.Logf("%s: %s", p.Key, p.Reason)
+	}
+	all := Limits{MemoryMax: 1 << 30, MemoryHigh: 1 << 29, CPUMax: 50, PidsMax: 100, IOWeight: 100, MaxMemory: 1 << 29}
+	t.Logf("v2 %v; all limits: %v", cgroups.IsCgroup2UnifiedMode(), Available(all))
+}
+
+func TestNewRejectsBadParent(t *testing.T) {
+	for _, p := range []string{"", "/abs", "../up", "a/../../b", ".."} {
+		if _, err := New(p, Limits{PidsMax: 5}); err == nil {
+			t.Errorf("parent %q accepted", p)
+		}
+	}
+}
+
+// A Set without limits joins nothing and starts nothing.
+func TestNoLimitsNoCgroups(t *testing.T) {
+	s, err := New("circled-limits-test-none", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, done, err := s.Join(1)
+	if err != nil || len(dirs) != 0 {
+		t.Fatalf("Join: %v %v", dirs, err)
+	}
+	done()
+	s.WatchMemory(func(int) { t.Error("over") })
+	if s.over != nil || s.OOMKilled(1) {
+		t.Fatal("a watch or an OOM without limits")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A process that allocates until stopped is held by memory_max: the
+// kernel OOM-kills it, and OOMKilled says so; a SIGKILL from elsewhere
+// is not an OOM kill.
+func TestMemoryMaxOOMKill(t *testing.T) {
+	const limit = 64 << 20
+	s := newSet(t, Limits{MemoryMax: limit})
+	dirs, done, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, s.memPath(s.slots[1].live[0]), memLimitFile(s)); got != strconv.Itoa(limit) {
+		t.Fatalf("limit file: %q", got)
+	}
+	c := start(t, "alloc", dirs)
+	c.drain()
+	err = c.wait(t, 60*time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("helper ended with %v, want SIGKILL from the OOM killer", err)
+	}
+	if !s.OOMKilled(1) {
+		t.Fatal("OOMKilled false before done")
+	}
+	done()
+	if !s.OOMKilled(1) {
+		t.Fatal("OOMKilled false after done")
+	}
+
+	// The slot's next process reuses the emptied cgroup; killed by us, it
+	// is not an OOM kill.
+	dirs2, done2, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(dirs2, " ") != strings.Join(dirs, " ") {
+		t.Errorf("the emptied cgroup was not reused: %v then %v", dirs, dirs2)
+	}
+	c = start(t, "wait", dirs2)
+	c.drain()
+	c.cmd.Process.Kill()
+	c.wait(t, 30*time.Second)
+	done2()
+	if s.OOMKilled(1) {
+		t.Fatal("a plain SIGKILL reported as an OOM kill")
+	}
+}
+
+func memLimitFile(s *Set) string {
+	if s.unified {
+		return "memory.max"
+	}
+	return "memory.limit_in_bytes"
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// A fork bomb is held by pids_max: its forks past the limit fail with
+// EAGAIN (the bomb stops itself after a bounded number of attempts).
+func TestPidsMaxHoldsForkBomb(t *testing.T) {
+	const max, attempts = 40, 200
+	s := newSet(t, Limits{PidsMax: max})
+	dirs, done, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	c := start(t, "forkbomb", dirs, "LIMITS_FORKS="+strconv.Itoa(attempts))
+	var report string
+	for c.out.Scan() {
+		if strings.HasPrefix(c.out.Text(), "forks ") {
+			report = c.out.Text()
+			break
+		}
+	}
+	c.drain()
+	if err := c.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("bomb: %v (report %q)", err, report)
+	}
+	var ok, eagain, other int
+	if _, err := fmt.Sscanf(report, "forks ok=%d eagain=%d other=%d", &ok, &eagain, &other); err != nil {
+		t.Fatalf("report %q: %v", report, err)
+	}
+	t.Logf("pids_max %d: %d of %d forks succeeded, %d failed with EAGAIN, %d otherwise", max, ok, attempts, eagain, other)
+	// The bomb's own threads count too: fewer than max children fit.
+	if ok >= max || eagain < attempts-max || other != 0 {
+		t.Fatalf("pids_max did not hold: %s", report)
+	}
+}
+
+// A CPU hog is held by cpu_max = 20: measured from the cgroup's own CPU
+// usage over a window, it stays well below one CPU.
+func TestCPUMaxHoldsHog(t *testing.T) {
+	s := newSet(t, Limits{CPUMax: 20})
+	if !s.unified && s.bases["cpuacct"] == "" {
+		t.Skip("SKIP: no cgroup v1 cpuacct controller to measure with")
+	}
+	dirs, done, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	start(t, "spin", dirs).drain()
+	u0, err := s.Usage(1)
+	if err != nil || u0.CPU < 0 {
+		t.Fatalf("usage: %v %v", u0, err)
+	}
+	t0 := time.Now()
+	// The measuring window: a wall-clock span, polled.
+	for time.Since(t0) < 3*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	u1, _ := s.Usage(1)
+	wall := time.Since(t0)
+	share := float64(u1.CPU-u0.CPU) / float64(wall)
+	t.Logf("cpu_max 20%%: the hog used %v of CPU in %v (%.1f%% of one CPU)", u1.CPU-u0.CPU, wall.Round(time.Millisecond), share*100)
+	if !s.unified {
+		t.Logf("cpu.stat: %s", strings.ReplaceAll(readFile(t, filepath.Join(s.bases["cpu"], filepath.Base(dirs[0])), "cpu.stat"), "\n", ", "))
+	}
+	if share > 0.5 {
+		t.Fatalf("the hog used %.0f%% of a CPU under cpu_max = 20", share*100)
+	}
+	if u1.CPU <= u0.CPU {
+		t.Fatal("the hog used no CPU at all: nothing measured")
+	}
+}
+
+// max_memory calls back when the process passes the size: from the
+// kernel's event (the sampling interval is an hour, so only an event can
+// be in time).
+func TestMaxMemoryCallback(t *testing.T) {
+	const size = 48 << 20
+	s := newSet(t, Limits{MaxMemory: size, MaxMemoryInterval: time.Hour})
+	over := make(chan int, 4)
+	s.WatchMemory(func(wid int) { over <- wid })
+	dirs, done, err := s.Join(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	c := start(t, "alloc", dirs)
+	c.drain()
+	select {
+	case wid := <-over:
+		if wid != 3 {
+			t.Fatalf("over for slot %d, want 3", wid)
+		}
+	case err := <-c.exit:
+		c.exit <- err
+		t.Fatalf("helper ended first: %v", err)
+	case <-time.After(60 * time.Second):
+		u, _ := s.Usage(3)
+		t.Fatalf("no callback; usage %+v", u)
+	}
+	u, _ := s.Usage(3)
+	t.Logf("over at working set %d MiB (max_memory %d MiB)", u.Memory>>20, size>>20)
+	if u.Memory <= size {
+		t.Fatalf("called back at %d bytes, below %d", u.Memory, size)
+	}
+	c.cmd.Process.Kill()
+	c.wait(t, 30*time.Second)
+	done()
+	w := s.slots[3].ended.watch
+	if w != nil {
+		t.Fatal("the watch outlived done")
+	}
+	select {
+	case wid := <-over:
+		t.Fatalf("a second callback (slot %d)", wid)
+	default:
+	}
+}
