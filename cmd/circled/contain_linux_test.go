@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 const escapers = `
@@ -138,7 +140,7 @@ func TestContainCleanStopExampleConfig(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			d := pid1Start(t, pid1Opts{notPID1: true, env: mode.env}, "", string(example))
 			for _, name := range []string{"ticker", "sleeper"} {
-				ok, desc := pid1Poll(10*time.Second, func() (bool, string) {
+				ok, desc := testhelper.Wait(10*time.Second, func() (bool, string) {
 					w, err := d.status(name)
 					return err == nil && w.State == "active", w.State
 				})

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 const graceWorkers = `
@@ -79,7 +81,7 @@ func TestGroupLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	ok, desc := pid1Poll(10*time.Second, func() (bool, string) {
+	ok, desc := testhelper.Wait(10*time.Second, func() (bool, string) {
 		w, err := d.status("fam")
 		if err != nil || len(w.Processes) != 1 {
 			return false, "no status"

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 var (
@@ -168,7 +169,7 @@ func pid1Start(t *testing.T, opts pid1Opts, circledKeys, watchers string) *pid1D
 		d.pid = d.cmd.Process.Pid
 	} else {
 		// unshare forks, and its child execs circled: find it.
-		ok, desc := pid1Poll(10*time.Second, func() (bool, string) {
+		ok, desc := testhelper.Wait(10*time.Second, func() (bool, string) {
 			for _, c := range pid1Children(d.cmd.Process.Pid) {
 				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c)); exe == circled {
 					d.pid = c
@@ -185,7 +186,7 @@ func pid1Start(t *testing.T, opts pid1Opts, circledKeys, watchers string) *pid1D
 			t.Fatalf("circled (host pid %d) is pid %d in its namespace, want 1", d.pid, nspid)
 		}
 	}
-	ok, desc := pid1Poll(15*time.Second, func() (bool, string) {
+	ok, desc := testhelper.Wait(15*time.Second, func() (bool, string) {
 		if d.ended() {
 			return true, "ended"
 		}
@@ -312,7 +313,7 @@ func (d *pid1Daemon) path(name string) string { return filepath.Join(d.dir, name
 func (d *pid1Daemon) waitLines(name, sub string, n int, timeout time.Duration) []string {
 	d.t.Helper()
 	var got []string
-	ok, _ := pid1Poll(timeout, func() (bool, string) {
+	ok, _ := testhelper.Wait(timeout, func() (bool, string) {
 		got = pid1Grep(d.path(name), sub)
 		return len(got) >= n, ""
 	})
@@ -372,7 +373,7 @@ func (d *pid1Daemon) genPID(t *testing.T, name string) int {
 	// The control socket answers before the watchers are started: wait
 	// for the process to be running.
 	var w ctl.WatcherStatus
-	pid1Poll(10*time.Second, func() (bool, string) {
+	testhelper.Wait(10*time.Second, func() (bool, string) {
 		var err error
 		w, err = d.status(name)
 		return err == nil && len(w.Processes) == 1 && w.Processes[0].State == "running", fmt.Sprint(err)
@@ -388,7 +389,7 @@ func (d *pid1Daemon) genPID(t *testing.T, name string) int {
 func (d *pid1Daemon) findNS(sub string, n int) []pid1Proc {
 	d.t.Helper()
 	var found []pid1Proc
-	ok, _ := pid1Poll(10*time.Second, func() (bool, string) {
+	ok, _ := testhelper.Wait(10*time.Second, func() (bool, string) {
 		found = found[:0]
 		for _, p := range d.nsProcs() {
 			if strings.Contains(p.cmdline, sub) && p.state != 'Z' {
@@ -496,18 +497,6 @@ func pid1Alive(pid int) bool {
 	return p.pid != 0 && p.state != 'Z' && p.state != 'X'
 }
 
-// pid1Poll calls f every 10 ms until it returns true or timeout passes.
-func pid1Poll(timeout time.Duration, f func() (bool, string)) (bool, string) {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, desc := f()
-		if ok || time.Now().After(deadline) {
-			return ok, desc
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // pid1Grep returns the lines of file path that contain sub.
 func pid1Grep(path, sub string) []string {
 	b, _ := os.ReadFile(path)
@@ -548,7 +537,7 @@ respawn = false
 		t.Fatalf("generator reports %d orphans, want 50: %s", n, line)
 	}
 	reparented := map[int]bool{}
-	ok, _ := pid1Poll(2*time.Second, func() (bool, string) {
+	ok, _ := testhelper.Wait(2*time.Second, func() (bool, string) {
 		ps := d.reparented(reparented)
 		return len(ps) == 1 && ps[0].pid == d.pid, ""
 	})
@@ -591,7 +580,7 @@ cmd = {sigtrap} churn 10 100ms 5ms
 	// throughout.
 	genBefore := d.genPID(t, "gen")
 	orphans := map[int]bool{}
-	if ok, _ := pid1Poll(10*time.Second, func() (bool, string) { d.reparented(orphans); return len(orphans) > 0, "" }); !ok {
+	if ok, _ := testhelper.Wait(10*time.Second, func() (bool, string) { d.reparented(orphans); return len(orphans) > 0, "" }); !ok {
 		// Sampling /proc can miss short-lived orphans on a loaded machine;
 		// the statuses below are checked either way.
 		t.Logf("no re-parented orphan sampled in 10 s (machine loaded?):%s", pid1Describe(d.nsProcs()))
@@ -602,7 +591,7 @@ cmd = {sigtrap} churn 10 100ms 5ms
 	}
 	var st ctl.Status
 	var pending int
-	ok, _ := pid1Poll(60*time.Second, func() (bool, string) {
+	ok, _ := testhelper.Wait(60*time.Second, func() (bool, string) {
 		out, err := d.circlectl("status", "--json", "seven")
 		if err != nil {
 			return false, err.Error()
@@ -635,7 +624,7 @@ cmd = {sigtrap} churn 10 100ms 5ms
 		t.Errorf("%d of 300 exit statuses lost or wrong", bad)
 	}
 	after := map[int]bool{}
-	pid1Poll(5*time.Second, func() (bool, string) { d.reparented(after); return len(after) > 0, "" })
+	testhelper.Wait(5*time.Second, func() (bool, string) { d.reparented(after); return len(after) > 0, "" })
 	if genAfter := d.genPID(t, "gen"); genAfter != genBefore {
 		t.Errorf("the orphan generator did not run throughout: pid %d before, %d after", genBefore, genAfter)
 	}
@@ -716,7 +705,7 @@ graceful_timeout = 2
 	// gone waits until no process of the group is left in the namespace.
 	gone := func(name string, ps []pid1Proc, t0 time.Time) time.Duration {
 		pgid := ps[0].pgid
-		ok, _ := pid1Poll(15*time.Second, func() (bool, string) {
+		ok, _ := testhelper.Wait(15*time.Second, func() (bool, string) {
 			for _, p := range d.nsProcs() {
 				if p.pgid == pgid && p.state != 'Z' {
 					return false, ""
@@ -795,7 +784,7 @@ graceful_timeout = 2
 	}
 	t0 := time.Now()
 	d.signal(syscall.SIGTERM)
-	ok, desc := pid1Poll(10*time.Second, func() (bool, string) {
+	ok, desc := testhelper.Wait(10*time.Second, func() (bool, string) {
 		_, err := os.Stat(d.socket)
 		sockGone := errors.Is(err, os.ErrNotExist)
 		if pid1Alive(esc.pid) {
@@ -952,7 +941,7 @@ cmd = {sigtrap} churn 5 300ms 10ms
 	// Until the end of the load, watch the orphans re-parent (this also
 	// paces the loop: no fixed sleep decides anything).
 	orphans := map[int]bool{}
-	pid1Poll(time.Until(t0.Add(load)), func() (bool, string) {
+	testhelper.Wait(time.Until(t0.Add(load)), func() (bool, string) {
 		d.reparented(orphans)
 		return false, ""
 	})
@@ -1053,7 +1042,7 @@ cmd = {sigtrap} doublefork {dir}/df 1s
 `)
 	gc := pid1Field(d.waitLines("df", "grandchild pid=", 1, 10*time.Second)[0], "pid")
 	d.trackPid(gc)
-	ok, _ := pid1Poll(2*time.Second, func() (bool, string) {
+	ok, _ := testhelper.Wait(2*time.Second, func() (bool, string) {
 		p := pid1ReadProc(gc)
 		return p.ppid == d.pid || p.pid == 0, ""
 	})
@@ -1061,7 +1050,7 @@ cmd = {sigtrap} doublefork {dir}/df 1s
 		t.Fatalf("grandchild %d did not re-parent to circled (pid %d):%s", gc, d.pid, pid1Describe([]pid1Proc{p}))
 	}
 	// It lives 1s; then circled must reap it.
-	ok, _ = pid1Poll(3*time.Second, func() (bool, string) {
+	ok, _ = testhelper.Wait(3*time.Second, func() (bool, string) {
 		p := pid1ReadProc(gc)
 		return p.pid == 0 || p.ppid != d.pid, ""
 	})

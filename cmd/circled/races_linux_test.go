@@ -191,7 +191,19 @@ func TestRaceRestartStartsStoppedDependencies(t *testing.T) {
 	if err := os.Remove(order); err != nil {
 		t.Fatal(err)
 	}
-	p.mustCtl("restart", "web")
+	restarted := make(chan error, 1)
+	go func() {
+		_, err := p.ctl("restart", "web")
+		restarted <- err
+	}()
+	select {
+	case err := <-restarted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("restart web still waiting after %v (for db, which nothing started?)", waitTimeout)
+	}
 	for _, n := range []string{"db", "web"} {
 		if w := p.watcher(n); w.State != "active" {
 			t.Fatalf("%s after restart web: %+v", n, w)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // circled tells systemd READY=1 once its watchers run, RELOADING=1 then
@@ -50,13 +52,10 @@ func TestSdNotifyLifecycle(t *testing.T) {
 	}
 	next("READY=1")
 	var b []byte
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(string(b), "CIRCLED_WID="); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the child never wrote its environment")
-		}
-		time.Sleep(5 * time.Millisecond)
+	testhelper.Eventually(t, 10*time.Second, "the child to write its environment", func() bool {
 		b, _ = os.ReadFile(envOut)
-	}
+		return strings.Contains(string(b), "CIRCLED_WID=")
+	})
 	if strings.Contains(string(b), "NOTIFY_SOCKET") {
 		t.Errorf("a child inherited NOTIFY_SOCKET")
 	}
