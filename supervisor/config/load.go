@@ -238,6 +238,12 @@ func (l *loader) daemonSection(s *srcSection, isMain bool) {
 
 var errNotSupported = errors.New("not supported on " + runtime.GOOS)
 
+// errOnlyOn is the error of a key that works only on the systems oses
+// ("not supported on darwin (only on linux, windows)").
+func errOnlyOn(oses []string) error {
+	return fmt.Errorf("%w (only on %s)", errNotSupported, strings.Join(oses, ", "))
+}
+
 // Load reads the main file at path, the files it includes, and returns the
 // resolved, validated configuration. The error, when not nil, joins one
 // *Error per problem found (all of them, not just the first).

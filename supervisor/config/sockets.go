@@ -83,7 +83,7 @@ func (l *loader) resolveSocket(s *srcSection) (Socket, bool) {
 		v, err := ex.expand(k.value)
 		if err == nil {
 			if len(sk2.OS) > 0 && !slices.Contains(sk2.OS, runtime.GOOS) {
-				err = errNotSupported
+				err = errOnlyOn(sk2.OS)
 			} else {
 				err = sk2.set(l, &sk, strings.TrimSpace(v))
 			}

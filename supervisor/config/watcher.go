@@ -592,7 +592,7 @@ func (l *loader) watcherValue(w *Watcher, key, v string) error {
 	case wk.POSIX && !posixProcessAttrs:
 		return errNotSupported
 	case len(wk.OS) > 0 && !slices.Contains(wk.OS, runtime.GOOS):
-		return errNotSupported
+		return errOnlyOn(wk.OS)
 	case wk.set == nil:
 		return nil // cmd and args: assembled by the caller
 	}
