@@ -40,12 +40,27 @@ func newActionCmd(g *globals, op, short string) *cobra.Command {
 }
 
 func runAction(cmd *cobra.Command, g *globals, op string, names []string, wait, asJSON bool) error {
+	a := actions[op]
+	word := a.done
+	if !wait {
+		word = a.queued
+	}
+	return callResult(cmd, g, asJSON, func(c *ctl.Client, ctx context.Context) (ctl.Result, error) {
+		return a.call(c, ctx, names, wait)
+	}, func(w io.Writer, res ctl.Result) { printResult(w, res, word) })
+}
+
+// callResult is the body of the commands that answer with a ctl.Result
+// (start, stop, restart, reload, signal, incr, decr, numprocesses): call
+// the daemon, then print the Result as JSON with --json, else with text.
+// An error is returned as it is: run maps it to the exit code.
+func callResult(cmd *cobra.Command, g *globals, asJSON bool,
+	call func(*ctl.Client, context.Context) (ctl.Result, error), text func(io.Writer, ctl.Result)) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	a := actions[op]
-	res, err := a.call(c, cmd.Context(), names, wait)
+	res, err := call(c, cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -55,13 +70,12 @@ func runAction(cmd *cobra.Command, g *globals, op string, names []string, wait, 
 		}
 		return printJSON(cmd.OutOrStdout(), res)
 	}
-	word := a.done
-	if !wait {
-		word = a.queued
-	}
-	printResult(cmd.OutOrStdout(), res, word)
+	text(cmd.OutOrStdout(), res)
 	return nil
 }
+
+// printCount prints a Result's NumProcesses (incr, decr, numprocesses).
+func printCount(w io.Writer, res ctl.Result) { fmt.Fprintln(w, res.NumProcesses) }
 
 func printResult(w io.Writer, res ctl.Result, word string) {
 	if len(res.Watchers) == 0 {

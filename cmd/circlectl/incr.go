@@ -1,10 +1,12 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/circle-supervisor/circle/ctl"
 )
 
 // newIncrCmd builds incr (sign 1) and decr (sign -1).
@@ -33,22 +35,9 @@ not touched: incr starts new ones, decr stops the highest-numbered ones.`,
 					return usageErrorf("%s: N must be a positive number, got %q", use, args[1])
 				}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Incr(cmd.Context(), args[0], sign*n)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if res.Watchers == nil {
-					res.Watchers = []string{}
-				}
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.NumProcesses)
-			return nil
+			return callResult(cmd, g, asJSON, func(c *ctl.Client, ctx context.Context) (ctl.Result, error) {
+				return c.Incr(ctx, args[0], sign*n)
+			}, printCount)
 		},
 	}
 	jsonFlag(cmd, &asJSON)

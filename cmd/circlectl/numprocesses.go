@@ -1,9 +1,11 @@
 package main
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/circle-supervisor/circle/ctl"
 )
 
 func newNumProcessesCmd(g *globals) *cobra.Command {
@@ -14,22 +16,9 @@ func newNumProcessesCmd(g *globals) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeWatchers(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.NumProcesses(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if res.Watchers == nil {
-					res.Watchers = []string{}
-				}
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.NumProcesses)
-			return nil
+			return callResult(cmd, g, asJSON, func(c *ctl.Client, ctx context.Context) (ctl.Result, error) {
+				return c.NumProcesses(ctx, args[0])
+			}, printCount)
 		},
 	}
 	jsonFlag(cmd, &asJSON)

@@ -1,9 +1,12 @@
 package main
 
 import (
-	"fmt"
+	"context"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/circle-supervisor/circle/ctl"
 )
 
 func newSignalCmd(g *globals) *cobra.Command {
@@ -25,22 +28,9 @@ to --pid. With --children, to each process's whole process group.`,
 			if pid < 0 {
 				return usageErrorf("--pid must be positive")
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Signal(cmd.Context(), args[0], args[1], pid, children)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if res.Watchers == nil {
-					res.Watchers = []string{}
-				}
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			printResult(cmd.OutOrStdout(), res, fmt.Sprintf("sent %s", args[1]))
-			return nil
+			return callResult(cmd, g, asJSON, func(c *ctl.Client, ctx context.Context) (ctl.Result, error) {
+				return c.Signal(ctx, args[0], args[1], pid, children)
+			}, func(w io.Writer, res ctl.Result) { printResult(w, res, "sent "+args[1]) })
 		},
 	}
 	jsonFlag(cmd, &asJSON)

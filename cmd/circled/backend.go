@@ -193,7 +193,9 @@ func (b backend) Stats(ctx context.Context, names []string) (ctl.Stats, error) {
 	for _, w := range ws {
 		cw := ctl.WatcherStats{Name: w.Name, Processes: make([]ctl.ProcessStats, 0, len(w.Processes))}
 		for _, p := range w.Processes {
-			cw.Processes = append(cw.Processes, ctl.ProcessStats{WID: p.WID, PID: p.PID, CPU: p.CPU, RSS: p.RSS})
+			// The same fields: a conversion, which stops compiling if
+			// either type changes alone.
+			cw.Processes = append(cw.Processes, ctl.ProcessStats(p))
 		}
 		out.Watchers = append(out.Watchers, cw)
 	}
