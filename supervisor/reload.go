@@ -235,7 +235,7 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 		}
 	}
 	all := append(toRestart[:len(toRestart):len(toRestart)], toStart...)
-	startErrs := s.startOps(all, true, true)
+	startErrs := s.startOps(ctx, all, true, true)
 	for _, o := range all {
 		if err := startErrs[o]; err != nil {
 			if !cutShort(err) {

@@ -236,8 +236,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.opMu.Lock()
 	s.recoverLeftovers()
 	s.startState()
-	if b, err := s.beginStart(startCtx, s.entries(s.autostartNames()), false); err == nil {
-		s.startOps(b, true, true)
+	if b, err := s.beginAll(startCtx, s.entries(s.autostartNames()), true); err == nil {
+		s.startOps(startCtx, b, true, true)
 		b.end()
 	}
 	s.opMu.Unlock()
@@ -465,8 +465,9 @@ func (s *Supervisor) beginStart(ctx context.Context, es []*entry, detach bool) (
 
 // startOps starts the watchers of b in dependency then priority order;
 // each waits for its dependencies first (in the background with detach,
-// the op then ending there). It returns each one's error.
-func (s *Supervisor) startOps(b batch, wait, detach bool) map[*op]error {
+// the op then ending there). It returns each one's error. warmup_delay
+// separates the groups; ctx ending or shutdown cuts it short.
+func (s *Supervisor) startOps(ctx context.Context, b batch, wait, detach bool) map[*op]error {
 	errs := map[*op]error{}
 	if detach {
 		// Those whose dependencies are not reached yet wait in the
@@ -490,15 +491,19 @@ func (s *Supervisor) startOps(b batch, wait, detach bool) map[*op]error {
 		s.mu.Unlock()
 		if delay > 0 && i < len(groups)-1 {
 			t := time.NewTimer(delay)
+			var cut error
 			select {
 			case <-t.C:
+			case <-ctx.Done():
+				cut = ctx.Err()
 			case <-s.life.Done():
+				cut = ErrShuttingDown
 			}
 			t.Stop()
-			if s.closing.Load() {
+			if cut != nil {
 				for _, rest := range groups[i+1:] {
 					for _, o := range rest {
-						errs[o] = fmt.Errorf("%s: not started: %w", o.e.name, ErrShuttingDown)
+						errs[o] = fmt.Errorf("%s: not started: %w", o.e.name, cut)
 					}
 				}
 				return errs
@@ -614,7 +619,7 @@ func (s *Supervisor) Start(ctx context.Context, names []string, wait bool) ([]st
 		return nil, err
 	}
 	defer b.end()
-	return ns, joinErrs(s.startOps(b, wait, !wait))
+	return ns, joinErrs(s.startOps(ctx, b, wait, !wait))
 }
 
 // Stop stops the named watchers in reverse priority order.
@@ -658,7 +663,7 @@ func (s *Supervisor) Restart(ctx context.Context, names []string, wait bool) ([]
 		if err := joinErrs(s.stopOps(explicit)); err != nil {
 			return err
 		}
-		return joinErrs(s.startOps(b, true, false))
+		return joinErrs(s.startOps(ctx, b, true, false))
 	}
 	if !wait {
 		return ns, s.background("restart", ns, b, run)
