@@ -509,14 +509,13 @@ func enableV2(dir string, ctrls []string) error {
 
 // done ends c's process: its OOM verdict, its watch, its cgroups.
 func (s *Set) done(sl *slot, c *cell) {
+	oom := false
 	if n, err := s.oomCount(c); err == nil {
-		c.oom = n > c.oomBase
+		oom = n > c.oomBase
 	}
 	s.mu.Lock()
-	if c.watch != nil {
-		c.watch.stop()
-		c.watch = nil
-	}
+	w := c.watch
+	c.watch, c.oom = nil, oom
 	sl.live = slices.DeleteFunc(sl.live, func(x *cell) bool { return x == c })
 	sl.ended = c
 	keep := !c.external && !s.closed && sl.spare == nil && empty(c)
@@ -525,6 +524,9 @@ func (s *Set) done(sl *slot, c *cell) {
 	}
 	in := s.idleInotify()
 	s.mu.Unlock()
+	if w != nil {
+		w.stop()
+	}
 	if in != nil {
 		in.close()
 	}
@@ -604,17 +606,18 @@ func (s *Set) OOMKilled(wid int) bool {
 	sl := s.slots[wid]
 	var c *cell
 	if sl != nil {
-		c = sl.ended
-		if c == nil && len(sl.live) > 0 {
+		if sl.ended != nil {
+			oom := sl.ended.oom
+			s.mu.Unlock()
+			return oom
+		}
+		if len(sl.live) > 0 {
 			c = sl.live[0]
 		}
 	}
 	s.mu.Unlock()
 	if c == nil {
 		return false
-	}
-	if sl.ended == c {
-		return c.oom
 	}
 	n, err := s.oomCount(c)
 	return err == nil && n > c.oomBase

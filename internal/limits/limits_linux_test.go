@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,10 @@ func helper(mode string) {
 		}
 	}
 	fmt.Println("joined")
+	run(mode)
+}
+
+func run(mode string) {
 	switch mode {
 	case "alloc":
 		// Allocate and touch 1 MiB at a time until stopped (bounded: 2 GiB,
@@ -58,6 +63,23 @@ func helper(mode string) {
 		}
 		fmt.Println("done allocating", len(keep))
 		select {}
+	case "cache":
+		// Fill the page cache (a file of LIMITS_CACHE_MB), then allocate
+		// like "alloc" once told to on stdin.
+		mb, _ := strconv.Atoi(os.Getenv("LIMITS_CACHE_MB"))
+		f, err := os.Create(os.Getenv("LIMITS_CACHE_FILE"))
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(3)
+		}
+		b := make([]byte, 1<<20)
+		for range mb {
+			f.Write(b)
+		}
+		f.Close()
+		fmt.Println("cached")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		run("alloc")
 	case "spin":
 		for {
 		}
@@ -134,6 +156,9 @@ func newSet(t *testing.T, l Limits) *Set {
 	return s
 }
 
+// startStdin, when set, is the next helper's standard input.
+var startStdin io.Reader
+
 type child struct {
 	cmd  *exec.Cmd
 	out  *bufio.Scanner
@@ -147,6 +172,9 @@ func start(t *testing.T, mode string, dirs []string, env ...string) *child {
 	cmd.Env = append(os.Environ(), "LIMITS_HELPER="+mode, "LIMITS_JOIN="+strings.Join(dirs, "\n"), "GOMAXPROCS=1")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
+	if c := startStdin; c != nil {
+		cmd.Stdin = c
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -413,5 +441,56 @@ func TestMaxMemoryCallback(t *testing.T) {
 	case wid := <-over:
 		t.Fatalf("a second callback (slot %d)", wid)
 	default:
+	}
+}
+
+// Page cache above max_memory is not memory in use: the threshold event
+// comes, the working set is below the size, and circled samples (every
+// max_memory_interval) until the process itself passes the size.
+func TestMaxMemoryIgnoresPageCache(t *testing.T) {
+	const size = 48 << 20
+	s := newSet(t, Limits{MaxMemory: size, MaxMemoryInterval: 100 * time.Millisecond})
+	over := make(chan int, 4)
+	s.WatchMemory(func(wid int) { over <- wid })
+	dirs, done, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	startStdin = pr
+	c := start(t, "cache", dirs, "LIMITS_CACHE_MB=96", "LIMITS_CACHE_FILE="+filepath.Join(t.TempDir(), "cache"))
+	startStdin = nil
+	for c.out.Scan() && c.out.Text() != "cached" {
+	}
+	raw, ws, err := memUsage(s.memPath(s.slots[1].live[0]), s.unified)
+	t.Logf("after writing 96 MiB: usage %d MiB, working set %d MiB", raw>>20, ws>>20)
+	if err != nil || raw <= size {
+		t.Skipf("SKIP: the page cache did not push usage above max_memory (%d MiB): %v", raw>>20, err)
+	}
+	if ws > size {
+		t.Skipf("SKIP: the written file's pages count as in use here (working set %d MiB)", ws>>20)
+	}
+	select {
+	case <-over:
+		t.Fatal("called back for page cache")
+	default:
+	}
+	c.drain()
+	fmt.Fprintln(pw, "go")
+	select {
+	case <-over:
+	case err := <-c.exit:
+		c.exit <- err
+		t.Fatalf("helper ended first: %v", err)
+	case <-time.After(60 * time.Second):
+		u, _ := s.Usage(1)
+		t.Fatalf("no callback; usage %+v", u)
+	}
+	_, ws, _ = memUsage(s.memPath(s.slots[1].live[0]), s.unified)
+	t.Logf("over at working set %d MiB", ws>>20)
+	if ws <= size {
+		t.Fatalf("called back at a working set of %d bytes, not above %d", ws, size)
 	}
 }

@@ -100,19 +100,12 @@ func JobLimits(job windows.Handle) (Limits, error) {
 		l.PidsMax = int64(info.BasicLimitInformation.ActiveProcessLimit)
 	}
 	var cpu jobCPURate
-	err := windows.QueryInformationJobObject(job, windows.JobObjectCpuRateControlInformation,
-		uintptr(unsafe.Pointer(&cpu)), uint32(unsafe.Sizeof(cpu)), nil)
-	if err != nil {
-		return l, errCPURate{err}
+	if err := windows.QueryInformationJobObject(job, windows.JobObjectCpuRateControlInformation,
+		uintptr(unsafe.Pointer(&cpu)), uint32(unsafe.Sizeof(cpu)), nil); err != nil {
+		return l, err
 	}
 	if cpu.ControlFlags&jobCPURateEnable != 0 && cpu.ControlFlags&jobCPURateHardCap != 0 {
 		l.CPUMax = float64(cpu.CpuRate) * float64(runtime.NumCPU()) / 100
 	}
 	return l, nil
 }
-
-// errCPURate is JobLimits' error when only the CPU rate could not be read
-// (Wine does not implement it).
-type errCPURate struct{ error }
-
-func (e errCPURate) Unwrap() error { return e.error }
