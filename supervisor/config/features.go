@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"regexp"
 	"slices"
@@ -96,11 +97,11 @@ type EnvFile struct {
 // Limits are the cgroup resource limits of each process slot (zero =
 // unset).
 type Limits struct {
-	MemoryMax  int64 // memory_max, bytes
-	MemoryHigh int64 // memory_high, bytes
-	CPUMax     int   // cpu_max, percent of one CPU (250 = two and a half CPUs)
-	PidsMax    int   // pids_max
-	IOWeight   int   // io_weight, 1..10000 (cgroup v2's io.weight scale)
+	MemoryMax  int64   // memory_max, bytes
+	MemoryHigh int64   // memory_high, bytes
+	CPUMax     float64 // cpu_max, percent of one CPU (250 = two and a half CPUs)
+	PidsMax    int     // pids_max
+	IOWeight   int     // io_weight, 1..10000 (cgroup v2's io.weight scale)
 }
 
 // Any reports whether a limit is set.
@@ -232,14 +233,18 @@ func parseBoundedSize(v string, lo, hi int64) (int64, error) {
 	return n, err
 }
 
-// parsePercent parses a percentage of one CPU: "50", "50%" or "250%".
-func parsePercent(v string, lo, hi int) (int, error) {
+// parsePercent parses a percentage of one CPU: "50", "50%", "12.5%" or
+// "250%", in lo..hi.
+func parsePercent(v string, lo, hi float64) (float64, error) {
 	t := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "%"))
-	n, err := parseIntRangeUnit(t, lo, hi, "%")
-	if err != nil && !strings.Contains(err.Error(), "out of range") {
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("invalid percentage %q (want a percentage of one CPU, such as 50%% or 200%%)", v)
 	}
-	return n, err
+	if f < lo || f > hi {
+		return 0, fmt.Errorf("%s%% is out of range (%g..%g%%)", t, lo, hi)
+	}
+	return f, nil
 }
 
 // parseEnvFileSpec parses env_file: paths, space-separated, each

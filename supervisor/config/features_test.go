@@ -123,8 +123,6 @@ func TestNewWatcherKeys(t *testing.T) {
 cmd = x
 max_age = 3600
 max_age_variance = 1m
-max_memory = 512MB
-max_memory_interval = 2.5
 hooks.before_start = /usr/local/bin/check --fast
 hooks.after_start = ./notify.sh started
 hooks.before_stop = true
@@ -138,8 +136,8 @@ hooks.on_fatal = /bin/alert "fatal error"
 hooks.timeout = 5
 `)
 	w := c.Watchers[0]
-	if w.MaxAge != time.Hour || w.MaxAgeVariance != time.Minute || w.MaxMemory != 512<<20 || w.MaxMemoryInterval != 2500*time.Millisecond {
-		t.Errorf("max_age %v %v, max_memory %d %v", w.MaxAge, w.MaxAgeVariance, w.MaxMemory, w.MaxMemoryInterval)
+	if w.MaxAge != time.Hour || w.MaxAgeVariance != time.Minute {
+		t.Errorf("max_age %v %v", w.MaxAge, w.MaxAgeVariance)
 	}
 	want := Hooks{BeforeStart: "/usr/local/bin/check --fast", AfterStart: "./notify.sh started", BeforeStop: "true", AfterStop: "logger stopped",
 		BeforeSpawn: "a", AfterSpawn: "b", BeforeSignal: "c", AfterSignal: "d", OnExit: "/bin/alert exit", OnFatal: `/bin/alert "fatal error"`, Timeout: 5 * time.Second}
@@ -156,18 +154,22 @@ hooks.timeout = 5
 	}
 
 	// Limits: Linux has every one, Windows memory_max and cpu_max.
-	limits := "[watcher:a]\ncmd = x\nmemory_max = 1G\nmemory_high = 768M\ncpu_max = 150%\npids_max = 64\nio_weight = 200\n"
+	limits := "[watcher:a]\ncmd = x\nmemory_max = 1G\nmemory_high = 768M\ncpu_max = 12.5%\npids_max = 64\nio_weight = 200\nmax_memory = 512MB\nmax_memory_interval = 2.5\n"
 	c2, err, _ := loadString(t, limits)
 	switch runtime.GOOS {
 	case "linux":
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l := c2.Watchers[0].Limits; l != (Limits{MemoryMax: 1 << 30, MemoryHigh: 768 << 20, CPUMax: 150, PidsMax: 64, IOWeight: 200}) {
+		w := c2.Watchers[0]
+		if l := w.Limits; l != (Limits{MemoryMax: 1 << 30, MemoryHigh: 768 << 20, CPUMax: 12.5, PidsMax: 64, IOWeight: 200}) {
 			t.Errorf("Limits %+v", l)
 		}
+		if w.MaxMemory != 512<<20 || w.MaxMemoryInterval != 2500*time.Millisecond {
+			t.Errorf("max_memory %d %v", w.MaxMemory, w.MaxMemoryInterval)
+		}
 	default:
-		if err == nil || !strings.Contains(err.Error(), "memory_high: not supported on "+runtime.GOOS) {
+		if err == nil || !strings.Contains(err.Error(), "memory_high: not supported on "+runtime.GOOS+" (only on linux)") {
 			t.Errorf("error %v", err)
 		}
 	}
@@ -175,10 +177,6 @@ hooks.timeout = 5
 
 func TestNewWatcherKeyErrors(t *testing.T) {
 	cases := []struct{ key, val, want string }{
-		{"max_memory", "512", `size "512" is out of range (1 MiB..64 TiB)`},
-		{"max_memory", "100TB", `size "100TB" is out of range (at most 64 TiB)`},
-		{"max_memory", "lots", `invalid size "lots"`},
-		{"max_memory_interval", "0.01", `duration "0.01" is out of range (100ms..1h)`},
 		{"max_age", "-1", `negative duration "-1"`},
 		{"hooks.timeout", "48h", `duration "48h" is out of range (at most 24h)`},
 		{"hooks.on_exit", `"unterminated`, "unterminated"},
@@ -188,7 +186,13 @@ func TestNewWatcherKeyErrors(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" {
 		cases = append(cases,
-			struct{ key, val, want string }{"cpu_max", "0%", "0 is out of range (1..102400%)"},
+			struct{ key, val, want string }{"max_memory", "512", `size "512" is out of range (1 MiB..64 TiB)`},
+			struct{ key, val, want string }{"max_memory", "100TB", `size "100TB" is out of range (at most 64 TiB)`},
+			struct{ key, val, want string }{"max_memory", "lots", `invalid size "lots"`},
+			struct{ key, val, want string }{"max_memory_interval", "0.01", `duration "0.01" is out of range (100ms..1h)`},
+			struct{ key, val, want string }{"cpu_max", "0.5%", "0.5% is out of range (1..102400%)"},
+			struct{ key, val, want string }{"cpu_max", "NaN", `invalid percentage "NaN"`},
+			struct{ key, val, want string }{"cpu_max", "0%", "0% is out of range (1..102400%)"},
 			struct{ key, val, want string }{"cpu_max", "half", `invalid percentage "half"`},
 			struct{ key, val, want string }{"pids_max", "0", "0 is out of range (1..4194304)"},
 			struct{ key, val, want string }{"io_weight", "10001", "10001 is out of range (1..10000)"},

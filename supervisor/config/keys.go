@@ -416,11 +416,11 @@ var watcherTable = []watcherKey{
 		w.Limits.MemoryHigh, err = parseBoundedSize(v, MinMemoryLimit, MaxMemoryLimit)
 		return
 	}},
-	{KeyInfo{Name: "cpu_max", Kind: "percent", Field: "Limits.CPUMax", OS: []string{"linux", "windows"}, Note: "CPU limit of each process slot, a percentage of one CPU (50%, 200%); 1..102400"}, func(l *loader, w *Watcher, v string) (err error) {
+	{KeyInfo{Name: "cpu_max", Kind: "percent", Field: "Limits.CPUMax", OS: []string{"linux", "windows"}, Note: "CPU limit of each process slot, a percentage of one CPU (50%, 12.5%, 200%); 1..102400"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.Limits.CPUMax, err = parsePercent(v, 1, MaxCPUPercent)
 		return
 	}},
-	{KeyInfo{Name: "pids_max", Kind: "int", Field: "Limits.PidsMax", OS: []string{"linux"}, Note: "most processes and threads in each process slot (cgroup pids.max); 1..4194304"}, func(l *loader, w *Watcher, v string) (err error) {
+	{KeyInfo{Name: "pids_max", Kind: "int", Field: "Limits.PidsMax", OS: []string{"linux", "windows"}, Note: "most processes and threads in each process slot (cgroup pids.max; a Job Object's process limit on Windows); 1..4194304"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.Limits.PidsMax, err = parseIntRange(v, 1, MaxPids)
 		return
 	}},
@@ -428,11 +428,11 @@ var watcherTable = []watcherKey{
 		w.Limits.IOWeight, err = parseIntRange(v, 1, MaxIOWeight)
 		return
 	}},
-	{KeyInfo{Name: "max_memory", Kind: "size", Field: "MaxMemory", Note: "restart a process gracefully when it and its descendants use more than this (pm2's max_memory_restart); 1 MiB..64 TiB"}, func(l *loader, w *Watcher, v string) (err error) {
+	{KeyInfo{Name: "max_memory", Kind: "size", Field: "MaxMemory", OS: []string{"linux"}, Note: "restart a process gracefully when it and its descendants use more than this (pm2's max_memory_restart); 1 MiB..64 TiB"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.MaxMemory, err = parseBoundedSize(v, MinMemoryLimit, MaxMemoryLimit)
 		return
 	}},
-	{KeyInfo{Name: "max_memory_interval", Kind: "duration", Field: "MaxMemoryInterval", Default: "5", Note: "how often max_memory samples where cgroup memory events are not available; 100ms..1h"}, func(l *loader, w *Watcher, v string) (err error) {
+	{KeyInfo{Name: "max_memory_interval", Kind: "duration", Field: "MaxMemoryInterval", Default: "5", OS: []string{"linux"}, Note: "how often max_memory samples where cgroup memory events are not available; 100ms..1h"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.MaxMemoryInterval, err = parseDurationRange(v, MinSampleInterval, MaxSampleInterval)
 		return
 	}},

@@ -69,7 +69,7 @@ const (
 	MinMemoryLimit int64 = 1 << 20
 	MaxMemoryLimit int64 = 64 << 40
 	// MaxCPUPercent bounds cpu_max (1024 CPUs).
-	MaxCPUPercent = 1024 * 100
+	MaxCPUPercent float64 = 1024 * 100
 	// MaxPids bounds pids_max (Linux's largest pid_max).
 	MaxPids = 1 << 22
 	// MaxIOWeight bounds io_weight (cgroup v2's io.weight: 1..10000).

@@ -125,7 +125,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 				}
 			}
 			if l.CPUMax > 0 {
-				parts = append(parts, fmt.Sprintf("cpu_max=%d%%", l.CPUMax))
+				parts = append(parts, fmt.Sprintf("cpu_max=%g%%", l.CPUMax))
 			}
 			if l.PidsMax > 0 {
 				parts = append(parts, fmt.Sprintf("pids_max=%d", l.PidsMax))
