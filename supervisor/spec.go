@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/circle-supervisor/circle/internal/limits"
 	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
@@ -108,6 +109,23 @@ func withSockets(sp *watcher.Spec, wc *config.Watcher, held *sockets.Set) error 
 	}
 	sp.Files, sp.ListenNames = files, names
 	return nil
+}
+
+// limitsOf is wc's resource limits in internal/limits' terms, for the
+// supervisor's limits.New (whose Set.Join is watcher.Spec.Join) and
+// limits.Available (each Problem names its key, to report at load). Not
+// wired yet: the supervisor holds no limits.Set.
+func limitsOf(wc *config.Watcher) limits.Limits {
+	l := wc.Limits
+	return limits.Limits{
+		MemoryMax:         l.MemoryMax,
+		MemoryHigh:        l.MemoryHigh,
+		CPUMax:            l.CPUMax,
+		PidsMax:           int64(l.PidsMax),
+		IOWeight:          uint16(l.IOWeight), // 1..10000 at load
+		MaxMemory:         wc.MaxMemory,
+		MaxMemoryInterval: wc.MaxMemoryInterval,
+	}
 }
 
 // sameProcess reports whether two specs start identical processes, so a

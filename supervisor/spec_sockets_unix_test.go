@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/circle-supervisor/circle/internal/limits"
 	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
@@ -76,5 +77,20 @@ path = ` + filepath.Join(dir, "admin.sock") + `
 	held.Update(nil)
 	if err := withSockets(&sp, web, held); err == nil {
 		t.Error("no error for sockets that are not bound")
+	}
+}
+
+// The limit keys map onto internal/limits' Limits unchanged.
+func TestLimitsOf(t *testing.T) {
+	wc := &config.Watcher{
+		Limits:    config.Limits{MemoryMax: 1 << 30, MemoryHigh: 1 << 29, CPUMax: 12.5, PidsMax: 64, IOWeight: 200},
+		MaxMemory: 1 << 28, MaxMemoryInterval: 2e9,
+	}
+	want := limits.Limits{MemoryMax: 1 << 30, MemoryHigh: 1 << 29, CPUMax: 12.5, PidsMax: 64, IOWeight: 200, MaxMemory: 1 << 28, MaxMemoryInterval: 2e9}
+	if got := limitsOf(wc); got != want {
+		t.Errorf("limitsOf = %+v, want %+v", got, want)
+	}
+	if !limitsOf(&config.Watcher{}).IsZero() {
+		t.Error("no limit keys: not zero")
 	}
 }
