@@ -56,6 +56,9 @@ func main() {
 	logMiB := flag.Int("logmib", 0, "log capture size in MiB (0: the plan's)")
 	logReps := flag.Int("logreps", 0, "log capture repetitions (0: the plan's)")
 	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn, http (a focused run, not for the report)")
+	sizes := flag.String("sizes", "", "numbers of children of the sizes scenarios, comma-separated (default: the plan's 10,200,2000)")
+	launchReps := flag.Int("launchreps", 0, "launch/RSS/SIGTERM repetitions per size (0: the plan's)")
+	launchOnly := flag.Bool("launchonly", false, "sizes: only launch, RSS/threads and SIGTERM (no idle, status, restart, metrics)")
 	flag.Parse()
 
 	var err error
@@ -135,6 +138,23 @@ func main() {
 	if *logReps > 0 {
 		cfg.logReps = *logReps
 	}
+	if *sizes != "" {
+		cfg.sizes = nil
+		for _, f := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fatal(fmt.Errorf("-sizes: bad number %q", f))
+			}
+			cfg.sizes = append(cfg.sizes, n)
+		}
+	}
+	if *launchReps > 0 {
+		cfg.launchReps = map[int]int{}
+		for _, n := range cfg.sizes {
+			cfg.launchReps[n] = *launchReps
+		}
+	}
+	cfg.launchOnly = *launchOnly
 	t0 := time.Now()
 	r := &report{plan: cfg, started: t0, command: *command, haveSup: haveSup, logs: map[string][]logResult{}}
 	r.machine = describeMachine()
@@ -187,6 +207,7 @@ type plan struct {
 	churn       time.Duration
 	httpReps    int
 	metricsReps map[int]int // GET /metrics per circled daemon
+	launchOnly  bool        // sizes: scenarios 1, 2, 6 only
 }
 
 var defaultPlan = plan{
@@ -264,6 +285,9 @@ func runSize(r *report, root string, n int) {
 		}
 	}
 
+	if p.launchOnly {
+		return
+	}
 	// 3, 4, 5 on long-running daemons, both up at once.
 	ds := map[string]*daemon{}
 	kids := map[string][]int{}
