@@ -722,8 +722,12 @@ func cmdWaitClosed(ts *testscript.TestScript, neg bool, args []string) {
 // countLines is the number of lines of FILE (missing: none) matching re.
 func countLines(path string, re *regexp.Regexp) int {
 	b, _ := os.ReadFile(path)
+	if len(b) == 0 {
+		return 0
+	}
 	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
+	// Not the empty string after the last newline: '^' would count it.
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		if re.MatchString(line) {
 			n++
 		}

@@ -22,7 +22,15 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 // last non-empty description is in the failure.
 func Poll(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	if ok, last := Wait(d, cond); !ok {
+	last := ""
+	ok, _ := Wait(d, func() (bool, string) {
+		ok, desc := cond()
+		if desc != "" {
+			last = desc
+		}
+		return ok, desc
+	})
+	if !ok {
 		if last != "" {
 			what += " (last: " + last + ")"
 		}
@@ -31,21 +39,14 @@ func Poll(t testing.TB, d time.Duration, what string, cond func() (bool, string)
 }
 
 // Wait calls cond until it returns true or d passes, without failing
-// anything: it reports whether cond held and the last non-empty
-// description cond gave.
+// anything: it returns cond's last answer (whether it held, and its
+// description).
 func Wait(d time.Duration, cond func() (bool, string)) (bool, string) {
 	deadline := time.Now().Add(d)
-	last := ""
 	for {
 		ok, desc := cond()
-		if desc != "" {
-			last = desc
-		}
-		if ok {
-			return true, last
-		}
-		if time.Now().After(deadline) {
-			return false, last
+		if ok || time.Now().After(deadline) {
+			return ok, desc
 		}
 		time.Sleep(pollEvery)
 	}
