@@ -116,7 +116,7 @@ func (w *Watcher) loop() {
 			// of every process) every maxHold, not once per process.
 			if w.holdT == nil {
 				var t *time.Timer
-				t = time.AfterFunc(maxHold, func() {
+				t = time.AfterFunc(w.holdFor(), func() {
 					w.post(func() {
 						if w.holdT == t {
 							w.holdOver = true
@@ -136,8 +136,25 @@ func (w *Watcher) loop() {
 	}
 }
 
-// maxHold bounds how long spawns in flight delay publishing changes.
-const maxHold = 50 * time.Millisecond
+// How long spawns in flight delay publishing changes: at most maxHold
+// while more are queued than run (a mass spawn), else up to maxHoldFew
+// (each is a fork and exec, and a before_spawn hook: publishing them with
+// the change that caused them keeps the order observers saw when the
+// spawns ran under a lock, a spawn before the state it causes).
+const (
+	maxHold    = 50 * time.Millisecond
+	maxHoldFew = time.Second
+)
+
+func (w *Watcher) holdFor() time.Duration {
+	w.jobMu.Lock()
+	queued := len(w.jobQ)
+	w.jobMu.Unlock()
+	if queued > 0 {
+		return maxHold
+	}
+	return maxHoldFew
+}
 
 // notify records a change: once the current messages have run, waiters
 // are checked and Changed's channel is closed.
