@@ -160,6 +160,7 @@ type Set struct {
 	limited []string          // controllers whose files are written (v2: enabled below the root)
 	bases   map[string]string // controller ("" on v2) -> the parent directory
 	owns    map[string]string // controller ("" on v2) -> circled's own cgroup
+	aliases map[string]string // v1 controller -> the one mounted with it in ctrls
 	res     *cgroups.Resources
 	seq     atomic.Uint64
 
@@ -199,7 +200,7 @@ func New(parent string, l Limits) (*Set, error) {
 	if parent == "" || filepath.IsAbs(parent) || filepath.Clean(parent) != parent || parent == ".." || strings.HasPrefix(parent, "../") {
 		return nil, fmt.Errorf("limits: parent %q is not a clean relative path", parent)
 	}
-	s := &Set{l: l, unified: v2(), bases: map[string]string{}, owns: map[string]string{}, slots: map[int]*slot{}}
+	s := &Set{l: l, unified: v2(), bases: map[string]string{}, owns: map[string]string{}, aliases: map[string]string{}, slots: map[int]*slot{}}
 	if l.IsZero() {
 		return s, nil
 	}
@@ -220,9 +221,18 @@ func New(parent string, l Limits) (*Set, error) {
 				}
 				return nil, fmt.Errorf("limits: cgroup v1 %s controller: %w", c, err)
 			}
-			s.bases[c], s.owns[c] = filepath.Join(dir, parent), dir
 			if c != "cpuacct" {
 				s.limited = append(s.limited, c)
+			}
+			// Controllers mounted together ("cpu,cpuacct") share one
+			// directory: made and joined once.
+			for k, b := range s.bases {
+				if b == filepath.Join(dir, parent) {
+					s.aliases[c] = k
+				}
+			}
+			if s.aliases[c] == "" {
+				s.bases[c], s.owns[c] = filepath.Join(dir, parent), dir
 			}
 		}
 		s.ctrls = slices.DeleteFunc(s.ctrls, func(c string) bool { return s.bases[c] == "" })
@@ -421,9 +431,9 @@ func (s *Set) prepare(c *cell) error {
 		}
 	} else {
 		paths := map[string]string{}
-		for _, k := range s.ctrls {
+		for _, k := range s.limited {
 			if k != "blkio" {
-				paths[k] = c.paths[k]
+				paths[k] = s.path(c, k)
 			}
 		}
 		m, err := cgfs.NewManager(&cgroups.Cgroup{Resources: s.res}, paths)
@@ -431,7 +441,7 @@ func (s *Set) prepare(c *cell) error {
 			err = m.Set(s.res)
 		}
 		if err == nil && s.l.IOWeight > 0 {
-			err = setBlkioWeight(c.paths["blkio"], s.l.IOWeight)
+			err = setBlkioWeight(s.path(c, "blkio"), s.l.IOWeight)
 		}
 		if err != nil {
 			return fmt.Errorf("limits: %w", err)
@@ -627,11 +637,25 @@ func (s *Set) memPath(c *cell) string {
 	if s.unified {
 		return c.paths[""]
 	}
-	return c.paths["memory"]
+	return s.path(c, "memory")
+}
+
+// has reports whether the Set uses controller k.
+func (s *Set) has(k string) bool {
+	return slices.Contains(s.ctrls, k) || s.aliases[k] != ""
+}
+
+// path is c's directory in v1 controller k (or in the one k is mounted
+// with).
+func (s *Set) path(c *cell, k string) string {
+	if a := s.aliases[k]; a != "" {
+		k = a
+	}
+	return c.paths[k]
 }
 
 func (s *Set) oomCount(c *cell) (uint64, error) {
-	if !slices.Contains(s.ctrls, "memory") {
+	if !s.has("memory") {
 		return 0, errors.New("no memory controller")
 	}
 	p := s.memPath(c)
@@ -664,7 +688,7 @@ func (s *Set) Usage(wid int) (Usage, error) {
 		return Usage{-1, -1}, fmt.Errorf("limits: slot %d has no running process", wid)
 	}
 	u := Usage{Memory: -1, CPU: -1}
-	if slices.Contains(s.ctrls, "memory") {
+	if s.has("memory") {
 		if _, ws, err := memUsage(s.memPath(c), s.unified); err == nil {
 			u.Memory = ws
 		}
@@ -673,7 +697,7 @@ func (s *Set) Usage(wid int) (Usage, error) {
 		if v, err := statValue(c.paths[""], "cpu.stat", "usage_usec"); err == nil {
 			u.CPU = time.Duration(v) * time.Microsecond
 		}
-	} else if p := c.paths["cpuacct"]; p != "" {
+	} else if p := s.path(c, "cpuacct"); p != "" {
 		if b, err := cgroups.ReadFile(p, "cpuacct.usage"); err == nil {
 			if v, err := strconv.ParseInt(strings.TrimSpace(b), 10, 64); err == nil {
 				u.CPU = time.Duration(v)

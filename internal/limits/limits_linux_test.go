@@ -494,3 +494,53 @@ func TestMaxMemoryIgnoresPageCache(t *testing.T) {
 		t.Fatalf("called back at a working set of %d bytes, not above %d", ws, size)
 	}
 }
+
+// Joins of many slots at once, and two processes of one slot side by
+// side (a graceful reload): each process gets cgroups of its own, an
+// emptied one is kept for the slot's next process, and Close leaves
+// nothing (checked by newSet's cleanup).
+func TestConcurrentJoins(t *testing.T) {
+	s := newSet(t, Limits{PidsMax: 50, MemoryMax: 256 << 20})
+	errs := make(chan error, 20)
+	for wid := 1; wid <= 20; wid++ {
+		go func() {
+			errs <- func() error {
+				a, doneA, err := s.Join(wid)
+				if err != nil {
+					return err
+				}
+				b, doneB, err := s.Join(wid)
+				if err != nil {
+					return err
+				}
+				if strings.Join(a, " ") == strings.Join(b, " ") {
+					return fmt.Errorf("slot %d: two processes share %v", wid, a)
+				}
+				doneA()
+				doneB()
+				doneA() // done is idempotent
+				c, doneC, err := s.Join(wid)
+				if err != nil {
+					return err
+				}
+				if strings.Join(c, " ") != strings.Join(a, " ") && strings.Join(c, " ") != strings.Join(b, " ") {
+					return fmt.Errorf("slot %d: the emptied cgroup was not reused: %v, %v, then %v", wid, a, b, c)
+				}
+				for _, d := range b {
+					if strings.Join(c, " ") != strings.Join(b, " ") {
+						if _, err := os.Stat(d); err == nil {
+							return fmt.Errorf("slot %d: %s kept beside the spare", wid, d)
+						}
+					}
+				}
+				doneC()
+				return nil
+			}()
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
