@@ -137,36 +137,55 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	s.mu.Lock()
 	var removed []*entry
 	for name, e := range s.watchers {
-		if newByName[name] == nil {
+		// A removed watcher kept because its stop failed is stopped
+		// again, even if the new config has a watcher of its name (that
+		// one starts afresh once the old one is gone).
+		if newByName[name] == nil || e.isRemoved() {
 			removed = append(removed, e)
-			sum.Removed = append(sum.Removed, name)
+			if newByName[name] == nil {
+				sum.Removed = append(sum.Removed, name)
+			}
 		}
 	}
 	s.mu.Unlock()
 
 	// Removed watchers stop first, lowest priority first; nothing begins
-	// on them any more.
+	// on them any more. Their stop does not depend on the request: a
+	// client that gave up (its context ended, e.g. while another reload
+	// held opMu) must not leave them running unmanaged. Only shutdown
+	// cuts it short (and then stops them itself).
 	rm := make(batch, len(removed))
 	for i, e := range removed {
-		rm[i] = s.beginFinal(ctx, e, true)
+		rm[i] = s.beginFinal(s.life, e, true)
 	}
-	s.stopOps(rm)
+	stopErrs := s.stopOps(rm)
 	rm.end()
 	if s.closing.Load() {
 		// Cut short: the shutdown stops them (and everything else).
 		return sum
 	}
+	var gone []*entry
+	var notStopped []*op
 	s.mu.Lock()
-	for _, e := range removed {
-		delete(s.watchers, e.cfg.Name)
-		s.unobserve(e.cfg.Name)
+	for _, o := range rm {
+		if err := stopErrs[o]; err != nil {
+			// Kept (removed in its lane: nothing begins on it), so the
+			// next reload tries its stop again and shutdown stops it.
+			s.log.Error("removed watcher did not stop; kept until it does", "watcher", o.e.name, "err", err)
+			notStopped = append(notStopped, o)
+			continue
+		}
+		delete(s.watchers, o.e.name)
+		s.unobserve(o.e.name)
+		gone = append(gone, o.e)
 	}
 	s.cfg = cfg
 	s.mu.Unlock()
+	removed = gone
 	if len(removed) > 0 {
 		// Their last lines reach their files; bounded, since an escaped
 		// grandchild may hold a pipe open (its file then stays open).
-		octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		for _, e := range removed {
 			e.w.WaitOutput(octx)
 		}
@@ -174,16 +193,24 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	}
 	for _, e := range removed {
 		s.closeRing(e.cfg.Name) // ends `logs -f` of removed watchers
+		s.dropWatcher(e)
 	}
 	s.files.CloseUnused() // the log files only removed watchers wrote
 
 	var toStart, toRestart batch
 	defer func() { toStart.end(); toRestart.end() }()
+	failed := &failures{}
+	for _, o := range notStopped {
+		failed.add(o.e.name, fmt.Sprintf("removed, but its stop failed (kept until it stops): %v", stopErrs[o]))
+	}
 	for _, wc := range cfg.Watchers { // already in priority order
 		s.mu.Lock()
 		e := s.watchers[wc.Name]
 		s.mu.Unlock()
 		switch {
+		case e != nil && e.isRemoved():
+			// The old watcher of this name did not stop (above).
+			failed.add(wc.Name, "the removed watcher of the same name did not stop: not started")
 		case e == nil:
 			e = s.newEntry(wc, cfg.Daemon)
 			s.mu.Lock()
@@ -224,17 +251,40 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	// priority order. A watcher whose stop or start fails, or that is
 	// fatal once started, is reported in Failed; one a later command or
 	// shutdown cut short is not (the later command decides its state).
-	failed := &failures{}
 	rs := namesOf(toRestart.entries())
 	s.reloading(rs, true)
 	defer s.reloading(rs, false)
-	stopErrs := s.stopOps(toRestart)
+	// A watcher that runs is replaced slot by slot, each new process
+	// ready before the old one stops (issue 15), in start order; one that
+	// does not (fatal, flapping, starting, backoff) is stopped and started.
+	var replace, cold batch
 	for _, o := range toRestart {
+		if o.e.w.Status().State == watcher.StateActive {
+			replace = append(replace, o)
+		} else {
+			cold = append(cold, o)
+		}
+	}
+	// A replacement that fails (the new command does not come up) falls
+	// back to stop and start: the old command's processes do not run on
+	// under the new config, and the failure shows as it did before.
+	for _, g := range s.groups(replace) {
+		for o, err := range parallel(g, func(o *op) error {
+			return o.step(func(ctx context.Context) error { return o.e.w.Replace(ctx, true) })
+		}) {
+			if !cutShort(err) {
+				failed.add(o.e.name, fmt.Sprintf("replace: %v", err))
+				cold = append(cold, o)
+			}
+		}
+	}
+	stopErrs = s.stopOps(cold)
+	for _, o := range cold {
 		if err := stopErrs[o]; err != nil && !cutShort(err) {
 			failed.add(o.e.name, fmt.Sprintf("stop: %v", err))
 		}
 	}
-	all := append(toRestart[:len(toRestart):len(toRestart)], toStart...)
+	all := append(cold[:len(cold):len(cold)], toStart...)
 	startErrs := s.startOps(ctx, all, true, true)
 	for _, o := range all {
 		if err := startErrs[o]; err != nil {

@@ -268,6 +268,9 @@ func (s *Supervisor) Close() {
 	for _, n := range s.allNames() {
 		s.closeRing(n)
 	}
+	for _, e := range s.allEntries() {
+		s.dropWatcher(e)
+	}
 	s.files.Close()
 	s.closeObs()
 	if s.state != nil {
@@ -1056,6 +1059,21 @@ func (s *Supervisor) quick(e *entry, refuseClosing bool, fn func() error) error 
 		return ErrShuttingDown
 	}
 	return fn()
+}
+
+// isRemoved reports whether e is gone from the config (its final stop
+// began: nothing begins on it).
+func (e *entry) isRemoved() bool {
+	e.lane.mu.Lock()
+	defer e.lane.mu.Unlock()
+	return e.lane.removed
+}
+
+// dropWatcher releases what a stopped watcher held once it is gone (a
+// removed watcher after its final stop, every watcher when the
+// supervisor closes): the watcher's goroutines and timers.
+func (s *Supervisor) dropWatcher(e *entry) {
+	e.w.Close()
 }
 
 // wanted reports whether the last command begun on e wants it up.
