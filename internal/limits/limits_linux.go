@@ -315,7 +315,7 @@ func (s *Set) Join(wid int) (dirs []string, done func(), err error) {
 		s.removeCell(c)
 		return nil, nil, err
 	}
-	for _, k := range s.ctrls {
+	for _, k := range s.keys() {
 		dirs = append(dirs, c.paths[k])
 	}
 	return dirs, s.start(sl, c), nil
@@ -374,12 +374,12 @@ func (s *Set) start(sl *slot, c *cell) func() {
 // never one that exists (a previous circled's, or another Set's on the
 // same parent during a reload).
 func (s *Set) makeCell(wid int) (*cell, error) {
-	for {
+	for try := 0; ; try++ {
 		name := strconv.Itoa(wid) + "." + strconv.FormatUint(s.seq.Add(1), 10)
 		c := &cell{wid: wid, paths: map[string]string{}}
 		taken := false
 		var err error
-		for _, k := range s.ctrls {
+		for _, k := range s.keys() {
 			base := s.bases[k]
 			if s.unified {
 				// The controllers must be given to each level before the
@@ -404,7 +404,7 @@ func (s *Set) makeCell(wid int) (*cell, error) {
 			return c, nil
 		}
 		s.removeCell(c)
-		if !taken {
+		if !taken || try >= 1000 {
 			return nil, fmt.Errorf("limits: %w", err)
 		}
 	}
@@ -419,9 +419,10 @@ func (s *Set) prepare(c *cell) error {
 				return err
 			}
 		}
-		m, err := fs2.NewManager(&cgroups.Cgroup{Resources: s.res}, dir)
+		r := *s.res // Set may change its argument (swap): a copy per cell
+		m, err := fs2.NewManager(&cgroups.Cgroup{Resources: &r}, dir)
 		if err == nil {
-			err = m.Set(s.res)
+			err = m.Set(&r)
 		}
 		if err == nil && s.l.IOWeight > 0 {
 			err = setIOWeightV2(dir, s.l.IOWeight)
@@ -436,9 +437,10 @@ func (s *Set) prepare(c *cell) error {
 				paths[k] = s.path(c, k)
 			}
 		}
-		m, err := cgfs.NewManager(&cgroups.Cgroup{Resources: s.res}, paths)
+		r := *s.res // Set may change its argument (swap): a copy per cell
+		m, err := cgfs.NewManager(&cgroups.Cgroup{Resources: &r}, paths)
 		if err == nil {
-			err = m.Set(s.res)
+			err = m.Set(&r)
 		}
 		if err == nil && s.l.IOWeight > 0 {
 			err = setBlkioWeight(s.path(c, "blkio"), s.l.IOWeight)
@@ -638,6 +640,15 @@ func (s *Set) memPath(c *cell) string {
 		return c.paths[""]
 	}
 	return s.path(c, "memory")
+}
+
+// keys are the keys of a cell's paths: one directory per v1 controller
+// (those mounted together counted once), or the one v2 cgroup ("").
+func (s *Set) keys() []string {
+	if s.unified {
+		return []string{""}
+	}
+	return s.ctrls
 }
 
 // has reports whether the Set uses controller k.

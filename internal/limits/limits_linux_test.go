@@ -500,7 +500,9 @@ func TestMaxMemoryIgnoresPageCache(t *testing.T) {
 // emptied one is kept for the slot's next process, and Close leaves
 // nothing (checked by newSet's cleanup).
 func TestConcurrentJoins(t *testing.T) {
-	s := newSet(t, Limits{PidsMax: 50, MemoryMax: 256 << 20})
+	// memory_high alone: memory.limit_in_bytes is written "unlimited" (the
+	// library then sets the swap limit too, on its argument).
+	s := newSet(t, Limits{PidsMax: 50, MemoryHigh: 256 << 20})
 	errs := make(chan error, 20)
 	for wid := 1; wid <= 20; wid++ {
 		go func() {
