@@ -134,6 +134,10 @@ func (s *Supervisor) apply(ctx context.Context, old, cfg *config.Config) ReloadS
 	for _, w := range cfg.Watchers {
 		newByName[w.Name] = w
 	}
+	// Sockets first: a changed one's watchers get its new descriptor with
+	// their new spec below; an unchanged one stays open.
+	s.updateSockets(cfg)
+
 	s.mu.Lock()
 	var removed []*entry
 	for name, e := range s.watchers {

@@ -79,6 +79,7 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 	for _, r := range wc.Rlimits {
 		sp.Rlimits = append(sp.Rlimits, watcher.Rlimit{Name: r.Name, Value: r.Value})
 	}
+	s.specSockets(&sp, wc)
 	sp.Stdout = s.sink(wc, wc.Stdout, logs.Stdout)
 	if wc.RedirectStderr {
 		sp.Stderr = sp.Stdout
@@ -92,8 +93,8 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 // holds (bound with internal/sockets from Config.Sockets): descriptors
 // 3, 4, ... in wc.Sockets order, which is what $(circle.sockets.NAME)
 // became in Argv, named for LISTEN_FDNAMES. A watcher without sockets
-// is left alone. The supervisor calls it on each spec once it binds the
-// config's sockets (not wired yet: issue 16 §1).
+// is left alone. spec() calls it (specSockets) with the sockets the
+// supervisor bound.
 func withSockets(sp *watcher.Spec, wc *config.Watcher, held *sockets.Set) error {
 	if len(wc.Sockets) == 0 {
 		sp.Files, sp.ListenNames = nil, nil

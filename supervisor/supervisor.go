@@ -18,6 +18,7 @@ import (
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
 	"github.com/circle-supervisor/circle/internal/procstate"
+	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -103,6 +104,12 @@ type Supervisor struct {
 	obs *obs // events and metrics counters (events.go, metrics.go)
 
 	waiting map[string]*depWait // watchers waiting for their dependencies (depends.go)
+
+	sockMu  sync.Mutex   // guards sockets (a reload updates the set)
+	sockets *sockets.Set // [socket:NAME] sections, bound by circled; nil: none
+	// startErr, when set, is why Run starts nothing (a socket that could
+	// not be bound).
+	startErr error
 }
 
 type entry struct {
@@ -147,6 +154,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	s.applyDaemon(cfg.Daemon)
 	s.setupContainment()
 	s.openState()
+	s.bindSockets(cfg)
 	for _, wc := range cfg.Watchers {
 		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)
 	}
@@ -223,6 +231,12 @@ func describeExit(e watcher.ExitStatus) string {
 // watcher stops, and Run waits for every background goroutine a command
 // started before it returns.
 func (s *Supervisor) Run(ctx context.Context) error {
+	if s.startErr != nil {
+		s.log.Error("not starting", "err", s.startErr)
+		s.beginShutdown()
+		s.waitTracked()
+		return s.startErr
+	}
 	// The startup is cut short by a stop request as well.
 	startCtx, endStart := context.WithCancel(ctx)
 	defer endStart()
@@ -281,7 +295,13 @@ func (s *Supervisor) Close() {
 	if s.cg != nil {
 		s.cg.Close()
 	}
+	s.closeSockets()
 }
+
+// StartupError is why Run would start nothing (a [socket:NAME] that
+// could not be bound, naming it), or nil. circled may check it before
+// telling a launcher it started.
+func (s *Supervisor) StartupError() error { return s.startErr }
 
 // StopAll stops every watcher gracefully, in reverse priority order,
 // watchers of equal priority in parallel. It begins the shutdown: no
