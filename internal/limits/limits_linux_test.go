@@ -546,3 +546,42 @@ func TestConcurrentJoins(t *testing.T) {
 		}
 	}
 }
+
+// Every key lands in its v1 file, and a reused cgroup is rewritten.
+func TestLimitFilesV1(t *testing.T) {
+	if cgroups.IsCgroup2UnifiedMode() {
+		t.Skip("SKIP: v1 files; this host is cgroup v2")
+	}
+	l := Limits{MemoryMax: 300 << 20, MemoryHigh: 200 << 20, CPUMax: 150, PidsMax: 77, IOWeight: 300}
+	s := newSet(t, l)
+	_, done, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.slots[1].live[0]
+	want := map[string]string{
+		"memory/memory.limit_in_bytes":      strconv.Itoa(300 << 20),
+		"memory/memory.soft_limit_in_bytes": strconv.Itoa(200 << 20),
+		"cpu/cpu.cfs_period_us":             "100000",
+		"cpu/cpu.cfs_quota_us":              "150000",
+		"pids/pids.max":                     "77",
+	}
+	for k, v := range want {
+		ctrl, file, _ := strings.Cut(k, "/")
+		if got := readFile(t, s.path(c, ctrl), file); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	bfq := filepath.Join(s.path(c, "blkio"), "blkio.bfq.weight")
+	if b, err := os.ReadFile(bfq); err == nil {
+		if got := strings.TrimSpace(string(b)); !strings.HasSuffix(got, "300") {
+			t.Errorf("blkio.bfq.weight = %q, want 300", got)
+		}
+	} else {
+		t.Logf("no BFQ weight file here: %v", err)
+	}
+	done()
+	if s.slots[1].spare != c {
+		t.Fatal("the emptied cgroup was not kept as the slot's spare")
+	}
+}
