@@ -142,7 +142,7 @@ func (w *Watcher) loop() {
 // the change that caused them keeps the order observers saw when the
 // spawns ran under a lock, a spawn before the state it causes).
 const (
-	maxHold    = 50 * time.Millisecond
+	maxHold    = 250 * time.Millisecond
 	maxHoldFew = time.Second
 )
 
