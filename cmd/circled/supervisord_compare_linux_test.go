@@ -34,10 +34,11 @@ func TestSupervisordSameAsCircled(t *testing.T) {
 		}
 	}
 	prog := func(name, label, extra string) string {
-		// The shell records its pid (the process's), waits for SIGTERM,
-		// records the stop and exits 0.
+		// The shell sets its trap, then records its pid (the process's),
+		// waits for SIGTERM, records the stop and exits 0. (Trap first: the
+		// test stops everything as soon as every start is recorded.)
 		return "[program:" + name + "]\n" +
-			`command=/bin/sh -c 'echo "start ` + label + ` $$" >> ` + dir + `/events.log; trap "echo \"stop ` + label + `\" >> ` + dir + `/events.log; kill \$!; exit 0" TERM; sleep 1000 & wait'` + "\n" +
+			`command=/bin/sh -c 'trap "echo \"stop ` + label + `\" >> ` + dir + `/events.log; kill \$!; exit 0" TERM; echo "start ` + label + ` $$" >> ` + dir + `/events.log; sleep 1000 & wait'` + "\n" +
 			"stdout_logfile=NONE\nstderr_logfile=NONE\nstopwaitsecs=5\n" + extra + "\n"
 	}
 	conf := "[unix_http_server]\nfile=" + dir + "/s.sock\n\n" +
