@@ -14,6 +14,10 @@ import (
 // Status is the document of GET /v1/watchers and `circlectl status --json`.
 type Status struct {
 	Watchers []WatcherStatus `json:"watchers"`
+	// Sockets are every socket the daemon holds ([socket:NAME]), whatever
+	// watchers the request names: the list GET /v1/sockets answers. Empty
+	// (never null) when it holds none; absent from an older daemon's reply.
+	Sockets []Socket `json:"sockets"`
 	// LastReloadError is the error of the last failed config reload, cleared
 	// by the next successful one.
 	LastReloadError string `json:"last_reload_error,omitempty"`
@@ -173,6 +177,31 @@ type ProcessStats struct {
 	RSS int64   `json:"rss"` // bytes
 }
 
+// Socket is one socket the daemon holds ([socket:NAME] in the config):
+// bound by the daemon, open across restarts of the processes that use it.
+type Socket struct {
+	Name string `json:"name"`
+	// Address is the bound address: "127.0.0.1:43121" (with the port
+	// the system chose when the config says 0), "[::1]:8080", or a unix
+	// socket's path.
+	Address string `json:"address"`
+	Family  string `json:"family"` // AF_INET, AF_INET6, AF_UNIX
+	Type    string `json:"type"`   // SOCK_STREAM, SOCK_DGRAM
+	// FD is the daemon's own descriptor number for it (-1 if unknown).
+	FD int `json:"fd"`
+	// Watchers are the watchers whose processes get it (use_sockets),
+	// sorted by name; empty when none does.
+	Watchers []SocketUse `json:"watchers"`
+}
+
+// SocketUse is one watcher's use of a socket.
+type SocketUse struct {
+	Watcher string `json:"watcher"`
+	// FD is the descriptor number the watcher's processes see (what
+	// $(circle.sockets.NAME) expands to).
+	FD int `json:"fd"`
+}
+
 // Version is the reply of GET /v1/version.
 type Version struct {
 	Version   string `json:"version"`
@@ -187,6 +216,7 @@ type Version struct {
 // error wrapping ErrNoSuchWatcher.
 type Backend interface {
 	// Status computes the optional parts StatusOptionsFrom(ctx) asks for.
+	// Its Sockets are every socket, as Sockets returns them.
 	Status(ctx context.Context, names []string) (Status, error)
 	List(ctx context.Context) ([]string, error)
 	// Start, Stop, Restart and Reload return when done if wait is true,
@@ -212,6 +242,8 @@ type Backend interface {
 	// once every watcher has stopped (the daemon exits right after).
 	Quit(ctx context.Context, wait bool) error
 	Version(ctx context.Context) (Version, error)
+	// Sockets lists the sockets the daemon holds, sorted by name.
+	Sockets(ctx context.Context) ([]Socket, error)
 	// Logs writes the last req.Lines lines of a watcher's captured output
 	// (from the daemon's in-memory ring, whatever the stream class) to w,
 	// then, with req.Follow, new lines as they arrive, until ctx ends, the

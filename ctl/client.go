@@ -320,6 +320,18 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 	return v, err
 }
 
+// Sockets implements Backend: GET /v1/sockets. A daemon older than the
+// route answers 404 not_found: the error says it does not list sockets.
+func (c *Client) Sockets(ctx context.Context) ([]Socket, error) {
+	var l SocketList
+	err := c.do(ctx, http.MethodGet, "/v1/sockets", nil, nil, &l)
+	var ce *Error
+	if errors.As(err, &ce) && ce.Status == http.StatusNotFound && ce.Kind == KindNotFound {
+		return nil, fmt.Errorf("%w (circled is older than circlectl sockets)", err)
+	}
+	return l.Sockets, err
+}
+
 // Logs implements Backend: GET /v1/watchers/{name}/logs. It copies the
 // stream to w as it arrives. It returns nil when the stream ends: the
 // daemon finished it, ctx ended, or (with req.Follow) the daemon went

@@ -39,6 +39,7 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	m.HandleFunc("GET /v1/stats", h.stats)
 	m.HandleFunc("POST /v1/quit", h.quit)
 	m.HandleFunc("GET /v1/version", h.version)
+	m.HandleFunc("GET /v1/sockets", h.sockets)
 	m.HandleFunc("GET /v1/watchers/{name}/logs", h.logs)
 	m.HandleFunc("POST /v1/reopen", h.reopen)
 	m.HandleFunc("GET /v1/events", h.events) // events.go
@@ -382,6 +383,15 @@ func (h *handler) version(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, r, v, err)
 }
 
+func (h *handler) sockets(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	ss, err := h.b.Sockets(r.Context())
+	h.reply(w, r, SocketList{Sockets: normSockets(ss)}, err)
+}
+
 func (h *handler) reopen(w http.ResponseWriter, r *http.Request) {
 	if err := noQuery(r); err != nil {
 		h.writeError(w, r, err)
@@ -588,7 +598,21 @@ func normStatus(st Status) Status {
 			st.Watchers[i].Processes = []ProcessStatus{}
 		}
 	}
+	st.Sockets = normSockets(st.Sockets)
 	return st
+}
+
+// normSockets is ss with [] for every nil list.
+func normSockets(ss []Socket) []Socket {
+	if ss == nil {
+		return []Socket{}
+	}
+	for i := range ss {
+		if ss[i].Watchers == nil {
+			ss[i].Watchers = []SocketUse{}
+		}
+	}
+	return ss
 }
 
 func normResult(r Result) Result {

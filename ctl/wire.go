@@ -49,6 +49,11 @@ type WatcherList struct {
 	Watchers []string `json:"watchers"`
 }
 
+// SocketList is the reply of GET /v1/sockets.
+type SocketList struct {
+	Sockets []Socket `json:"sockets"`
+}
+
 // QuitReply is the reply of POST /v1/quit.
 type QuitReply struct {
 	Quitting bool `json:"quitting"`

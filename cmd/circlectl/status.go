@@ -63,6 +63,8 @@ matches no watcher, 2 on a usage error.`,
 				}
 				return nil
 			case asJSON:
+				// An older daemon sends no sockets: [] as a list always is.
+				st.Sockets = nonNilSockets(st.Sockets)
 				return printJSON(cmd.OutOrStdout(), st)
 			}
 			return writeStatus(cmd.OutOrStdout(), st, time.Now())

@@ -79,7 +79,7 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 	if counted {
 		b.sup.CountDescendants(ws)
 	}
-	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr}
+	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr, Sockets: b.sockets()}
 	for _, w := range ws {
 		cw := ctl.WatcherStatus{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority, Autostart: w.Autostart, Error: w.Error,
 			Processes: make([]ctl.ProcessStatus, 0, len(w.Processes))}
@@ -217,6 +217,27 @@ func (b backend) Quit(ctx context.Context, wait bool) error {
 
 func (b backend) Version(ctx context.Context) (ctl.Version, error) {
 	return ctl.Version{Version: buildinfo.Version, Commit: buildinfo.Commit, GoVersion: buildinfo.GoVersion(), PID: os.Getpid()}, nil
+}
+
+func (b backend) Sockets(ctx context.Context) ([]ctl.Socket, error) {
+	return b.sockets(), nil
+}
+
+// sockets are the sockets the supervisor holds, in ctl's terms.
+func (b backend) sockets() []ctl.Socket {
+	held := b.sup.Sockets()
+	out := make([]ctl.Socket, 0, len(held))
+	for _, s := range held {
+		cs := ctl.Socket{Name: s.Name, Address: s.Address, Family: s.Family, Type: s.Type, FD: s.FD,
+			Watchers: make([]ctl.SocketUse, 0, len(s.Watchers))}
+		for _, u := range s.Watchers {
+			// The same fields: a conversion, which stops compiling if
+			// either type changes alone.
+			cs.Watchers = append(cs.Watchers, ctl.SocketUse(u))
+		}
+		out = append(out, cs)
+	}
+	return out
 }
 
 func (b backend) Logs(ctx context.Context, name string, req ctl.LogsRequest, w io.Writer) error {

@@ -30,6 +30,7 @@ type Fake struct {
 	logs      []logLine
 	followers map[*follower]struct{}
 	events    fakeEvents // events.go
+	sockets   []ctl.Socket
 
 	// ReloadErr, when set, is what ReloadConfig returns.
 	ReloadErr error
@@ -159,13 +160,37 @@ func (f *Fake) Status(ctx context.Context, names []string) (ctl.Status, error) {
 	if err != nil {
 		return ctl.Status{}, err
 	}
-	var st ctl.Status
+	st := ctl.Status{Sockets: f.cloneSockets()}
 	for _, i := range idx {
 		w := f.watchers[i]
 		w.Processes = slices.Clone(w.Processes)
 		st.Watchers = append(st.Watchers, w)
 	}
 	return st, nil
+}
+
+// SetSockets makes ss the sockets the fake holds (none by default), as
+// Sockets and Status return them.
+func (f *Fake) SetSockets(ss ...ctl.Socket) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sockets = ss
+}
+
+// Sockets records "Sockets" and returns what SetSockets gave.
+func (f *Fake) Sockets(context.Context) ([]ctl.Socket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Sockets")
+	return f.cloneSockets(), nil
+}
+
+func (f *Fake) cloneSockets() []ctl.Socket {
+	ss := slices.Clone(f.sockets)
+	for i := range ss {
+		ss[i].Watchers = slices.Clone(ss[i].Watchers)
+	}
+	return ss
 }
 
 func (f *Fake) List(context.Context) ([]string, error) {
