@@ -54,6 +54,9 @@ func rpc2Err(err error) error {
 		return faultErr(rpc2.ErrNoSuchGroup, "%s", trimPrefix(err, supervisor.ErrNoSuchWatcher))
 	case errors.Is(err, supervisor.ErrBadConfig):
 		return faultErr(rpc2.ErrBadConfig, "%s", trimPrefix(err, supervisor.ErrBadConfig))
+	case errors.Is(err, supervisor.ErrShuttingDown):
+		// A command that passed busy() just before shutdown began.
+		return rpc2.ErrShuttingDown
 	}
 	return err
 }
