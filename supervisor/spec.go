@@ -79,6 +79,7 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 	for _, r := range wc.Rlimits {
 		sp.Rlimits = append(sp.Rlimits, watcher.Rlimit{Name: r.Name, Value: r.Value})
 	}
+	sp.Hook = s.hookFunc(wc)
 	s.specSockets(&sp, wc)
 	sp.Stdout = s.sink(wc, wc.Stdout, logs.Stdout)
 	if wc.RedirectStderr {
