@@ -31,6 +31,9 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %s", ctl.ErrNoSuchWatcher, trimPrefix(err, supervisor.ErrNoSuchWatcher))
 	case errors.Is(err, supervisor.ErrBadConfig):
 		return fmt.Errorf("%w: %s", ctl.ErrBadConfig, trimPrefix(err, supervisor.ErrBadConfig))
+	case errors.Is(err, supervisor.ErrShuttingDown):
+		// A command that passed busy() just before shutdown began: 503.
+		return ctl.ErrShuttingDown
 	}
 	return err
 }
