@@ -80,6 +80,7 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 		sp.Rlimits = append(sp.Rlimits, watcher.Rlimit{Name: r.Name, Value: r.Value})
 	}
 	sp.Hook = s.hookFunc(wc)
+	s.specLimits(&sp, wc)
 	s.specSockets(&sp, wc)
 	sp.Stdout = s.sink(wc, wc.Stdout, logs.Stdout)
 	if wc.RedirectStderr {
@@ -115,8 +116,7 @@ func withSockets(sp *watcher.Spec, wc *config.Watcher, held *sockets.Set) error 
 
 // limitsOf is wc's resource limits in internal/limits' terms, for the
 // supervisor's limits.New (whose Set.Join is watcher.Spec.Join) and
-// limits.Available (each Problem names its key, to report at load). Not
-// wired yet: the supervisor holds no limits.Set.
+// limits.Available (each Problem names its key): specLimits.
 func limitsOf(wc *config.Watcher) limits.Limits {
 	l := wc.Limits
 	return limits.Limits{

@@ -105,8 +105,12 @@ type Supervisor struct {
 
 	waiting map[string]*depWait // watchers waiting for their dependencies (depends.go)
 
-	sockMu  sync.Mutex   // guards sockets (a reload updates the set)
-	sockets *sockets.Set // [socket:NAME] sections, bound by circled; nil: none
+	sockMu       sync.Mutex   // guards sockets (a reload updates the set)
+	sockets      *sockets.Set // [socket:NAME] sections, bound by circled; nil: none
+	limMu        sync.Mutex
+	limits       map[string]*limitSet   // by watcher: its resource limits
+	retired      map[string][]*limitSet // by watcher: Sets of older limits, closed with it
+	limitsParent string                 // this circled's directory of limit cgroups
 	// startErr, when set, is why Run starts nothing (a socket that could
 	// not be bound).
 	startErr error
@@ -146,7 +150,10 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		rings:    map[string]*logs.Ring{},
 		files:    logs.NewFiles(),
 		drops:    logs.NewDrops(),
+		limits:   map[string]*limitSet{},
+		retired:  map[string][]*limitSet{},
 	}
+	s.limitsParent = limitsParent()
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.snap = snapshot(cfg.Files)
 	s.initObs()
@@ -1091,9 +1098,11 @@ func (e *entry) isRemoved() bool {
 
 // dropWatcher releases what a stopped watcher held once it is gone (a
 // removed watcher after its final stop, every watcher when the
-// supervisor closes): the watcher's goroutines and timers.
+// supervisor closes): the watcher's goroutines and timers, and its
+// limit cgroups.
 func (s *Supervisor) dropWatcher(e *entry) {
 	e.w.Close()
+	s.closeLimits(e.name)
 }
 
 // wanted reports whether the last command begun on e wants it up.

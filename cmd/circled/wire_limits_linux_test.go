@@ -1,0 +1,145 @@
+//go:build linux
+
+package main
+
+// Issue 16 §4 against the real circled: a watcher's limit keys hold its
+// processes (cgroup v1 controllers: the CI machines' hybrid layout).
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/limits"
+	"github.com/circle-supervisor/circle/internal/testhelper"
+)
+
+// v1Cgroup is pid's cgroup directory in v1 controller ctrl, or "".
+func v1Cgroup(pid int, ctrl string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && strings.Contains(","+parts[1]+",", ","+ctrl+",") {
+			return filepath.Join("/sys/fs/cgroup", ctrl, parts[2])
+		}
+	}
+	return ""
+}
+
+func needLimits(t *testing.T, l limits.Limits, ctrl string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("resource limits need root (cgroup writes)")
+	}
+	if err := limits.Available(l); err != nil {
+		t.Skipf("limits not enforceable here: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctrl)); err != nil {
+		t.Skipf("no cgroup v1 %s controller (this test reads v1 files): %v", ctrl, err)
+	}
+}
+
+// pids_max = 20: a fork loop of 60 sleeps gets at most 20 tasks.
+func TestWireLimitsPidsMax(t *testing.T) {
+	needLimits(t, limits.Limits{PidsMax: 20}, "pids")
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: the fork loop is a Python script")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "forker.py")
+	os.WriteFile(script, []byte(`import os, time
+n = 0
+for i in range(60):
+    try:
+        if os.fork() == 0:
+            time.sleep(300)
+            os._exit(0)
+        n += 1
+    except OSError:
+        pass
+print("forked", n, flush=True)
+time.sleep(300)
+`), 0o644)
+	p := startCircled(t, dir, `[watcher:forker]
+cmd = `+py+` `+script+`
+pids_max = 20
+`)
+	p.up()
+	var pid int
+	testhelper.Eventually(t, waitTimeout, "forker running", func() bool {
+		ps := p.pidsOf("forker")
+		if len(ps) == 1 {
+			pid = ps[0]
+		}
+		return pid != 0
+	})
+	cg := v1Cgroup(pid, "pids")
+	if cg == "" || !strings.Contains(cg, "forker") {
+		t.Fatalf("forker (pid %d) pids cgroup %q: not a limit cgroup of circled's", pid, cg)
+	}
+	testhelper.Eventually(t, waitTimeout, "the fork loop done", func() bool {
+		return strings.Contains(p.mustCtl("logs", "forker"), "forked")
+	})
+	max, _ := os.ReadFile(filepath.Join(cg, "pids.max"))
+	cur, _ := os.ReadFile(filepath.Join(cg, "pids.current"))
+	n, err := strconv.Atoi(strings.TrimSpace(string(cur)))
+	if strings.TrimSpace(string(max)) != "20" || err != nil || n > 20 || n < 2 {
+		t.Fatalf("pids.max %q pids.current %q", max, cur)
+	}
+	out, _ := exec.Command("pgrep", "-c", "-P", strconv.Itoa(pid)).Output()
+	kids, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	t.Logf("pids.current %d, the forker's children %d (60 forks tried)", n, kids)
+	if kids > 19 {
+		t.Fatalf("%d children, pids_max 20 allows the forker and 19", kids)
+	}
+	p.quit()
+	// The watcher's limit cgroups go with it (parent included).
+	if _, err := os.Stat(filepath.Dir(cg)); err == nil {
+		t.Errorf("%s left after circled quit", filepath.Dir(cg))
+	}
+}
+
+// memory_max holds a memory hog: the kernel kills it (signal KILL).
+func TestWireLimitsMemoryMax(t *testing.T) {
+	needLimits(t, limits.Limits{MemoryMax: 64 << 20}, "memory")
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: the memory hog is a Python one-liner")
+	}
+	dir := t.TempDir()
+	p := startCircled(t, dir, `[watcher:hog]
+cmd = `+py+` -c "import time; b = [bytearray(1 << 20) for _ in range(512)]; print('survived', flush=True); time.sleep(300)"
+memory_max = 64MB
+respawn = false
+`)
+	p.up()
+	testhelper.Eventually(t, waitTimeout, "the hog to end", func() bool {
+		out := p.mustCtl("status", "--json", "hog")
+		var st ctl.Status
+		if json.Unmarshal([]byte(out), &st) != nil || len(st.Watchers) != 1 || len(st.Watchers[0].Processes) == 0 {
+			return false
+		}
+		ex := st.Watchers[0].Processes[0].LastExit
+		if ex.None {
+			return false
+		}
+		if ex.Signal != "KILL" {
+			t.Fatalf("hog ended with %+v, want signal KILL; logs:\n%s", ex, p.mustCtl("logs", "hog"))
+		}
+		return true
+	})
+	if strings.Contains(p.mustCtl("logs", "hog"), "survived") {
+		t.Fatalf("the hog allocated 512 MB under memory_max = 64MB")
+	}
+	p.quit()
+}

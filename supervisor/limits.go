@@ -1,0 +1,163 @@
+package supervisor
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/circle-supervisor/circle/internal/limits"
+	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// limitsParent is this circled's directory, under its own cgroup in each
+// controller, that holds the watchers' limit cgroups: one per circled.
+func limitsParent() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "circled-limits-" + hex.EncodeToString(b[:])
+}
+
+// specLimits gives sp the Join of wc's limits.Set (issue 16 §4): each
+// process joins limit cgroups of its own before it execs. The Set is kept
+// per watcher while its limits stay the same; a reload that changes them
+// makes a new one (the old one's processes keep theirs until they end).
+// A limit this host cannot enforce is logged naming the watcher and the
+// key; the spawn then fails with the reason rather than running the
+// program unlimited.
+func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
+	l := limitsOf(wc)
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	cur := s.limits[wc.Name]
+	if l.IsZero() {
+		s.retireLimitsLocked(wc.Name)
+		return
+	}
+	if runtime.GOOS == "windows" {
+		// Job Object limits (limits.ApplyJob) are the watcher's to apply
+		// to each process's job: not wired yet.
+		if cur == nil {
+			s.log.Warn("resource limits are not applied on Windows yet", "watcher", wc.Name, "keys", strings.Join(l.Keys(), ","))
+		}
+		return
+	}
+	if cur == nil || cur.set.Limits() != l {
+		if err := limits.Available(l); err != nil {
+			s.log.Error("resource limits cannot all be enforced here", "watcher", wc.Name, "file", wc.File, "problems", limitProblems(err))
+		}
+		set, err := limits.New(path.Join(s.limitsParent, wc.Name), l)
+		if err != nil {
+			s.log.Error("resource limits", "watcher", wc.Name, "keys", strings.Join(l.Keys(), ","), "err", err)
+			sp.Join = func(int) ([]string, func(), error) { return nil, nil, err }
+			return
+		}
+		if set.V2() && s.cg != nil {
+			// On cgroup v2 the limits belong on the process's own
+			// containment cgroup (Set.Attach), which the watcher makes:
+			// joining another v2 cgroup would take the process out of its
+			// containment. Not wired yet.
+			set.Close()
+			err := errors.New("limits on cgroup v2 with process containment need the watcher to attach them (not supported yet)")
+			s.log.Error("resource limits", "watcher", wc.Name, "keys", strings.Join(l.Keys(), ","), "err", err)
+			sp.Join = func(int) ([]string, func(), error) { return nil, nil, err }
+			return
+		}
+		s.retireLimitsLocked(wc.Name)
+		cur = &limitSet{set: set, open: map[*func()]bool{}}
+		s.limits[wc.Name] = cur
+	}
+	sp.Join = cur.join
+}
+
+// limitSet is a watcher's limits.Set and the processes that joined it
+// whose end was not reported yet. The watcher does not call Join's done
+// when a process ends yet: the Set then keeps each process's cgroups
+// (a new one per process) until closeLimits, which runs once the
+// watcher's processes are gone and ends them all.
+type limitSet struct {
+	set  *limits.Set
+	mu   sync.Mutex
+	open map[*func()]bool
+}
+
+func (l *limitSet) join(wid int) ([]string, func(), error) {
+	dirs, done, err := l.set.Join(wid)
+	if err != nil || done == nil {
+		return dirs, done, err
+	}
+	var once sync.Once
+	key := new(func())
+	end := func() {
+		once.Do(func() {
+			l.mu.Lock()
+			delete(l.open, key)
+			l.mu.Unlock()
+			done()
+		})
+	}
+	*key = end
+	l.mu.Lock()
+	l.open[key] = true
+	l.mu.Unlock()
+	return dirs, end, nil
+}
+
+// close ends every joined process (they are gone) and closes the Set.
+func (l *limitSet) close() error {
+	l.mu.Lock()
+	ends := make([]func(), 0, len(l.open))
+	for k := range l.open {
+		ends = append(ends, *k)
+	}
+	l.mu.Unlock()
+	for _, end := range ends {
+		end()
+	}
+	return l.set.Close()
+}
+
+// retireLimitsLocked puts aside the watcher's current Set (its limits
+// changed or went): its processes may still run, so it is closed with
+// the watcher (closeLimits).
+func (s *Supervisor) retireLimitsLocked(name string) {
+	if cur := s.limits[name]; cur != nil {
+		s.retired[name] = append(s.retired[name], cur)
+		delete(s.limits, name)
+	}
+}
+
+// limitProblems names each key that cannot be enforced and why.
+func limitProblems(err error) string {
+	var u *limits.Unavailable
+	if errors.As(err, &u) {
+		var b []string
+		for _, p := range u.Problems {
+			b = append(b, p.Key+": "+p.Reason)
+		}
+		return strings.Join(b, "; ")
+	}
+	return err.Error()
+}
+
+// closeLimits closes a removed (or shut down) watcher's limits.Set: its
+// emptied cgroups are removed.
+func (s *Supervisor) closeLimits(name string) {
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	s.closeLimitsLocked(name)
+}
+
+func (s *Supervisor) closeLimitsLocked(name string) {
+	s.retireLimitsLocked(name)
+	for _, l := range s.retired[name] {
+		if err := l.close(); err != nil {
+			s.log.Warn("resource limits: removing cgroups", "watcher", name, "err", err)
+		}
+	}
+	delete(s.retired, name)
+}
