@@ -718,8 +718,11 @@ graceful_timeout = 2
 			t.Fatalf("%s: processes of group %d still alive %v after the stop:%s", name, pgid, took, pid1Describe(d.nsProcs()))
 		}
 		t.Logf("%s: group %d gone %v after the stop", name, pgid, took.Round(time.Millisecond))
-		if took < 1500*time.Millisecond || took > 2500*time.Millisecond {
-			t.Errorf("%s: group killed %v after the stop, want 2s ± 0.5s", name, took)
+		// Not before the watcher's 2 s grace; and by its own grace, not the
+		// daemon-wide 10 s (the upper bound is that distinction, wide enough
+		// for a loaded 2-core machine, not a latency target).
+		if took < 1500*time.Millisecond || took > 8*time.Second {
+			t.Errorf("%s: group killed %v after the stop, want after the watcher's 2s grace, well before 10s", name, took)
 		}
 		return took
 	}
