@@ -15,15 +15,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// buildCmd is buildCmdDone for callers that do not follow the
+// process to its end: Join's done is dropped.
 func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, error) {
+	cmd, _, err := buildCmdDone(spec, wid, argv, env, dir)
+	return cmd, err
+}
+
+// buildCmdDone makes the command for slot wid's process. done, if not
+// nil, is Spec.Join's: the caller calls it once the process has ended,
+// or at once if it is not started. On an error there is no done (it
+// has been called).
+func buildCmdDone(spec Spec, wid int, argv, env []string, dir string) (cmd *exec.Cmd, done func(), err error) {
 	if len(argv) == 0 {
-		return nil, fmt.Errorf("empty command")
+		return nil, nil, fmt.Errorf("empty command")
 	}
 	path, err := lookPath(argv[0], env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
+	cmd = &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
 	// A session of its own (so a process group of its own, pgid = pid):
 	// without it a child keeps circled's controlling terminal, and a
 	// dropped-privilege child could push input into root's terminal
@@ -31,7 +42,7 @@ func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, er
 	attr := &syscall.SysProcAttr{Setsid: true}
 	cred, err := credential(spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	attr.Credential = cred
 	cmd.SysProcAttr = attr
@@ -41,7 +52,7 @@ func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, er
 	// socket-activation variables. LISTEN_PID must be the child's own
 	// pid, known only in the child: the trampoline sets it.
 	if len(spec.ListenNames) > 0 && len(spec.ListenNames) != len(spec.Files) {
-		return nil, fmt.Errorf("%d socket names for %d sockets", len(spec.ListenNames), len(spec.Files))
+		return nil, nil, fmt.Errorf("%d socket names for %d sockets", len(spec.ListenNames), len(spec.Files))
 	}
 	if len(spec.Files) > 0 {
 		cmd.ExtraFiles = slices.Clone(spec.Files)
@@ -49,7 +60,7 @@ func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, er
 	if len(spec.ListenNames) > 0 {
 		for _, n := range spec.ListenNames {
 			if n == "" || strings.ContainsAny(n, ":\x00") || len(n) > 255 {
-				return nil, fmt.Errorf("socket name %q cannot be in LISTEN_FDNAMES", n)
+				return nil, nil, fmt.Errorf("socket name %q cannot be in LISTEN_FDNAMES", n)
 			}
 		}
 		cmd.Env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
@@ -62,29 +73,23 @@ func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, er
 	// nothing it forks escapes them. It must still be privileged then,
 	// so the trampoline changes user afterwards.
 	if spec.Join != nil {
-		dirs, done, err := spec.Join(wid)
+		dirs, d, err := spec.Join(wid)
 		if err != nil {
-			return nil, fmt.Errorf("resource-limit cgroups: %w", err)
+			return nil, nil, fmt.Errorf("resource-limit cgroups: %w", err)
 		}
-		// done is meant for when the process has ended; buildCmd cannot
-		// know that (the watcher must call it). It is called here only
-		// when the process will not start.
+		done = d
 		if len(dirs) > 0 {
 			tr.join = dirs
 			tr.cred, attr.Credential = cred, nil
 		}
-		if err := tr.wrap(cmd); err != nil {
-			if done != nil {
-				done()
-			}
-			return nil, err
-		}
-		return cmd, nil
 	}
 	if err := tr.wrap(cmd); err != nil {
-		return nil, err
+		if done != nil {
+			done() // the process will not start
+		}
+		return nil, nil, err
 	}
-	return cmd, nil
+	return cmd, done, nil
 }
 
 // credential is who the child runs as: nil (circled's credentials) when

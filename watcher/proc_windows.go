@@ -62,6 +62,12 @@ func ensureConsole() {
 	})
 }
 
+// buildCmdDone is buildCmd: there is no Join on Windows, so no done.
+func buildCmdDone(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, func(), error) {
+	cmd, err := buildCmd(spec, wid, argv, env, dir)
+	return cmd, nil, err
+}
+
 func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("empty command")

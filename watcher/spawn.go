@@ -131,6 +131,10 @@ func (w *Watcher) spawnWorker() {
 			// Closed meanwhile: nobody will handle it.
 			if j.err == nil {
 				killGroup(j.pid)
+				if j.p.joinDone != nil {
+					j.p.joinDone() // its end will not be handled
+					j.p.joinDone = nil
+				}
 			}
 			for _, f := range j.readers {
 				f.Close()
@@ -172,9 +176,16 @@ func (w *Watcher) startJob(j *spawnJob) {
 	if env, j.err = w.prepareReadyLocked(*spec, p, wid, env, dir); j.err != nil {
 		return
 	}
-	if j.cmd, j.err = buildCmd(*spec, s.wid, argv, env, dir); j.err != nil {
+	if j.cmd, p.joinDone, j.err = buildCmdDone(*spec, s.wid, argv, env, dir); j.err != nil {
 		return
 	}
+	defer func() {
+		if j.err != nil && p.joinDone != nil {
+			// Joined, but not started: its limit cgroups are done with.
+			p.joinDone()
+			p.joinDone = nil
+		}
+	}()
 	if j.readers, j.writers, j.err = attachOutput(j.cmd, *spec); j.err != nil {
 		return
 	}

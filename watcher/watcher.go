@@ -143,6 +143,7 @@ type proc struct {
 	recheckD  time.Duration
 	cell      *cgroup.Proc // the process's own cgroup, if any
 	cellWatch func()       // cancels the watch on its cgroup.events
+	joinDone  func()       // Spec.Join's done, called (once) when it has finished
 	startTick uint64       // start time, for the tracker (0: untracked)
 	tracked   bool
 
@@ -1083,6 +1084,12 @@ func (w *Watcher) finishLocked(p *proc) {
 	}
 	cell := p.cell
 	p.cell = nil
+	if d := p.joinDone; d != nil {
+		// Off the owner: internal/limits' done takes its lock and reads
+		// cgroup files.
+		p.joinDone = nil
+		w.goTracked(d)
+	}
 	if p.tracked {
 		w.tracker.Ended(p.pid)
 		p.tracked = false
