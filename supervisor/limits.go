@@ -75,10 +75,11 @@ func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
 }
 
 // limitSet is a watcher's limits.Set and the processes that joined it
-// whose end was not reported yet. The watcher does not call Join's done
-// when a process ends yet: the Set then keeps each process's cgroups
-// (a new one per process) until closeLimits, which runs once the
-// watcher's processes are gone and ends them all.
+// whose end was not reported yet. The watcher calls Join's done when a
+// process has ended; one it never reports (a spawn cut short, a watcher
+// closed first) is ended by closeLimits, which runs once the watcher's
+// processes are gone, so Set.Close finds its cgroups empty and removes
+// them. done runs once either way.
 type limitSet struct {
 	set  *limits.Set
 	mu   sync.Mutex
