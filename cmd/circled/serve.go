@@ -194,7 +194,9 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	}
 
 	log.Info("circled started", "pid", os.Getpid(), "socket", socket, "config", cfg.File, "watchers", len(cfg.Watchers))
-	ready(nil)
+	// A [socket:NAME] that could not be bound means Run starts nothing and
+	// returns that error: a --daemon launcher must hear it, not "ok".
+	ready(sup.StartupError())
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	go handleSignals(sigs, sup, cancelRun, log)
