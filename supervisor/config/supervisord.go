@@ -877,6 +877,13 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 	if len(l.errs) > nerr {
 		return nil
 	}
+	if listener && w.Autostart {
+		// internal/evlistener speaks the protocol, but circled does not run
+		// listeners through it yet: started as a plain program, a listener
+		// would read EOF for its first event and crash-loop.
+		w.Autostart = false
+		l.warnf(s, s.line, "["+s.name+"]", "event listeners are not run by circled yet: loaded and checked, not started (autostart off)")
+	}
 	l.sv.infos = append(l.sv.infos, &svInfo{w: w, group: group, env: own})
 	return w
 }
