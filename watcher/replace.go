@@ -56,12 +56,7 @@ func (w *Watcher) Reload(ctx context.Context, wait bool) error {
 			}
 			return
 		}
-		tickets := w.queueReplacementsLocked(w.slots)
-		w.startSlotsLocked(nil)
-		gen := w.gen
-		if wait {
-			wt = w.addWaiterLocked(func() bool { return w.reloadedLocked(gen, tickets, &res) })
-		}
+		wt = w.replaceAllLocked(wait, &res)
 	}) {
 		return ErrClosed
 	}
@@ -89,12 +84,7 @@ func (w *Watcher) Replace(ctx context.Context, wait bool) error {
 		if !w.want || w.fatal || w.flapping || w.gate != 0 {
 			return
 		}
-		tickets := w.queueReplacementsLocked(w.slots)
-		w.startSlotsLocked(nil)
-		gen := w.gen
-		if wait {
-			wt = w.addWaiterLocked(func() bool { return w.reloadedLocked(gen, tickets, &res) })
-		}
+		wt = w.replaceAllLocked(wait, &res)
 	}) {
 		return ErrClosed
 	}
@@ -105,6 +95,19 @@ func (w *Watcher) Replace(ctx context.Context, wait bool) error {
 		return err
 	}
 	return res.err(w)
+}
+
+// replaceAllLocked queues a replacement of every slot, starts the first
+// ones, and with wait returns the waiter for all of them (its failures go
+// to res).
+func (w *Watcher) replaceAllLocked(wait bool, res *startResult) *waiter {
+	tickets := w.queueReplacementsLocked(w.slots)
+	w.startSlotsLocked(nil)
+	if !wait {
+		return nil
+	}
+	gen := w.gen
+	return w.addWaiterLocked(func() bool { return w.reloadedLocked(gen, tickets, res) })
 }
 
 // reloadSignalLocked sends ReloadSignal to every running process. With
