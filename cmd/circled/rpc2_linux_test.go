@@ -86,15 +86,18 @@ func (p *circledProc) watcher(name string) ctl.WatcherStatus {
 	return st.Watchers[0]
 }
 
-// livePIDs are the pids of name's running processes, sorted.
+// livePIDs are the pids of name's running processes in slot (wid)
+// order: printer_1's pid first. Slots spawn in parallel, so pid order is
+// not slot order.
 func (p *circledProc) livePIDs(name string) []int {
+	procs := slices.Clone(p.watcher(name).Processes)
+	slices.SortFunc(procs, func(a, b ctl.ProcessStatus) int { return a.WID - b.WID })
 	var pids []int
-	for _, pr := range p.watcher(name).Processes {
+	for _, pr := range procs {
 		if pr.PID > 0 && pr.State == "running" {
 			pids = append(pids, pr.PID)
 		}
 	}
-	slices.Sort(pids)
 	return pids
 }
 
