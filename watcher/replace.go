@@ -97,6 +97,29 @@ func (w *Watcher) Replace(ctx context.Context, wait bool) error {
 	return res.err(w)
 }
 
+// ReplaceSlot replaces slot wid's running process gracefully, as max_age
+// does (the new process ready before the old one stops; one replacement
+// at a time, queued behind others), with why in the log: for a process
+// over its memory limit (max_memory). It does not wait. A stopped, fatal
+// or flapping watcher, or a slot with no running process, is left alone
+// (nil); ErrClosed after Close.
+func (w *Watcher) ReplaceSlot(wid int, why string) error {
+	if !w.post(func() {
+		if !w.want || w.fatal || w.flapping {
+			return
+		}
+		for _, s := range w.slots {
+			if s.wid == wid && s.proc != nil && !s.proc.down() {
+				w.log.Info("replacing the process", "wid", wid, "pid", s.proc.pid, "reason", why)
+				w.queueReplacementsLocked([]*slot{s})
+			}
+		}
+	}) {
+		return ErrClosed
+	}
+	return nil
+}
+
 // replaceAllLocked queues a replacement of every slot, starts the first
 // ones, and with wait returns the waiter for all of them (its failures go
 // to res).

@@ -179,6 +179,7 @@ func (w *Watcher) startJob(j *spawnJob) {
 	if j.cmd, p.joinDone, j.err = buildCmdDone(*spec, s.wid, argv, env, dir); j.err != nil {
 		return
 	}
+	p.oomKilled = spec.OOMKilled
 	defer func() {
 		if j.err != nil && p.joinDone != nil {
 			// Joined, but not started: its limit cgroups are done with.

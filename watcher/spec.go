@@ -87,6 +87,10 @@ type Spec struct {
 	// joins before it execs, through the trampoline, so nothing it forks
 	// escapes them. done is called once that process has ended.
 	Join func(wid int) (dirs []string, done func(), err error)
+	// OOMKilled, when set, is asked (off the owner, before Join's done)
+	// whether slot wid's process, ended by SIGKILL, was killed by the
+	// kernel's out-of-memory killer; ExitStatus.OOM records the answer.
+	OOMKilled func(wid int) bool
 	// MaxAge > 0 replaces a process gracefully once it has run MaxAge plus
 	// a random extra up to MaxAgeVariance: one slot at a time, and with
 	// readiness the new process is ready before the old one stops.
@@ -183,6 +187,9 @@ type ExitStatus struct {
 	Signal    string // "KILL", "TERM", ... or "" for a normal exit
 	SignalNum int
 	Time      time.Time
+	// OOM: the out-of-memory killer ended it (Signal is "KILL";
+	// Spec.OOMKilled said so).
+	OOM bool
 }
 
 // ExitCode is the shell's view of the status: the code, or 128+N for a

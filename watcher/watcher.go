@@ -144,6 +144,7 @@ type proc struct {
 	cell      *cgroup.Proc // the process's own cgroup, if any
 	cellWatch func()       // cancels the watch on its cgroup.events
 	joinDone  func()       // Spec.Join's done, called (once) when it has finished
+	oomKilled func(int) bool // Spec.OOMKilled at spawn (read off the owner by exited)
 	startTick uint64       // start time, for the tracker (0: untracked)
 	tracked   bool
 
@@ -953,6 +954,9 @@ func (w *Watcher) graceOverLocked(p *proc, t *time.Timer, grace time.Duration) {
 // The Spawner calls it from its own goroutine: it only posts the exit to
 // the owner (exitedLocked).
 func (w *Watcher) exited(p *proc, st ExitStatus) {
+	if st.Signal == "KILL" && p.oomKilled != nil {
+		st.OOM = p.oomKilled(p.wid)
+	}
 	w.post(func() { w.exitedLocked(p, st) })
 }
 
