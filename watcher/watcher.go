@@ -141,11 +141,11 @@ type proc struct {
 	killT     *time.Timer
 	recheckT  *time.Timer // re-checks a lingering group without events
 	recheckD  time.Duration
-	cell      *cgroup.Proc // the process's own cgroup, if any
-	cellWatch func()       // cancels the watch on its cgroup.events
-	joinDone  func()       // Spec.Join's done, called (once) when it has finished
+	cell      *cgroup.Proc   // the process's own cgroup, if any
+	cellWatch func()         // cancels the watch on its cgroup.events
+	joinDone  func()         // Spec.Join's done, called (once) when it has finished
 	oomKilled func(int) bool // Spec.OOMKilled at spawn (read off the owner by exited)
-	startTick uint64       // start time, for the tracker (0: untracked)
+	startTick uint64         // start time, for the tracker (0: untracked)
 	tracked   bool
 
 	// Readiness (ready.go).
