@@ -2,11 +2,13 @@ package procstate
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,11 +37,25 @@ type State struct {
 type File struct {
 	path string
 
+	wmu    sync.Mutex // one writer of the file (loop, Start, Close)
 	mu     sync.Mutex
 	state  State
 	procs  map[int]Proc
 	closed bool
 	err    error // last write error, reported once
+
+	// The file is a journal: a full snapshot (write), then one line
+	// per change appended to it ("proc ..." for Started, "end PID" for
+	// Ended), each a single small write(2), which a kill cannot tear.
+	// Once the journal outgrows the snapshot it would replace, the next
+	// write is a full snapshot again. (A snapshot per change meant a
+	// rename per spawn and per exit: on ext4 each rename over an existing
+	// file starts writeback of the new one, and under a crash loop that
+	// was a third of circled's CPU.)
+	app     *os.File // the journal, open for appending; nil: snapshot next
+	appSize int      // bytes in the journal
+	pending []byte   // lines not yet appended (guarded by mu)
+	full    bool     // a full snapshot is due (guarded by mu)
 
 	dirty chan struct{}
 	done  chan struct{}
@@ -79,6 +95,7 @@ func (f *File) Start() error {
 func (f *File) SetCgroup(path string) {
 	f.mu.Lock()
 	f.state.Cgroup = path
+	f.full = true
 	f.mu.Unlock()
 	f.changed()
 }
@@ -90,8 +107,10 @@ func (f *File) Started(watcher string, wid, pid int, start uint64) {
 	if start == 0 {
 		return
 	}
+	p := Proc{Watcher: watcher, WID: wid, PID: pid, Start: start, PGID: pid}
 	f.mu.Lock()
-	f.procs[pid] = Proc{Watcher: watcher, WID: wid, PID: pid, Start: start, PGID: pid}
+	f.procs[pid] = p
+	f.pending = appendProc(f.pending, p)
 	f.mu.Unlock()
 	f.changed()
 }
@@ -101,6 +120,11 @@ func (f *File) Ended(pid int) {
 	f.mu.Lock()
 	_, ok := f.procs[pid]
 	delete(f.procs, pid)
+	if ok {
+		f.pending = append(f.pending, "end "...)
+		f.pending = strconv.AppendInt(f.pending, int64(pid), 10)
+		f.pending = append(f.pending, '\n')
+	}
 	f.mu.Unlock()
 	if ok {
 		f.changed()
@@ -118,6 +142,12 @@ func (f *File) Close() error {
 	f.closed = true
 	f.mu.Unlock()
 	close(f.done)
+	f.wmu.Lock()
+	if f.app != nil {
+		f.app.Close()
+		f.app = nil
+	}
+	f.wmu.Unlock()
 	err := os.Remove(f.path)
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
@@ -145,14 +175,54 @@ func (f *File) loop() {
 		case <-f.done:
 			return
 		case <-f.dirty:
-			f.write()
+			f.update()
 		}
 	}
 }
 
-// write replaces the file atomically: a new temporary file (never an
-// existing one: O_EXCL|O_NOFOLLOW), then rename.
+// update appends the pending lines to the journal, or writes a full
+// snapshot when one is due, the journal is not open, or it has grown
+// past twice the snapshot's size (plus 4 KiB).
+func (f *File) update() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	lines := f.pending
+	f.pending = nil
+	snapshot := f.full || f.app == nil || f.appSize+len(lines) > 2*f.snapSizeLocked()+4096
+	f.mu.Unlock()
+	if snapshot {
+		return f.writeLocked()
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := f.app.Write(lines)
+	f.appSize += len(lines)
+	if err != nil {
+		return f.writeLocked() // the journal is in doubt: a snapshot replaces it
+	}
+	return nil
+}
+
+// snapSizeLocked estimates a snapshot's size (f.mu held).
+func (f *File) snapSizeLocked() int { return 64 + 48*len(f.procs) }
+
+// write writes a full snapshot.
 func (f *File) write() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	return f.writeLocked()
+}
+
+// writeLocked replaces the file atomically (f.wmu held): a new temporary
+// file (never an existing one: O_EXCL|O_NOFOLLOW), then rename; then it
+// opens the new file for appending the next changes.
+func (f *File) writeLocked() error {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -163,9 +233,21 @@ func (f *File) write() error {
 	for _, p := range f.procs {
 		st.Procs = append(st.Procs, p)
 	}
+	f.pending, f.full = nil, false // the snapshot includes them
 	f.mu.Unlock()
+	if f.app != nil {
+		f.app.Close()
+		f.app = nil
+	}
 	sort.Slice(st.Procs, func(i, j int) bool { return st.Procs[i].PID < st.Procs[j].PID })
-	err := writeAtomic(f.path, encode(&st))
+	data := encode(&st)
+	err := writeAtomic(f.path, data)
+	if err == nil {
+		if f.app, err = openAppend(f.path); err != nil {
+			f.app = nil
+		}
+		f.appSize = len(data)
+	}
 	f.mu.Lock()
 	f.err = err
 	f.mu.Unlock()
@@ -174,8 +256,11 @@ func (f *File) write() error {
 
 func writeAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
-	os.Remove(tmp)
 	t, err := openExcl(tmp)
+	if errors.Is(err, os.ErrExist) {
+		os.Remove(tmp) // left by a crash
+		t, err = openExcl(tmp)
+	}
 	if err != nil {
 		return err
 	}
@@ -194,20 +279,48 @@ func writeAtomic(path string, data []byte) error {
 
 const magic = "circled-state 1"
 
+// maxFile bounds what is read of a state file: a snapshot of the most
+// processes circled runs, with room for its journal.
+const maxFile = 64 << 20
+
 func encode(st *State) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\nowner %d %d\n", magic, st.OwnerPID, st.OwnerStart)
 	if st.Cgroup != "" {
 		fmt.Fprintf(&b, "cgroup %s\n", strconv.Quote(st.Cgroup))
 	}
+	out := []byte(b.String())
 	for _, p := range st.Procs {
-		fmt.Fprintf(&b, "proc %d %d %d %d %s\n", p.PID, p.Start, p.PGID, p.WID, strconv.Quote(p.Watcher))
+		out = appendProc(out, p)
 	}
-	return []byte(b.String())
+	return out
+}
+
+// appendProc appends p's "proc" line.
+func appendProc(b []byte, p Proc) []byte {
+	b = append(b, "proc "...)
+	b = strconv.AppendInt(b, int64(p.PID), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, p.Start, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(p.PGID), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(p.WID), 10)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, p.Watcher)
+	return append(b, '\n')
 }
 
 func decode(r io.Reader) (*State, error) {
-	sc := bufio.NewScanner(r)
+	data, err := io.ReadAll(io.LimitReader(r, maxFile))
+	if err != nil {
+		return nil, err
+	}
+	// A journal line cut short by a crash mid-write is dropped.
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1]
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	if !sc.Scan() || sc.Text() != magic {
 		return nil, errors.New("not a circled state file")
 	}
@@ -240,7 +353,14 @@ func decode(r io.Reader) (*State, error) {
 			if err := errors.Join(errs[:]...); err != nil || p.PID <= 1 || p.PGID <= 1 || p.Start == 0 {
 				return nil, fmt.Errorf("proc: %q", rest)
 			}
+			st.Procs = slices.DeleteFunc(st.Procs, func(q Proc) bool { return q.PID == p.PID })
 			st.Procs = append(st.Procs, p)
+		case "end":
+			pid, err := strconv.Atoi(rest)
+			if err != nil {
+				return nil, fmt.Errorf("end: %q", rest)
+			}
+			st.Procs = slices.DeleteFunc(st.Procs, func(q Proc) bool { return q.PID == pid })
 		}
 	}
 	return st, sc.Err()

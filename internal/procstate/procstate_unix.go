@@ -59,3 +59,8 @@ func read(path string) (*State, error) {
 	}
 	return s, nil
 }
+
+// openAppend opens the file just written, never through a link.
+func openAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
