@@ -6,10 +6,12 @@
 // processes before it starts anything (see supervisor's recovery).
 //
 // The file lives next to the control socket (SOCKET.state), in a
-// directory only circled's user (or root) can write; it is written
-// atomically (a temporary file, then rename) by one goroutine whenever
-// something changed, so a burst of spawns costs a few writes, not one
-// each; it is removed on a clean exit. Start times come from
+// directory only circled's user (or root) can write. One goroutine
+// writes it: a snapshot written atomically (a temporary file, then
+// rename), then one appended line per change ("proc ..." when a process
+// starts, "end PID" when it ends), a single small write each, until the
+// journal outgrows a snapshot and the next snapshot replaces it. A burst
+// of changes costs one write. It is removed on a clean exit. Start times come from
 // /proc/PID/stat (field 22) on Linux; elsewhere they cannot be read, no
 // process is recorded, and only the cgroup (Linux) can help.
 package procstate
