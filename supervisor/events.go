@@ -20,6 +20,7 @@ const (
 	EventReload     = "reload"      // a config reload (summary, or reason = the error)
 	EventLogDropped = "log_dropped" // output a process could not write (bytes)
 	EventLost       = "lost"        // this subscriber missed count events
+	EventVeto       = "veto"        // a before_* hook failed, so the action did not happen (reason)
 )
 
 // Event is one thing that happened, as GET /v1/events sends it.

@@ -195,6 +195,11 @@ func (s *Supervisor) runHook(ctx context.Context, wc *config.Watcher, line strin
 	if last := lastLine(output); last != "" {
 		msg += ": " + last
 	}
+	if strings.HasPrefix(string(ev.Point), "before_") {
+		// The action does not happen: say so to the event stream too
+		// (the command's error and status carry it as well).
+		s.Publish(Event{Type: EventVeto, Watcher: wc.Name, WID: ev.WID, PID: ev.PID, Reason: name + ": " + msg})
+	}
 	return errors.New(name + ": " + msg)
 }
 

@@ -8,6 +8,7 @@ package main
 // blocks neither the control socket nor other watchers.
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -52,6 +53,19 @@ hooks.before_start = echo checking; echo "database is down" >&2; exit 1
 	st := p.mustCtl("status", "w")
 	if !strings.Contains(st, "before_start") {
 		t.Errorf("status does not show the veto:\n%s", st)
+	}
+	// The event stream has it too (replayed with --since).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lines := p.eventLines(ctx, "--json", "--since", "1h", "w")
+	for {
+		l := nextLine(t, lines, 30*time.Second)
+		if strings.Contains(l, `"type":"veto"`) {
+			if !strings.Contains(l, "hooks.before_start") || !strings.Contains(l, "database is down") || !strings.Contains(l, `"watcher":"w"`) {
+				t.Errorf("veto event lacks the hook, its output or the watcher: %s", l)
+			}
+			break
+		}
 	}
 }
 
