@@ -55,7 +55,7 @@ func main() {
 	alt := flag.String("alt", "", "a second circled binary, run as setup \"circled-alt\" beside circled in every circled scenario (A/B of a change)")
 	logMiB := flag.Int("logmib", 0, "log capture size in MiB (0: the plan's)")
 	logReps := flag.Int("logreps", 0, "log capture repetitions (0: the plan's)")
-	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn, http (a focused run, not for the report)")
+	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn, http, sockets (a focused run, not for the report)")
 	sizes := flag.String("sizes", "", "numbers of children of the sizes scenarios, comma-separated (default: the plan's 10,200,2000)")
 	launchReps := flag.Int("launchreps", 0, "launch/RSS/SIGTERM repetitions per size (0: the plan's)")
 	launchOnly := flag.Bool("launchonly", false, "sizes: only launch, RSS/threads and SIGTERM (no idle, status, restart, metrics)")
@@ -177,6 +177,9 @@ func main() {
 	if want("http") {
 		runHTTP(r, root, cfg.httpReps)
 	}
+	if want("sockets") {
+		runSockets(r, root, cfg.sockReps)
+	}
 	r.elapsed = time.Since(t0)
 	if *gobench != "" {
 		if b, err := os.ReadFile(*gobench); err == nil {
@@ -206,6 +209,7 @@ type plan struct {
 	logReps     int
 	churn       time.Duration
 	httpReps    int
+	sockReps    int         // scenario 11: runs per setup
 	metricsReps map[int]int // GET /metrics per circled daemon
 	launchOnly  bool        // sizes: scenarios 1, 2, 6 only
 }
@@ -220,6 +224,7 @@ var defaultPlan = plan{
 	logReps:     5,
 	churn:       60 * time.Second,
 	httpReps:    3,
+	sockReps:    3,
 	metricsReps: map[int]int{200: 20, 2000: 20},
 }
 
@@ -233,6 +238,7 @@ var quickPlan = plan{
 	logReps:     1,
 	churn:       5 * time.Second,
 	httpReps:    1,
+	sockReps:    1,
 	metricsReps: map[int]int{200: 3, 2000: 3},
 }
 

@@ -24,6 +24,7 @@ type report struct {
 	logs    map[string][]logResult
 	churn   []churnResult
 	http    []*httpCase
+	sockets []*sockCase
 	metrics []metricsResult
 	notes   []string
 	gobench string
@@ -192,6 +193,20 @@ func (r *report) targets() []target {
 			add("`reload` with `reload_signal = HUP` loses 0 of 2000 requests", c.na == "" && len(c.results) > 0, lost == 0, "%s", m)
 		}
 	}
+	for _, c := range r.sockets {
+		if c.socket && c.kind == kindCircled {
+			lost, sent := 0, 0
+			for _, x := range c.results {
+				lost += x.failed
+				sent += x.sent
+			}
+			m := fmt.Sprintf("%d failed of %d in %d runs", lost, sent, len(c.results))
+			if c.na != "" {
+				m = c.na
+			}
+			add("`restart` and `reload` on a circled socket lose 0 of 2000 requests", c.na == "" && len(c.results) > 0, lost == 0, "%s", m)
+		}
+	}
 	return ts
 }
 
@@ -249,7 +264,7 @@ func (r *report) markdown() string {
 		"idle %v once per size; log capture %d × %d MiB; crash churn %v once per variant.\n\n",
 		fmtReps(p.launchReps, p.sizes), fmtReps(p.ctlReps, p.sizes), fmtReps(p.restartReps, p.sizes), p.idle, p.logReps, p.logBytes>>20, p.churn)
 
-	b.WriteString("## Targets (issues 2, 5, 7, 15)\n\n| target | circled | result |\n|---|---|---|\n")
+	b.WriteString("## Targets (issues 2, 5, 7, 15, 16)\n\n| target | circled | result |\n|---|---|---|\n")
 	for _, t := range r.targets() {
 		res := "MISS"
 		if !t.known {
@@ -344,6 +359,7 @@ func (r *report) markdown() string {
 
 	r.httpSection(&b)
 	r.metricsSection(&b)
+	r.socketsSection(&b)
 
 	if len(r.notes) > 0 {
 		b.WriteString("\n## Notes from this run\n\n")
