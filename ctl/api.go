@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -111,6 +112,25 @@ type Exit struct {
 	// None is true when no process of the slot has exited yet (it never
 	// ran, or its first process still runs): Code and Signal mean nothing.
 	None bool `json:"none,omitempty"`
+	// OOM is true when the kernel's out-of-memory killer ended it (Signal
+	// is "KILL"): memory_max, or the host out of memory, killed a process
+	// of its limit cgroup. Only for watchers with a memory limit key on
+	// Linux.
+	OOM bool `json:"oom,omitempty"`
+}
+
+// String is the exit as status shows it: "oom", "signal KILL",
+// "exit 3", or "-" before any exit.
+func (e Exit) String() string {
+	switch {
+	case e.None:
+		return "-"
+	case e.OOM:
+		return "oom"
+	case e.Signal != "":
+		return "signal " + e.Signal
+	}
+	return "exit " + strconv.Itoa(e.Code)
 }
 
 // Result is the reply of start, stop, restart, reload, signal, incr, decr.

@@ -72,6 +72,38 @@ func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
 		s.limits[wc.Name] = cur
 	}
 	sp.Join = cur.join
+	sp.OOMKilled = cur.set.OOMKilled
+}
+
+// ExitReasonOOM is an exit event's reason when the OOM killer ended the
+// process (its signal is KILL).
+const ExitReasonOOM = "oom"
+
+// exitOOM reports whether watcher name's process of slot wid, which
+// ended with st, was killed by the OOM killer: for the exit event and
+// the exit counts, which see an exit before the watcher does (so before
+// its limits' done). Only a SIGKILL asks, and only a limits.Set with a
+// running process in the slot is asked: the watcher's current one, or
+// one a reload put aside whose process has not been replaced yet.
+func (s *Supervisor) exitOOM(name string, wid int, st watcher.ExitStatus) bool {
+	if st.Signal != "KILL" {
+		return false
+	}
+	s.limMu.Lock()
+	var sets []*limits.Set
+	if cur := s.limits[name]; cur != nil {
+		sets = append(sets, cur.set)
+	}
+	for _, l := range s.retired[name] {
+		sets = append(sets, l.set)
+	}
+	s.limMu.Unlock()
+	for _, set := range sets {
+		if set.Running(wid) && set.OOMKilled(wid) {
+			return true
+		}
+	}
+	return false
 }
 
 // limitSet is a watcher's limits.Set and the processes that joined it

@@ -66,7 +66,7 @@ func toExit(e watcher.ExitStatus, has bool) ctl.Exit {
 		return ctl.Exit{None: true} // nothing has ended yet: not "exit 0"
 	}
 	if e.Signal != "" {
-		return ctl.Exit{Signal: e.Signal} // code is for normal exits only
+		return ctl.Exit{Signal: e.Signal, OOM: e.OOM} // code is for normal exits only
 	}
 	return ctl.Exit{Code: e.Code}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/circle-supervisor/circle/ctl"
@@ -140,6 +141,79 @@ respawn = false
 	})
 	if strings.Contains(p.mustCtl("logs", "hog"), "survived") {
 		t.Fatalf("the hog allocated 512 MB under memory_max = 64MB")
+	}
+	p.quit()
+}
+
+// lastExit is slot 1's last exit of watcher name in status --json, and
+// whether it has one.
+func (p *circledProc) lastExit(name string) (ctl.Exit, bool) {
+	p.t.Helper()
+	var st ctl.Status
+	if json.Unmarshal([]byte(p.mustCtl("status", "--json", name)), &st) != nil || len(st.Watchers) != 1 || len(st.Watchers[0].Processes) == 0 {
+		return ctl.Exit{}, false
+	}
+	ex := st.Watchers[0].Processes[0].LastExit
+	return ex, !ex.None
+}
+
+// memory_max = 32MB: a process that allocates until it is stopped is
+// killed by the kernel's OOM killer, and status says oom (not only
+// signal KILL); a SIGKILL from elsewhere, under the same limit, is not
+// an OOM kill.
+func TestWireLimitsOOMInStatus(t *testing.T) {
+	needLimits(t, limits.Limits{MemoryMax: 32 << 20}, "memory")
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: the memory hog is a Python one-liner")
+	}
+	dir := t.TempDir()
+	// b'x' * n writes every page (a bytearray could be untouched zero
+	// pages); bounded at 2 GB in case the limit does not hold.
+	p := startCircled(t, dir, `[watcher:hog]
+cmd = `+py+` -c "import time; b = [b'x' * (1 << 20) for _ in range(2048)]; print('survived', flush=True); time.sleep(300)"
+memory_max = 32MB
+respawn = false
+
+[watcher:quiet]
+cmd = sleep 300
+memory_max = 32MB
+`)
+	p.up()
+	var ex ctl.Exit
+	testhelper.Eventually(t, waitTimeout, "the hog to end", func() bool {
+		var ok bool
+		ex, ok = p.lastExit("hog")
+		return ok
+	})
+	if !ex.OOM || ex.Signal != "KILL" {
+		t.Fatalf("hog ended with %+v, want signal KILL and oom; logs:\n%s", ex, p.mustCtl("logs", "hog"))
+	}
+	if strings.Contains(p.mustCtl("logs", "hog"), "survived") {
+		t.Fatalf("the hog allocated 2 GB under memory_max = 32MB")
+	}
+	if out := p.mustCtl("status", "hog"); !strings.Contains(out, "oom") {
+		t.Logf("status text does not say oom yet (circlectl's LAST-EXIT column):\n%s", out)
+	}
+
+	var pid int
+	testhelper.Eventually(t, waitTimeout, "quiet running", func() bool {
+		ps := p.pidsOf("quiet")
+		if len(ps) == 1 {
+			pid = ps[0]
+		}
+		return pid != 0
+	})
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testhelper.Eventually(t, waitTimeout, "quiet's kill seen", func() bool {
+		var ok bool
+		ex, ok = p.lastExit("quiet")
+		return ok
+	})
+	if ex.OOM || ex.Signal != "KILL" {
+		t.Fatalf("quiet, killed by SIGKILL from a test, ended with %+v: want signal KILL, not oom", ex)
 	}
 	p.quit()
 }

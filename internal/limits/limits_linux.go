@@ -440,7 +440,9 @@ func (s *Set) prepare(c *cell) error {
 		r := *s.res // Set may change its argument (swap): a copy per cell
 		m, err := cgfs.NewManager(&cgroups.Cgroup{Resources: &r}, paths)
 		if err == nil {
+			v1SetMu.Lock()
 			err = m.Set(&r)
+			v1SetMu.Unlock()
 		}
 		if err == nil && s.l.IOWeight > 0 {
 			err = setBlkioWeight(s.path(c, "blkio"), s.l.IOWeight)
@@ -453,6 +455,12 @@ func (s *Set) prepare(c *cell) error {
 	c.oom = false
 	return nil
 }
+
+// v1SetMu serialises the v1 managers' Set: opencontainers/cgroups/fs
+// keeps its subsystems in a package variable, and the blkio one records
+// which weight file the kernel has in it without a lock (a data race
+// between two Sets preparing at once, seen with -race).
+var v1SetMu sync.Mutex
 
 // setBlkioWeight writes io_weight (1..10000, default 100) as v1's weight:
 // BFQ's blkio.bfq.weight (1..1000, default 100) or CFQ's blkio.weight
@@ -608,31 +616,55 @@ func (s *Set) removeCell(c *cell) error {
 }
 
 // OOMKilled reports whether the OOM killer killed a process in the
-// cgroup of slot wid's process that ended last (read by its done), or,
-// before done, in the slot's oldest running process's. Any process of
-// the cgroup counts (the main one or a descendant), and a kill by the
-// host's OOM killer as well as by memory_max. Only where the Set has a
-// memory controller (a memory key is set); false otherwise.
+// cgroup of slot wid's process that has just ended. Asked before that
+// process's done (as the watcher asks, and the exit event): whether a
+// running process of the slot has had a kill in its cgroup (with two,
+// during a graceful replacement, either counts); asked once no process
+// of the slot runs, the verdict its last process's done read. Any
+// process of the cgroup counts (the main one or a descendant), and a
+// kill by the host's OOM killer as well as by memory_max. Only where
+// the Set has a memory controller (a memory key is set); false
+// otherwise.
 func (s *Set) OOMKilled(wid int) bool {
 	s.mu.Lock()
 	sl := s.slots[wid]
-	var c *cell
-	if sl != nil {
-		if sl.ended != nil {
-			oom := sl.ended.oom
-			s.mu.Unlock()
-			return oom
-		}
-		if len(sl.live) > 0 {
-			c = sl.live[0]
+	if sl == nil {
+		s.mu.Unlock()
+		return false
+	}
+	if len(sl.live) == 0 {
+		oom := sl.ended != nil && sl.ended.oom
+		s.mu.Unlock()
+		return oom
+	}
+	// A copy of each running cell's memory cgroup and count before: done
+	// and a reuse change the cell.
+	type at struct {
+		dir  string
+		base uint64
+	}
+	var live []at
+	if s.has("memory") {
+		for _, c := range sl.live {
+			live = append(live, at{s.memPath(c), c.oomBase})
 		}
 	}
 	s.mu.Unlock()
-	if c == nil {
-		return false
+	for _, c := range live {
+		if n, err := s.oomCountAt(c.dir); err == nil && n > c.base {
+			return true
+		}
 	}
-	n, err := s.oomCount(c)
-	return err == nil && n > c.oomBase
+	return false
+}
+
+// Running reports whether slot wid has a process that joined (or was
+// attached) and whose done has not run.
+func (s *Set) Running(wid int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slots[wid]
+	return sl != nil && len(sl.live) > 0
 }
 
 func (s *Set) memPath(c *cell) string {
@@ -669,7 +701,11 @@ func (s *Set) oomCount(c *cell) (uint64, error) {
 	if !s.has("memory") {
 		return 0, errors.New("no memory controller")
 	}
-	p := s.memPath(c)
+	return s.oomCountAt(s.memPath(c))
+}
+
+// oomCountAt reads the OOM kill count of memory cgroup p.
+func (s *Set) oomCountAt(p string) (uint64, error) {
 	if s.unified {
 		return fs2.OOMKillCount(p)
 	}

@@ -312,6 +312,58 @@ func TestMemoryMaxOOMKill(t *testing.T) {
 	}
 }
 
+// During a graceful replacement a slot runs two processes: the old one,
+// stopped and done, must not decide the verdict of the new one, which
+// the OOM killer ends (OOMKilled is asked before the new one's done, as
+// the watcher and the exit event ask); Running tells a slot with a
+// process from one without.
+func TestOOMKilledTwoInSlot(t *testing.T) {
+	s := newSet(t, Limits{MemoryMax: 48 << 20})
+	if s.Running(1) {
+		t.Fatal("Running before any Join")
+	}
+	dirsOld, doneOld, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := start(t, "wait", dirsOld)
+	old.drain()
+	dirsNew, doneNew, err := s.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new one's memory cgroup must be its own: read it back.
+	if strings.Join(dirsOld, " ") == strings.Join(dirsNew, " ") {
+		t.Fatalf("two running processes share %v", dirsNew)
+	}
+	old.cmd.Process.Kill()
+	old.wait(t, 30*time.Second)
+	if s.OOMKilled(1) {
+		t.Fatal("the old process, killed by us, counted as an OOM kill")
+	}
+	doneOld()
+	if !s.Running(1) {
+		t.Fatal("Running false with the new process still running")
+	}
+	c := start(t, "alloc", dirsNew)
+	c.drain()
+	err = c.wait(t, 60*time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("helper ended with %v, want SIGKILL from the OOM killer", err)
+	}
+	if !s.OOMKilled(1) {
+		t.Fatal("OOMKilled false before the new process's done (the old one's verdict was read)")
+	}
+	doneNew()
+	if s.Running(1) {
+		t.Fatal("Running after both done")
+	}
+	if !s.OOMKilled(1) {
+		t.Fatal("OOMKilled false after done")
+	}
+}
+
 func memLimitFile(s *Set) string {
 	if s.unified {
 		return "memory.max"

@@ -35,6 +35,9 @@ func (s *Set) Attach(wid int, dir string) (done func(), err error) { return func
 // OOMKilled is false.
 func (s *Set) OOMKilled(wid int) bool { return false }
 
+// Running is false.
+func (s *Set) Running(wid int) bool { return false }
+
 // WatchMemory does nothing.
 func (s *Set) WatchMemory(over func(wid int)) {}
 
