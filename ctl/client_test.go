@@ -12,6 +12,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 func TestClientRoundTrip(t *testing.T) {
@@ -93,7 +94,7 @@ func TestClientErrors(t *testing.T) {
 }
 
 func TestClientUnreachable(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "none.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "none.sock")
 	_, err := ctl.NewClient(sock).Status(context.Background(), nil)
 	if !errors.Is(err, ctl.ErrUnreachable) || !strings.Contains(err.Error(), sock) {
 		t.Errorf("err = %v, want ErrUnreachable naming %s", err, sock)
@@ -116,7 +117,7 @@ func TestClientStatusDescendants(t *testing.T) {
 	// An older daemon: GET /v1/watchers takes only ?name=.
 	old := ctltest.NewFake("web", "worker")
 	h := ctl.NewHandler(old, nil)
-	sock := filepath.Join(shortDir(t), "old.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "old.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)

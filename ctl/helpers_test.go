@@ -5,25 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
-
-// shortDir is a fresh directory with a short path: unix socket paths are
-// limited to about 104 bytes and t.TempDir() can exceed that.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -41,7 +29,7 @@ func startServer(t *testing.T, b ctl.Backend, opts ...serverOpts) string {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)

@@ -13,43 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a stream writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond every millisecond until it holds, failing after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // hasCall reports whether the fake recorded call.
 func hasCall(f *ctltest.Fake, call string) bool {
@@ -58,12 +28,12 @@ func hasCall(f *ctltest.Fake, call string) bool {
 
 // follow runs c.Logs with Follow in the background, waits until the fake
 // follows, and returns the output and the call's result.
-func follow(t *testing.T, ctx context.Context, c *ctl.Client, f *ctltest.Fake, name string, lines int) (*syncBuffer, <-chan error) {
+func follow(t *testing.T, ctx context.Context, c *ctl.Client, f *ctltest.Fake, name string, lines int) (*testhelper.SyncBuffer, <-chan error) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testhelper.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- c.Logs(ctx, name, ctl.LogsRequest{Lines: lines, Follow: true}, out) }()
-	waitFor(t, 5*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
+	testhelper.Eventually(t, 5*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
 	return out, done
 }
 
@@ -209,13 +179,13 @@ func TestClientLogsFollow(t *testing.T) {
 	f := ctltest.NewFake("web", "worker")
 	c := ctl.NewClient(startServer(t, f))
 	out, done := follow(t, context.Background(), c, f, "web", 1)
-	waitFor(t, 5*time.Second, "the last line", func() bool { return out.String() == "web.1 | oops 2\n" })
+	testhelper.Eventually(t, 5*time.Second, "the last line", func() bool { return out.String() == "web.1 | oops 2\n" })
 
 	for i := range 3 {
 		line := fmt.Sprintf("web.1 | new %d\n", i)
 		f.Log("worker", "stdout", "not followed")
 		f.Log("web", "stdout", fmt.Sprintf("new %d", i))
-		waitFor(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), line) })
+		testhelper.Eventually(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), line) })
 	}
 	f.Log("web", "stderr", "last words")
 	f.RemoveWatcher("web")
@@ -268,7 +238,7 @@ func TestClientLogsCancel(t *testing.T) {
 	if err := wait(t, done, "Logs after cancel"); err != nil {
 		t.Errorf("Logs after cancel: %v, want nil", err)
 	}
-	waitFor(t, 5*time.Second, "the backend's ctx to end", func() bool {
+	testhelper.Eventually(t, 5*time.Second, "the backend's ctx to end", func() bool {
 		return hasCall(f, "Logs web end: context canceled") && f.Followers() == 0
 	})
 }
@@ -290,9 +260,9 @@ func TestLogsClientDisconnect(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	waitFor(t, 5*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
+	testhelper.Eventually(t, 5*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
 	conn.Close()
-	waitFor(t, 5*time.Second, "the backend's ctx to end", func() bool {
+	testhelper.Eventually(t, 5*time.Second, "the backend's ctx to end", func() bool {
 		return hasCall(f, "Logs web end: context canceled") && f.Followers() == 0
 	})
 }
@@ -307,7 +277,7 @@ func TestLogsFollowOutlivesReadTimeout(t *testing.T) {
 	out, done := follow(t, ctx, c, f, "web", 0)
 	time.Sleep(3 * read) // the deadline must pass
 	f.Log("web", "stdout", "still here")
-	waitFor(t, 5*time.Second, "a line after the read timeout", func() bool { return out.String() == "web.1 | still here\n" })
+	testhelper.Eventually(t, 5*time.Second, "a line after the read timeout", func() bool { return out.String() == "web.1 | still here\n" })
 	select {
 	case err := <-done:
 		t.Fatalf("the follow ended: %v", err)
@@ -324,7 +294,7 @@ func TestLogsFollowOutlivesReadTimeout(t *testing.T) {
 // sent before.
 func TestClientLogsServerShutdown(t *testing.T) {
 	f := ctltest.NewFake("web")
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +306,7 @@ func TestClientLogsServerShutdown(t *testing.T) {
 
 	out, done := follow(t, context.Background(), ctl.NewClient(sock), f, "web", 1)
 	f.Log("web", "stdout", "bye")
-	waitFor(t, 5*time.Second, "the line", func() bool { return strings.HasSuffix(out.String(), "web.1 | bye\n") })
+	testhelper.Eventually(t, 5*time.Second, "the line", func() bool { return strings.HasSuffix(out.String(), "web.1 | bye\n") })
 	stop()
 	if err := wait(t, done, "Logs after the server stopped"); err != nil {
 		t.Errorf("Logs after the server stopped: %v, want nil", err)
@@ -399,7 +369,7 @@ func (s silentLogs) Logs(ctx context.Context, _ string, _ ctl.LogsRequest, _ io.
 // ends cleanly when the daemon stops; a plain request does not.
 func TestClientLogsServerShutdownBeforeHeaders(t *testing.T) {
 	b := silentLogs{ctltest.NewFake("web"), make(chan struct{})}
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // alive asserts the daemon still answers a normal client.
@@ -135,7 +136,7 @@ func TestHalfOpen(t *testing.T) {
 }
 
 func TestServeStopsOnCancel(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 }
 
 func TestListenStale(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestListenLive(t *testing.T) {
 }
 
 func TestListenNotSocket(t *testing.T) {
-	path := filepath.Join(shortDir(t), "c.sock")
+	path := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestListenNotSocket(t *testing.T) {
 
 func TestListenModeAndDir(t *testing.T) {
 	for _, mode := range []os.FileMode{0o600, 0o660} {
-		dir := filepath.Join(shortDir(t), "a", "b")
+		dir := filepath.Join(testhelper.ShortDir(t), "a", "b")
 		sock := filepath.Join(dir, "c.sock")
 		ln, err := ctl.Listen(sock, mode)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // fakeSockets are two sockets: web used by two watchers, spare by none.
@@ -130,7 +131,7 @@ func TestClientSockets(t *testing.T) {
 // olderDaemon is a socket served as a circled older than GET /v1/sockets
 // answers it.
 func olderDaemon(t *testing.T) string {
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)

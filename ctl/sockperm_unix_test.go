@@ -18,6 +18,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // The test binary doubles as a daemon and a client run as another user
@@ -337,7 +338,7 @@ func serveOn(t *testing.T, sock string, mode os.FileMode) {
 // Modes of the directories on the way, checked for any user (everything
 // here is the test user's own).
 func TestSocketDirModes(t *testing.T) {
-	base := shortDir(t)
+	base := testhelper.ShortDir(t)
 	mk := func(name string, mode os.FileMode) string {
 		d := filepath.Join(base, name)
 		if err := os.Mkdir(d, 0o700); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // fakeSSH is an "ssh" that runs this test binary's dial-stdio helper on
@@ -102,14 +103,14 @@ func TestSSHClientLogsFollow(t *testing.T) {
 	// follower would pass for the new one (and its dead ssh's pid be the
 	// last in the file), so wait for it to go first.
 	follow := func(ctx context.Context) (int, <-chan error) {
-		waitFor(t, 10*time.Second, "the previous follower to go", func() bool { return f.Followers() == 0 })
+		testhelper.Eventually(t, 10*time.Second, "the previous follower to go", func() bool { return f.Followers() == 0 })
 		before := len(readPids(t, pidFile))
-		w := &syncBuffer{}
+		w := &testhelper.SyncBuffer{}
 		done := make(chan error, 1)
 		go func() { done <- c.Logs(ctx, "web", ctl.LogsRequest{Follow: true}, w) }()
-		waitFor(t, 10*time.Second, "the daemon to follow", func() bool { return f.Followers() == 1 })
+		testhelper.Eventually(t, 10*time.Second, "the daemon to follow", func() bool { return f.Followers() == 1 })
 		f.Log("web", "stdout", "now")
-		waitFor(t, 10*time.Second, "the line", func() bool { return strings.HasSuffix(w.String(), "web.1 | now\n") })
+		testhelper.Eventually(t, 10*time.Second, "the line", func() bool { return strings.HasSuffix(w.String(), "web.1 | now\n") })
 		pids := readPids(t, pidFile)
 		if len(pids) != before+1 {
 			t.Fatalf("the follow ran %d new ssh, want 1", len(pids)-before)
@@ -158,7 +159,7 @@ func TestProxyHalfClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := strings.NewReader("GET /v1/list HTTP/1.1\r\nHost: circled\r\n\r\n")
-	out := &syncBuffer{}
+	out := &testhelper.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- ctl.Proxy(context.Background(), conn, in, out) }()
 	select {
@@ -171,7 +172,7 @@ func TestProxyHalfClose(t *testing.T) {
 	}
 
 	// Dial's errors name the socket and wrap ErrUnreachable.
-	missing := filepath.Join(shortDir(t), "none.sock")
+	missing := filepath.Join(testhelper.ShortDir(t), "none.sock")
 	if _, err := ctl.Dial(context.Background(), missing); !errors.Is(err, ctl.ErrUnreachable) ||
 		err.Error() != "daemon not reachable on "+missing+": no such file or directory" {
 		t.Errorf("Dial(missing) = %v", err)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // MaxAge replaces each process once it is old enough, one slot at a
@@ -51,7 +53,7 @@ func TestMaxAgeReplacesSlotBySlot(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, pid := range first {
-		eventually(t, 10*time.Second, "the old process to go", func() bool { return !alive(pid) })
+		testhelper.Eventually(t, 10*time.Second, "the old process to go", func() bool { return !alive(pid) })
 	}
 }
 
@@ -127,8 +129,8 @@ func TestHooks(t *testing.T) {
 	if err := w.Start(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "after_start", h.has(AfterStart, 1))
-	eventually(t, 10*time.Second, "after_spawn x2", h.has(AfterSpawn, 2))
+	testhelper.Eventually(t, 10*time.Second, "after_start", h.has(AfterStart, 1))
+	testhelper.Eventually(t, 10*time.Second, "after_spawn x2", h.has(AfterSpawn, 2))
 	if h.count(BeforeSpawn) != 2 {
 		t.Fatalf("before_spawn called %d times", h.count(BeforeSpawn))
 	}
@@ -155,7 +157,7 @@ func TestHooks(t *testing.T) {
 	if err := w.Signal("CONT", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "after_signal", h.has(AfterSignal, 1))
+	testhelper.Eventually(t, 10*time.Second, "after_signal", h.has(AfterSignal, 1))
 
 	// before_stop vetoes the stop: the processes keep running.
 	h.set(BeforeStop, true)
@@ -169,8 +171,8 @@ func TestHooks(t *testing.T) {
 	if err := w.Stop(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "after_stop", h.has(AfterStop, 1))
-	eventually(t, 10*time.Second, "on_exit x2", h.has(OnExit, 2))
+	testhelper.Eventually(t, 10*time.Second, "after_stop", h.has(AfterStop, 1))
+	testhelper.Eventually(t, 10*time.Second, "on_exit x2", h.has(OnExit, 2))
 	h.mu.Lock()
 	for _, e := range h.events {
 		if e.Point == OnExit && (e.Exit == nil || !slices.Contains(pids, e.PID)) {
@@ -201,7 +203,7 @@ func TestHookOnFatal(t *testing.T) {
 	spec.Hook = h.hook
 	w := newWatcher(t, spec)
 	w.Start(ctx30(t), true)
-	eventually(t, 10*time.Second, "on_fatal", h.has(OnFatal, 1))
+	testhelper.Eventually(t, 10*time.Second, "on_fatal", h.has(OnFatal, 1))
 	if st := w.Status(); st.State != StateFatal {
 		t.Fatalf("status %+v", st)
 	}
@@ -244,7 +246,7 @@ func TestStdin(t *testing.T) {
 	if _, err := wr.WriteString("hello\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the child to read its stdin", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "the child to read its stdin", func() bool {
 		b, _ := os.ReadFile(out)
 		return strings.TrimSpace(string(b)) == "got hello 1"
 	})
@@ -340,7 +342,7 @@ func TestMaxFailedStarts(t *testing.T) {
 	}
 	w := newWatcher(t, spec)
 	w.Start(ctx30(t), false)
-	eventually(t, 20*time.Second, "fatal", func() bool { return w.Status().State == StateFatal })
+	testhelper.Eventually(t, 20*time.Second, "fatal", func() bool { return w.Status().State == StateFatal })
 	st := w.Status()
 	if !strings.Contains(st.Error, "3 failed starts in a row") || !strings.Contains(st.Error, "exited with code 3") {
 		t.Fatalf("status %+v", st)
@@ -352,7 +354,7 @@ func TestMaxFailedStarts(t *testing.T) {
 	}
 	// A start begins a new count.
 	w.Start(ctx30(t), false)
-	eventually(t, 20*time.Second, "fatal again", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "fatal again", func() bool {
 		c := 0
 		spawns.Range(func(any, any) bool { c++; return true })
 		return w.Status().State == StateFatal && c == 6

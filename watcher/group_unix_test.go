@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // workerSpec runs sh -c 'worker & worker & wait' where each worker traps
@@ -47,7 +49,7 @@ func countPrefix(path, prefix string) int {
 func TestStopKeepsGraceForRestOfGroup(t *testing.T) {
 	spec, out := workerSpec(t, "grace")
 	w := startWatcher(t, spec)
-	eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	testhelper.Eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
 	if err := w.Stop(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -64,16 +66,16 @@ func TestLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 	spec, out := workerSpec(t, "lead")
 	spec.Policy.MinUptime = 0 // restart at once
 	w := startWatcher(t, spec)
-	eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	testhelper.Eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
 	old := w.PIDs()[0]
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a new main process", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "a new main process", func() bool {
 		ps := w.Status().Processes
 		return len(ps) == 1 && ps[0].State == ProcRunning && ps[0].PID != old
 	})
-	eventually(t, 5*time.Second, "4 workers ready", func() bool { return countPrefix(out, "ready") == 4 })
+	testhelper.Eventually(t, 5*time.Second, "4 workers ready", func() bool { return countPrefix(out, "ready") == 4 })
 	b, _ := os.ReadFile(out)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	// ready, ready (old), done, done (old, after TERM), ready, ready (new).
@@ -92,7 +94,7 @@ func TestLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 func TestStartDuringStopStartsReplacement(t *testing.T) {
 	spec, out := workerSpec(t, "restart")
 	w := startWatcher(t, spec)
-	eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	testhelper.Eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
 	old := w.PIDs()[0]
 	if err := w.Stop(context.Background(), false); err != nil {
 		t.Fatal(err)

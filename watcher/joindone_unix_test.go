@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // joinCounter is a Spec.Join whose directory is a plain one with a
@@ -71,7 +73,7 @@ func TestJoinDoneAfterExit(t *testing.T) {
 	if err := w.Start(ctx, false); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	eventually(t, 20*time.Second, "three processes ended and their dones called", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "three processes ended and their dones called", func() bool {
 		_, done := jc.counts(t)
 		return done >= 3
 	})
@@ -102,7 +104,7 @@ func TestJoinDoneSpawnFails(t *testing.T) {
 	if err := w.Start(ctx, false); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	eventually(t, 20*time.Second, "two failed spawns' dones called", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "two failed spawns' dones called", func() bool {
 		_, done := jc.counts(t)
 		return done >= 2
 	})

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // pidsV1 is the cgroup v1 pids hierarchy the test uses, when writable.
@@ -110,7 +112,7 @@ func TestCircledSurvivesFullPidsCgroup(t *testing.T) {
 		c.Env = append(os.Environ(), "CIRCLED_SOCKET="+sock)
 		return c.CombinedOutput()
 	}
-	eventually(t, 30*time.Second, "spawns failing with EAGAIN", func() bool {
+	testhelper.Eventually(t, 30*time.Second, "spawns failing with EAGAIN", func() bool {
 		return dead() || strings.Contains(out.String(), "resource temporarily unavailable")
 	})
 	for round := range 5 {

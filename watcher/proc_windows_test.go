@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 func readPids(path string) []int {
@@ -136,13 +138,13 @@ func TestWindowsStopKillsTree(t *testing.T) {
 	spec.Env = append(spec.Env, "CIRCLE_PIDFILE="+pidfile)
 	w := startWatcher(t, spec)
 	var pids []int
-	eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
+	testhelper.Eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
 	start := time.Now()
 	if err := w.Stop(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	for _, pid := range pids {
-		eventually(t, 5*time.Second, "pid "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
+		testhelper.Eventually(t, 5*time.Second, "pid "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
 	}
 	if el := time.Since(start); el > 10*time.Second {
 		t.Fatalf("stop took %s", el)
@@ -158,14 +160,14 @@ func TestWindowsStopSignalKill(t *testing.T) {
 	spec.GracefulTimeout = time.Hour
 	w := startWatcher(t, spec)
 	var pids []int
-	eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
+	testhelper.Eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := w.Stop(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, pid := range pids {
-		eventually(t, 5*time.Second, "pid "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
+		testhelper.Eventually(t, 5*time.Second, "pid "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
 	}
 }
 
@@ -182,12 +184,12 @@ func TestWindowsLeaderExitKillsRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pids []int
-	eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
+	testhelper.Eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
 	if err := terminateProcess(pid); err != nil { // the leader only
 		t.Fatal(err)
 	}
 	<-done
-	eventually(t, 5*time.Second, "grandchild gone", func() bool { return !alive(pids[1]) })
+	testhelper.Eventually(t, 5*time.Second, "grandchild gone", func() bool { return !alive(pids[1]) })
 }
 
 // When circled itself dies, the kernel closes its job handles and every
@@ -201,13 +203,13 @@ func TestWindowsSupervisorDeathKillsTrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pids []int
-	eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
+	testhelper.Eventually(t, 20*time.Second, "child and grandchild pids", func() bool { pids = readPids(pidfile); return len(pids) == 2 })
 	if err := sup.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	sup.Wait()
 	for _, pid := range pids {
-		eventually(t, 5*time.Second, "pid "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
+		testhelper.Eventually(t, 5*time.Second, "pid "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // Readiness, liveness and exit-code policy (issue 15) with real
@@ -81,7 +83,7 @@ func TestStartFailsWhenNeverReady(t *testing.T) {
 	}
 	// The process was stopped as a failed start: the slot backs off and
 	// shows why.
-	eventually(t, 10*time.Second, "the slot in backoff with the reason", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "the slot in backoff with the reason", func() bool {
 		st := w.Status()
 		return len(st.Processes) == 1 && strings.Contains(st.Processes[0].Error, "ready.tcp") &&
 			(st.Processes[0].State == ProcBackoff || st.Processes[0].State == ProcStarting)
@@ -100,7 +102,7 @@ func TestStartWaitsForHTTPReady(t *testing.T) {
 	if err := w.Start(ctx30(t), true); err != nil {
 		t.Fatal(err)
 	}
-	// Start returned: the server answers now, not eventually.
+	// Start returned: the server answers now, not testhelper.Eventually.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 	if err != nil {
 		t.Fatalf("GET right after start: %v", err)
@@ -222,7 +224,7 @@ func TestNotifyReadyStatusWatchdog(t *testing.T) {
 	}
 	// Pings stop: the watchdog restarts it as a failure.
 	os.WriteFile(stop, nil, 0o644)
-	eventually(t, 15*time.Second, "a restart after the missed ping", func() bool {
+	testhelper.Eventually(t, 15*time.Second, "a restart after the missed ping", func() bool {
 		q := w.Status().Processes[0]
 		return q.PID != p.PID && q.Restarts >= 1
 	})
@@ -247,7 +249,7 @@ func TestReloadSignal(t *testing.T) {
 	if err := w.Reload(ctx30(t), true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the trap to run", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "the trap to run", func() bool {
 		b, _ := os.ReadFile(got)
 		return string(b) == "hup\n"
 	})
@@ -309,7 +311,7 @@ func TestOnFailureExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// exit 2 is expected: left down.
-	eventually(t, 10*time.Second, "the slot left down", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "the slot left down", func() bool {
 		p := w.Status().Processes[0]
 		return p.State == ProcExited && p.LastExit.Code == 2
 	})
@@ -322,7 +324,7 @@ func TestOnFailureExitCodes(t *testing.T) {
 	if err := w.Start(ctx30(t), true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a restart after exit 3", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "a restart after exit 3", func() bool {
 		return w.Status().Processes[0].Restarts >= 1
 	})
 	// A signal circled did not send is a failure; one it sent is not.
@@ -334,7 +336,7 @@ func TestOnFailureExitCodes(t *testing.T) {
 	}
 	p := w2.Status().Processes[0]
 	syscall.Kill(p.PID, syscall.SIGKILL)
-	eventually(t, 10*time.Second, "a restart after an outside SIGKILL", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "a restart after an outside SIGKILL", func() bool {
 		q := w2.Status().Processes[0]
 		return q.Restarts == 1 && q.PID != p.PID && q.PID != 0
 	})
@@ -342,7 +344,7 @@ func TestOnFailureExitCodes(t *testing.T) {
 	if err := w2.Signal("KILL", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "left down after circled's SIGKILL", func() bool {
+	testhelper.Eventually(t, 10*time.Second, "left down after circled's SIGKILL", func() bool {
 		r := w2.Status().Processes[0]
 		return r.State == ProcExited && r.LastExit.Signal == "KILL" && r.PID == 0
 	})
@@ -379,10 +381,10 @@ time.sleep(100)
 	if err := w.Start(ctx30(t), true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "healthy", func() bool { return w.Status().Processes[0].Health == "healthy" })
+	testhelper.Eventually(t, 10*time.Second, "healthy", func() bool { return w.Status().Processes[0].Health == "healthy" })
 	pid := w.Status().Processes[0].PID
 	os.WriteFile(filepath.Join(dir, "DOWN"), nil, 0o644)
-	eventually(t, 15*time.Second, "a restart after unhealthy", func() bool {
+	testhelper.Eventually(t, 15*time.Second, "a restart after unhealthy", func() bool {
 		p := w.Status().Processes[0]
 		return p.PID != pid && p.Restarts == 1
 	})
@@ -399,7 +401,7 @@ func TestWIDFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	for wid, name := range map[int]string{1: "005", 2: "006"} {
-		eventually(t, 10*time.Second, name, func() bool {
+		testhelper.Eventually(t, 10*time.Second, name, func() bool {
 			b, _ := os.ReadFile(filepath.Join(dir, name))
 			return strings.TrimSpace(string(b)) == fmt.Sprint(wid)
 		})
@@ -422,7 +424,7 @@ func TestReached(t *testing.T) {
 	if ok, _ := w.Reached(CondStarted); !ok {
 		t.Fatal("Reached(started) = false with a process running")
 	}
-	eventually(t, 10*time.Second, "ready", func() bool { ok, _ := w.Reached(CondReady); return ok })
+	testhelper.Eventually(t, 10*time.Second, "ready", func() bool { ok, _ := w.Reached(CondReady); return ok })
 	if ok, why := w.Reached(CondCompleted); ok || !strings.Contains(why, "respawns") {
 		t.Fatalf("Reached(completed) = %v, %q for a respawning watcher", ok, why)
 	}
@@ -435,7 +437,7 @@ func TestReached(t *testing.T) {
 		if err := w.Start(ctx30(t), false); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "the one-shot to end", func() bool {
+		testhelper.Eventually(t, 10*time.Second, "the one-shot to end", func() bool {
 			st := w.Status()
 			return len(st.Processes) == 1 && st.Processes[0].State == ProcExited
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 func intp(n int) *int { return &n }
@@ -21,17 +22,17 @@ func TestEventsCommand(t *testing.T) {
 	t0 := time.Now().Add(-time.Minute)
 	f.Emit(ctl.Event{Time: t0, Type: "exit", Watcher: "web", WID: 1, PID: 1234, Code: intp(3)})
 
-	run1 := func(args ...string) (*syncBuffer, context.CancelFunc, <-chan result) {
+	run1 := func(args ...string) (*testhelper.SyncBuffer, context.CancelFunc, <-chan result) {
 		ctx, cancel := context.WithCancel(context.Background())
-		out, errb := &syncBuffer{}, &syncBuffer{}
+		out, errb := &testhelper.SyncBuffer{}, &testhelper.SyncBuffer{}
 		done := make(chan result, 1)
 		// The previous run's stream ends on the daemon's side too.
-		waitFor(t, 5*time.Second, "no follower", func() bool { return f.Subscribers() == 0 })
+		testhelper.Eventually(t, 5*time.Second, "no follower", func() bool { return f.Subscribers() == 0 })
 		go func() {
 			code := run(ctx, append([]string{"--socket", sock, "events"}, args...), out, errb)
 			done <- result{code, out.String(), errb.String()}
 		}()
-		waitFor(t, 5*time.Second, "the daemon to follow", func() bool { return f.Subscribers() == 1 })
+		testhelper.Eventually(t, 5*time.Second, "the daemon to follow", func() bool { return f.Subscribers() == 1 })
 		return out, cancel, done
 	}
 
@@ -39,7 +40,7 @@ func TestEventsCommand(t *testing.T) {
 	f.Emit(ctl.Event{Time: t0.Add(time.Second), Type: "exit", Watcher: "db", WID: 1, PID: 99, Signal: "KILL"})
 	f.Emit(ctl.Event{Time: t0.Add(2 * time.Second), Type: "spawn", Watcher: "web", WID: 1, PID: 1240})
 	f.Emit(ctl.Event{Time: t0.Add(3 * time.Second), Type: "lost", Count: 12})
-	waitFor(t, 5*time.Second, "three lines", func() bool { return strings.Count(out.String(), "\n") == 3 })
+	testhelper.Eventually(t, 5*time.Second, "three lines", func() bool { return strings.Count(out.String(), "\n") == 3 })
 	stop()
 	r := <-done
 	if r.code != 0 || r.stderr != "" {
@@ -69,7 +70,7 @@ func TestEventsCommand(t *testing.T) {
 
 	out, stop, done = run1("--json")
 	f.Emit(ctl.Event{Time: t0, Type: "reload", Summary: &ctl.ReloadSummary{Added: []string{"x"}}})
-	waitFor(t, 5*time.Second, "a line", func() bool { return strings.Count(out.String(), "\n") == 1 })
+	testhelper.Eventually(t, 5*time.Second, "a line", func() bool { return strings.Count(out.String(), "\n") == 1 })
 	stop()
 	r = <-done
 	var ev ctl.Event

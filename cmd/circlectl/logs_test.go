@@ -1,47 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while circlectl writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond every millisecond until it holds, failing after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 type result struct {
 	code           int
@@ -50,15 +19,15 @@ type result struct {
 
 // logsF runs circlectl logs -f in the background until ctx ends and
 // waits until the daemon follows.
-func logsF(t *testing.T, ctx context.Context, f *ctltest.Fake, sock string, args ...string) (*syncBuffer, <-chan result) {
+func logsF(t *testing.T, ctx context.Context, f *ctltest.Fake, sock string, args ...string) (*testhelper.SyncBuffer, <-chan result) {
 	t.Helper()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testhelper.SyncBuffer{}, &testhelper.SyncBuffer{}
 	done := make(chan result, 1)
 	go func() {
 		code := run(ctx, append([]string{"--socket", sock, "logs", "-f"}, args...), out, errb)
 		done <- result{code, out.String(), errb.String()}
 	}()
-	waitFor(t, 5*time.Second, "the daemon to follow", func() bool { return f.Followers() == 1 })
+	testhelper.Eventually(t, 5*time.Second, "the daemon to follow", func() bool { return f.Followers() == 1 })
 	return out, done
 }
 
@@ -84,7 +53,7 @@ func TestLogsFollowInterrupt(t *testing.T) {
 	defer interrupt()
 	out, done := logsF(t, ctx, f, sock, "-n", "1", "web")
 	f.Log("web", "stdout", "hello")
-	waitFor(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), "web.1 | hello\n") })
+	testhelper.Eventually(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), "web.1 | hello\n") })
 	select {
 	case r := <-done:
 		t.Fatalf("circlectl logs -f exited before Ctrl-C: %+v", r)
@@ -114,7 +83,7 @@ func TestLogsFollowWatcherRemoved(t *testing.T) {
 // -f exits 0 when the daemon stops.
 func TestLogsFollowDaemonStops(t *testing.T) {
 	f := ctltest.NewFake("web")
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +95,7 @@ func TestLogsFollowDaemonStops(t *testing.T) {
 
 	out, done := logsF(t, context.Background(), f, sock, "-n", "0", "web")
 	f.Log("web", "stdout", "last")
-	waitFor(t, 5*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
+	testhelper.Eventually(t, 5*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
 	stop()
 	r := waitExit(t, done, "the daemon stopped")
 	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | last\n" {

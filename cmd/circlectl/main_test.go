@@ -19,24 +19,14 @@ import (
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
 	"github.com/circle-supervisor/circle/internal/buildinfo"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
-
-// shortDir is a fresh directory with a path short enough for a socket.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "cctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 // startDaemon serves f on a real socket until the test ends.
 func startDaemon(t *testing.T, f ctl.Backend) string {
 	t.Helper()
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	startDaemonAt(t, sock, 0o600, f)
 	return sock
 }
@@ -237,7 +227,7 @@ func TestStatusTable(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "none.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "none.sock")
 	// status --quiet too: it has no verdict to give, so it exits 4 like
 	// every other command, with the error on stderr (issue 20 §5).
 	for _, args := range [][]string{{"status"}, {"status", "--quiet"}, {"restart", "web"}, {"version"}, {"logs", "web", "-f"}, {"reopen"}} {
@@ -314,11 +304,11 @@ func TestReloadConfigFailedWatchers(t *testing.T) {
 
 func TestSocketFromConfig(t *testing.T) {
 	sock := startDaemon(t, ctltest.NewFake("web"))
-	ini := filepath.Join(shortDir(t), "circled.ini")
+	ini := filepath.Join(testhelper.ShortDir(t), "circled.ini")
 	if err := os.WriteFile(ini, []byte("[circled]\nsocket = "+sock+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(ctl.SocketEnv, filepath.Join(shortDir(t), "wrong.sock"))
+	t.Setenv(ctl.SocketEnv, filepath.Join(testhelper.ShortDir(t), "wrong.sock"))
 	if code, _, stderr := circlectl("-c", ini, "list"); code != 0 {
 		t.Errorf("-c with [circled] socket: exit %d, %s", code, stderr)
 	}
@@ -329,7 +319,7 @@ func TestSocketFromConfig(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	dir := shortDir(t)
+	dir := testhelper.ShortDir(t)
 	good := filepath.Join(dir, "good.ini")
 	bad := filepath.Join(dir, "bad.ini")
 	os.WriteFile(good, []byte("[watcher:web]\ncmd = sleep 100\nnumprocesses = 2\n"), 0o644)
@@ -422,7 +412,7 @@ func TestCompletionAndVersionFlag(t *testing.T) {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	// The same line as `version` prints first (here without a daemon).
-	_, vout, _ := circlectl("--socket", filepath.Join(shortDir(t), "none.sock"), "version")
+	_, vout, _ := circlectl("--socket", filepath.Join(testhelper.ShortDir(t), "none.sock"), "version")
 	if first, _, _ := strings.Cut(vout, "\n"); first+"\n" != stdout {
 		t.Errorf("--version %q, version's first line %q", stdout, first)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // circlectl sockets: one line per socket, each watcher that uses it as
@@ -42,7 +43,7 @@ func TestSockets(t *testing.T) {
 
 // Against no daemon, sockets exits 4 like every command.
 func TestSocketsUnreachable(t *testing.T) {
-	code, _, stderr := circlectl("--socket", shortDir(t)+"/none.sock", "sockets")
+	code, _, stderr := circlectl("--socket", testhelper.ShortDir(t)+"/none.sock", "sockets")
 	if code != exitUnreachable {
 		t.Errorf("exit %d, want %d (stderr %q)", code, exitUnreachable, stderr)
 	}

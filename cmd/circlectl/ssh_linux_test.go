@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // The black-box test of remote control: a real OpenSSH server (Debian's
@@ -39,7 +40,7 @@ func TestSSHRealServer(t *testing.T) {
 
 	// A real circled: "echo" prints what the test writes to its FIFO,
 	// "sleeper" only runs.
-	dir := shortDir(t)
+	dir := testhelper.ShortDir(t)
 	sock := filepath.Join(dir, "c.sock")
 	fifo := filepath.Join(dir, "in.fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -105,7 +106,7 @@ func TestSSHRealServer(t *testing.T) {
 		defer in.Close()
 		ctx, interrupt := context.WithCancel(context.Background())
 		defer interrupt()
-		out, errb := &syncBuffer{}, &syncBuffer{}
+		out, errb := &testhelper.SyncBuffer{}, &testhelper.SyncBuffer{}
 		done := make(chan result, 1)
 		go func() {
 			code := run(ctx, []string{"-H", withPath, "--socket", sock, "logs", "-f", "-n", "0", "echo"}, out, errb)
@@ -197,7 +198,7 @@ func needSSHD(t *testing.T) {
 // sshd can use.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	dir := shortDir(t)
+	dir := testhelper.ShortDir(t)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func buildBinaries(t *testing.T) string {
 type sshd struct {
 	port         int
 	clientConfig string
-	log          *syncBuffer
+	log          *testhelper.SyncBuffer
 }
 
 // startSSHD runs /usr/sbin/sshd -D on 127.0.0.1 with a new host key,
@@ -223,7 +224,7 @@ type sshd struct {
 // PATH, until the test ends.
 func startSSHD(t *testing.T, bin string) *sshd {
 	t.Helper()
-	dir := shortDir(t)
+	dir := testhelper.ShortDir(t)
 	for _, key := range []string{"host_key", "id"} {
 		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "circle-test", "-f", filepath.Join(dir, key)).CombinedOutput()
 		if err != nil {
@@ -253,7 +254,7 @@ func startSSHD(t *testing.T, bin string) *sshd {
 		"SetEnv PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin GORACE=atexit_sleep_ms=10",
 		"",
 	}, "\n"), 0o600)
-	s := &sshd{port: freePort(t), clientConfig: filepath.Join(dir, "ssh_config"), log: &syncBuffer{}}
+	s := &sshd{port: freePort(t), clientConfig: filepath.Join(dir, "ssh_config"), log: &testhelper.SyncBuffer{}}
 	writeFile(t, s.clientConfig, strings.Join([]string{
 		"Host *",
 		"  IdentityFile " + filepath.Join(dir, "id"),
@@ -310,7 +311,7 @@ func startSSHD(t *testing.T, bin string) *sshd {
 // every watcher is active.
 func startCircled(t *testing.T, circled, ini, sock string) {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &testhelper.SyncBuffer{}
 	cmd := exec.Command(circled, "-c", ini)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

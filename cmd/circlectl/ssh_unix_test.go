@@ -12,6 +12,7 @@ import (
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/ctl/ctltest"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // fakeSSH makes -H ssh:// run the remote command locally: a script in
@@ -74,7 +75,7 @@ func TestSSHHostEnvAndFailures(t *testing.T) {
 	}
 
 	// No daemon on the host: the remote dial-stdio exits 4.
-	missing := filepath.Join(shortDir(t), "none.sock")
+	missing := filepath.Join(testhelper.ShortDir(t), "none.sock")
 	code, _, stderr = circlectl("--socket", missing, "status")
 	want := "circlectl: daemon not reachable on ssh://bob@h1: ssh failed (exit status 4): circlectl: daemon not reachable on " + missing
 	if code != exitUnreachable || !strings.HasPrefix(stderr, want) {
@@ -130,13 +131,13 @@ func TestLogsFollowOverSSH(t *testing.T) {
 	defer interrupt()
 	out, done := logsF(t, ctx, f, sock, "-H", "ssh://h", "-n", "0", "web")
 	f.Log("web", "stdout", "hello")
-	waitFor(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return out.String() == "web.1 | hello\n" })
+	testhelper.Eventually(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return out.String() == "web.1 | hello\n" })
 	interrupt()
 	r := waitExit(t, done, "Ctrl-C")
 	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | hello\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	waitFor(t, 5*time.Second, "the remote side to stop following", func() bool { return f.Followers() == 0 })
+	testhelper.Eventually(t, 5*time.Second, "the remote side to stop following", func() bool { return f.Followers() == 0 })
 }
 
 // logs -f over ssh exits 0 when the daemon stops: the remote dial-stdio
@@ -144,7 +145,7 @@ func TestLogsFollowOverSSH(t *testing.T) {
 func TestLogsFollowOverSSHDaemonStops(t *testing.T) {
 	fakeSSH(t)
 	f := ctltest.NewFake("web")
-	sock := filepath.Join(shortDir(t), "c.sock")
+	sock := filepath.Join(testhelper.ShortDir(t), "c.sock")
 	ln, err := ctl.Listen(sock, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestLogsFollowOverSSHDaemonStops(t *testing.T) {
 
 	out, done := logsF(t, context.Background(), f, sock, "-H", "ssh://h", "-n", "0", "web")
 	f.Log("web", "stdout", "last")
-	waitFor(t, 5*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
+	testhelper.Eventually(t, 5*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
 	stop()
 	r := waitExit(t, done, "the daemon stopped")
 	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | last\n" {
