@@ -42,6 +42,8 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 			MinUptime:  wc.MinUptime,
 			BackoffMax: wc.BackoffMax,
 			MaxRetry:   wc.MaxRetry,
+			// supervisord's startretries (0 for circled's own watchers)
+			MaxFailedStarts: wc.FailedStartLimit(),
 			Flapping: watcher.Flapping{
 				Attempts: wc.Flapping.Attempts,
 				Window:   wc.Flapping.Window,
@@ -88,6 +90,8 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 	} else {
 		sp.Stderr = s.sink(wc, wc.Stderr, logs.Stderr)
 	}
+	s.specListener(&sp, wc) // [eventlistener:x]: stdin and stdout are its pool's
+	sp.Env = svServerURL(sp.Env, s.opts.Socket)
 	return sp
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
+	"github.com/circle-supervisor/circle/internal/evlistener"
 	"github.com/circle-supervisor/circle/internal/procstate"
 	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
@@ -114,6 +115,8 @@ type Supervisor struct {
 	// startErr, when set, is why Run starts nothing (a socket that could
 	// not be bound).
 	startErr error
+
+	evl evListeners // supervisord event listeners (evlisteners.go)
 }
 
 type entry struct {
@@ -162,6 +165,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	s.setupContainment()
 	s.openState()
 	s.bindSockets(cfg)
+	s.initEvListeners(cfg)
 	for _, wc := range cfg.Watchers {
 		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)
 	}
@@ -190,6 +194,7 @@ func ParseLevel(l string) slog.Level {
 func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
 	e := &entry{name: wc.Name, cfg: wc}
 	e.w = watcher.New(s.spec(wc, d), s.spawnerFor(wc.Name), s.log, s.onEvent)
+	s.evWatcherAdded(wc)
 	if s.cg != nil {
 		e.w.SetCgroups(s.cg)
 	}
@@ -257,6 +262,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.opMu.Lock()
 	s.recoverLeftovers()
 	s.startState()
+	s.evPublish(evlistener.SupervisorRunning())
 	if b, err := s.beginAll(startCtx, s.entries(s.autostartNames()), true); err == nil {
 		s.startOps(startCtx, b, true, true)
 		b.end()
@@ -274,6 +280,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		result = ce
 	}
 	s.beginShutdown()
+	s.evPublish(evlistener.SupervisorStopping())
 	s.opts.OnStopping()
 	s.StopAll()
 	s.waitTracked()
@@ -286,6 +293,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // the log files.
 func (s *Supervisor) Close() {
 	s.drainOutput(2 * time.Second)
+	s.closeEvListeners()
 	for _, n := range s.allNames() {
 		s.closeRing(n)
 	}
@@ -1102,6 +1110,7 @@ func (e *entry) isRemoved() bool {
 // limit cgroups.
 func (s *Supervisor) dropWatcher(e *entry) {
 	e.w.Close()
+	s.evWatcherDropped(e.cfg)
 	s.closeLimits(e.name)
 }
 

@@ -146,6 +146,17 @@ func (t *Tracker) State(group, process string) string {
 	return StateStopped
 }
 
+// PID is the pid the Tracker follows for the process: the last one
+// Spawned gave, 0 once it exited (or when unknown).
+func (t *Tracker) PID(group, process string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.procs[procKey{group, process}]; p != nil {
+		return p.pid
+	}
+	return 0
+}
+
 // Forget drops a process that no longer exists (removed by a reload or
 // removeProcessGroup); it is STOPPED if it comes back.
 func (t *Tracker) Forget(group, process string) {

@@ -177,6 +177,7 @@ func (l *loader) svMain(f *srcFile) {
 	l.note("", "priority: circled starts higher priorities first and stops them last, so each priority is supervisord's negated (999 is -999)")
 	l.note("", "killasgroup = false: circled's final SIGKILL goes to the whole process group all the same")
 	l.note("", "autostart, autorestart, startsecs, startretries, exitcodes, stopwaitsecs, stopasgroup: see respawn, exitcodes, min_uptime, max_retry, graceful_timeout, stop_children")
+	l.note("", "startretries is max_retry: a watcher whose environment has SUPERVISOR_ENABLED=1 (as [env] sets) gives up after max_retry + 1 starts in a row that end before min_uptime, as supervisord does")
 	for _, s := range f.sections {
 		switch s.name {
 		case "supervisord":
@@ -876,13 +877,6 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 
 	if len(l.errs) > nerr {
 		return nil
-	}
-	if listener && w.Autostart {
-		// internal/evlistener speaks the protocol, but circled does not run
-		// listeners through it yet: started as a plain program, a listener
-		// would read EOF for its first event and crash-loop.
-		w.Autostart = false
-		l.warnf(s, s.line, "["+s.name+"]", "event listeners are not run by circled yet: loaded and checked, not started (autostart off)")
 	}
 	l.sv.infos = append(l.sv.infos, &svInfo{w: w, group: group, env: own})
 	return w

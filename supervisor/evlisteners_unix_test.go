@@ -1,0 +1,205 @@
+//go:build unix
+
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
+	"github.com/circle-supervisor/circle/supervisor/config"
+)
+
+// evRec is one event internal/evlistener/testdata/listener.py recorded.
+type evRec struct{ pid, name, payload string }
+
+func readEvRecs(t *testing.T, path string) []evRec {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []evRec
+	for l := range strings.Lines(string(b)) {
+		f := strings.SplitN(strings.TrimSuffix(l, "\n"), "\t", 3)
+		if len(f) != 3 || !strings.HasSuffix(l, "\n") {
+			continue
+		}
+		name := ""
+		for _, kv := range strings.Fields(f[1]) {
+			if v, ok := strings.CutPrefix(kv, "eventname:"); ok {
+				name = v
+			}
+		}
+		out = append(out, evRec{pid: f[0], name: name, payload: strings.ReplaceAll(f[2], `\n`, "\n")})
+	}
+	return out
+}
+
+func (r evRec) String() string { return strings.TrimSpace(r.name + " " + r.payload) }
+
+// A listener under a Supervisor, through reloads: it gets
+// SUPERVISOR_STATE_CHANGE_RUNNING and its own group's PROCESS_GROUP_ADDED
+// at startup (as supervisord, where a pool sees only the groups added
+// after it), then PROCESS_GROUP_ADDED / _REMOVED for the programs
+// a reload adds and removes; a reload that changes its events gives it a
+// new pool (it is restarted and gets the new types only); a watcher that
+// is no listener has no pool; Close ends the goroutine and the bus.
+func TestEvListenerReload(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("SKIP: python3 is not installed: the event listener of this test is a Python script")
+	}
+	script, err := filepath.Abs(filepath.Join("..", "internal", "evlistener", "testdata", "listener.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec")
+	// circled's format (its eventlistener.* keys): a supervisord file
+	// sets a umask, which needs the trampoline this test binary lacks.
+	conf := func(events string, programs ...string) string {
+		c := "[watcher:rec]\ncmd = " + py + " " + script + "\neventlistener.events = " + events +
+			"\neventlistener.buffer_size = 50\ncopy_env = true\nmin_uptime = 0\n[env:rec]\nRECORD = " + rec + "\n"
+		for _, p := range programs {
+			c += "[watcher:" + p + "]\ncmd = sleep 1000\nmin_uptime = 0\n"
+		}
+		return c
+	}
+	path := writeConfig(t, dir, conf("PROCESS_GROUP,SUPERVISOR_STATE_CHANGE", "a"))
+	s, stop := newSup(t, path)
+	has := func(want ...string) func() (bool, string) {
+		return func() (bool, string) {
+			var got []string
+			for _, r := range readEvRecs(t, rec) {
+				got = append(got, r.String())
+			}
+			for _, w := range want {
+				if !slices.Contains(got, w) {
+					return false, fmt.Sprintf("no %q in %q", w, got)
+				}
+			}
+			return true, ""
+		}
+	}
+	testhelper.Poll(t, 30*time.Second, "startup events", has("SUPERVISOR_STATE_CHANGE_RUNNING", "PROCESS_GROUP_ADDED groupname:rec"))
+	if first := readEvRecs(t, rec)[0]; first.name != "SUPERVISOR_STATE_CHANGE_RUNNING" && first.name != "PROCESS_GROUP_ADDED" {
+		t.Errorf("first event %s", first)
+	}
+
+	writeConfig(t, dir, conf("PROCESS_GROUP,SUPERVISOR_STATE_CHANGE", "b"))
+	if sum, err := s.ReloadConfig(context.Background()); err != nil || sum.Failed != nil {
+		t.Fatalf("reload: %s %v", sum, err)
+	}
+	testhelper.Poll(t, 30*time.Second, "reload events", has("PROCESS_GROUP_ADDED groupname:b", "PROCESS_GROUP_REMOVED groupname:a"))
+	pids := map[string]bool{}
+	for _, r := range readEvRecs(t, rec) {
+		pids[r.pid] = true
+	}
+	if len(pids) != 1 {
+		t.Errorf("the listener was restarted by a reload that did not change it: pids %v", pids)
+	}
+
+	// New events: a new pool, a new listener process, only the new types.
+	writeConfig(t, dir, conf("PROCESS_STATE_RUNNING", "b"))
+	if sum, err := s.ReloadConfig(context.Background()); err != nil || !slices.Equal(sum.Restarted, []string{"rec"}) {
+		t.Fatalf("reload: %s %v", sum, err)
+	}
+	n := len(readEvRecs(t, rec))
+	if _, err := s.Restart(context.Background(), []string{"b"}, true); err != nil {
+		t.Fatal(err)
+	}
+	testhelper.Poll(t, 30*time.Second, "b RUNNING after its restart", func() (bool, string) {
+		rs := readEvRecs(t, rec)
+		for _, r := range rs[n:] {
+			if r.name == "PROCESS_STATE_RUNNING" && strings.HasPrefix(r.payload, "processname:b ") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(rs[n:])
+	})
+	for _, r := range readEvRecs(t, rec)[n:] {
+		if pids[r.pid] {
+			t.Errorf("the old listener got %s after its events changed", r)
+		}
+		if r.name != "PROCESS_STATE_RUNNING" {
+			t.Errorf("the new pool sent %s", r)
+		}
+	}
+	s.evl.mu.Lock()
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range s.evl.pools {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	done := s.evl.done
+	s.evl.mu.Unlock()
+	if !slices.Equal(names, []string{"rec"}) {
+		t.Errorf("pools %v, want [rec]", names)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	default:
+		t.Error("the event goroutine still runs after Close")
+	}
+}
+
+// A config without a listener makes no bus and starts no goroutine.
+func TestEvListenerNoneNoBus(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "[watcher:a]\ncmd = sleep 1000\n")
+	s, stop := newSup(t, path)
+	testhelper.Eventually(t, 10*time.Second, "all active", allActive(s))
+	s.evl.mu.Lock()
+	bus := s.evl.bus
+	s.evl.mu.Unlock()
+	if bus != nil {
+		t.Error("a bus without a listener")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEvNamesAndServerURL(t *testing.T) {
+	for _, c := range []struct {
+		wc      config.Watcher
+		wid     int
+		g, proc string
+	}{
+		{config.Watcher{Name: "web", NumProcesses: 1}, 1, "web", "web"},
+		{config.Watcher{Name: "web", NumProcesses: 2, ProcessNames: []string{"web_01", "web_02"}}, 2, "web", "web_02"},
+		{config.Watcher{Name: "web", NumProcesses: 3, ProcessNames: []string{"w1", "w2"}}, 3, "web", "web_3"},
+		{config.Watcher{Name: "g:prog", NumProcesses: 1, ProcessNames: []string{"prog"}}, 1, "g", "prog"},
+		{config.Watcher{Name: "g:prog", NumProcesses: 1}, 1, "g", "prog"},
+	} {
+		if g, p := evNames(&c.wc, c.wid); g != c.g || p != c.proc {
+			t.Errorf("%s wid %d: %s %s, want %s %s", c.wc.Name, c.wid, g, p, c.g, c.proc)
+		}
+	}
+	env := []string{"A=1", "SUPERVISOR_ENABLED=1", "SUPERVISOR_GROUP_NAME=x", "Z=2"}
+	got := svServerURL(env, "/run/c.sock")
+	want := []string{"A=1", "SUPERVISOR_ENABLED=1", "SUPERVISOR_GROUP_NAME=x", "SUPERVISOR_SERVER_URL=unix:///run/c.sock", "Z=2"}
+	if !slices.Equal(got, want) || len(env) != 4 || env[3] != "Z=2" {
+		t.Errorf("got %v (input now %v)", got, env)
+	}
+	set := []string{"SUPERVISOR_ENABLED=1", "SUPERVISOR_SERVER_URL=http://localhost:9001"}
+	if got := svServerURL(set, "/run/c.sock"); !slices.Equal(got, set) {
+		t.Errorf("a set URL changed: %v", got)
+	}
+	if got := svServerURL([]string{"A=1"}, "/run/c.sock"); !slices.Equal(got, []string{"A=1"}) {
+		t.Errorf("a circled watcher got a URL: %v", got)
+	}
+}
