@@ -45,7 +45,7 @@ autostart = false
 	if !cm.Autostart || watcher(t, c, "off").Autostart {
 		t.Errorf("autostart: crashmail %v, off %v", cm.Autostart, watcher(t, c, "off").Autostart)
 	}
-	for _, kv := range []string{"SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=crashmail", "SUPERVISOR_GROUP_NAME=crashmail", "SUPERVISOR_SERVER_URL=unix:///run/x.sock"} {
+	for _, kv := range []string{"SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=crashmail", "SUPERVISOR_GROUP_NAME=crashmail", "SUPERVISOR_SERVER_URL=unix://" + c.Daemon.Socket} {
 		if !containsString(cm.Env, kv) {
 			t.Errorf("crashmail's environment has no %s: %v", kv, cm.Env)
 		}
