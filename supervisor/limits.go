@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -68,7 +69,10 @@ func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
 			return
 		}
 		s.retireLimitsLocked(wc.Name)
-		cur = &limitSet{set: set, open: map[*func()]bool{}}
+		cur = &limitSet{set: set, open: map[*func()]bool{}, over: map[int]int{}}
+		if l.MaxMemory > 0 {
+			set.WatchMemory(s.overMemory(wc.Name, cur, l.MaxMemory))
+		}
 		s.limits[wc.Name] = cur
 	}
 	sp.Join = cur.join
@@ -106,6 +110,66 @@ func (s *Supervisor) exitOOM(name string, wid int, st watcher.ExitStatus) bool {
 	return false
 }
 
+// overMemory is the max_memory callback of watcher name's Set l: the
+// process of slot wid (with its descendants) uses more than size, so the
+// slot is replaced gracefully, as max_age does (the watcher logs why).
+// It is called once per process, from the Set's goroutine.
+func (s *Supervisor) overMemory(name string, l *limitSet, size int64) func(int) {
+	why := "max_memory: the process and its descendants use more than " + humanSize(size)
+	return func(wid int) {
+		e, _, err := s.getCfg(name)
+		if err != nil {
+			return // removed meanwhile: its processes are stopping
+		}
+		l.mu.Lock()
+		l.over[wid]++
+		l.mu.Unlock()
+		if err := e.w.ReplaceSlot(wid, why); err != nil {
+			s.log.Warn("max_memory: replacing the process", "watcher", name, "wid", wid, "err", err)
+		}
+	}
+}
+
+// ReasonMaxMemory is the restart reason of a replacement for max_memory.
+const ReasonMaxMemory = "max_memory"
+
+// tookMaxMemory reports, once per replacement asked, whether watcher
+// name's slot wid was replaced for max_memory: for the restart reason of
+// the planned restart the observer sees next.
+func (s *Supervisor) tookMaxMemory(name string, wid int) bool {
+	s.limMu.Lock()
+	sets := append([]*limitSet(nil), s.retired[name]...)
+	if cur := s.limits[name]; cur != nil {
+		sets = append(sets, cur)
+	}
+	s.limMu.Unlock()
+	for _, l := range sets {
+		l.mu.Lock()
+		n := l.over[wid]
+		if n > 0 {
+			l.over[wid] = n - 1
+		}
+		l.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// humanSize writes a byte count as max_memory's log line shows it.
+func humanSize(n int64) string {
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.m && n%u.m == 0 {
+			return strconv.FormatInt(n/u.m, 10) + " " + u.s
+		}
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
 // limitSet is a watcher's limits.Set and the processes that joined it
 // whose end was not reported yet. The watcher calls Join's done when a
 // process has ended; one it never reports (a spawn cut short, a watcher
@@ -116,6 +180,7 @@ type limitSet struct {
 	set  *limits.Set
 	mu   sync.Mutex
 	open map[*func()]bool
+	over map[int]int // by wid: max_memory replacements not yet seen by the observer
 }
 
 func (l *limitSet) join(wid int) ([]string, func(), error) {

@@ -6,6 +6,7 @@ package main
 // processes (cgroup v1 controllers: the CI machines' hybrid layout).
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/internal/limits"
@@ -214,6 +216,106 @@ memory_max = 32MB
 	})
 	if ex.OOM || ex.Signal != "KILL" {
 		t.Fatalf("quiet, killed by SIGKILL from a test, ended with %+v: want signal KILL, not oom", ex)
+	}
+	p.quit()
+}
+
+// max_memory = 64MB: a process that allocates steadily is replaced
+// gracefully once it uses more: a new process takes the slot, the old one
+// gets the stop signal (TERM, not KILL), circled's log says why, and the
+// replacement counts as a restart in status and metrics.
+func TestWireLimitsMaxMemoryReplaces(t *testing.T) {
+	needLimits(t, limits.Limits{MaxMemory: 64 << 20}, "memory")
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: the growing process is a Python script")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "grow.py")
+	// The first process grows by 1 MB every 20 ms up to 200 MB, then
+	// stays; the next ones (the marker exists) do not grow, so one
+	// replacement is seen. max_memory is graceful: how far the first
+	// grows before its replacement is ready is not asserted.
+	os.WriteFile(script, []byte(`import os, signal, sys, time
+def term(*a):
+    print("got TERM", os.getpid(), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+print("started", os.getpid(), flush=True)
+keep = []
+marker = sys.argv[1]
+if not os.path.exists(marker):
+    open(marker, "w").close()
+    for i in range(200):
+        keep.append(b"x" * (1 << 20))
+        time.sleep(0.02)
+while True:
+    time.sleep(1)
+`), 0o644)
+	p := startCircled(t, dir, `[watcher:grow]
+cmd = `+py+` `+script+` `+filepath.Join(dir, "marker")+`
+max_memory = 64MB
+graceful_timeout = 20
+`)
+	p.up()
+	var first int
+	testhelper.Eventually(t, waitTimeout, "grow running", func() bool {
+		ps := p.pidsOf("grow")
+		if len(ps) == 1 {
+			first = ps[0]
+		}
+		return first != 0
+	})
+	var second int
+	testhelper.Eventually(t, 60*time.Second, "grow replaced", func() bool {
+		ps := p.pidsOf("grow")
+		if len(ps) == 1 && ps[0] != first {
+			second = ps[0]
+		}
+		return second != 0 && strings.Contains(p.mustCtl("logs", "grow"), fmt.Sprintf("got TERM %d", first))
+	})
+	if !strings.Contains(p.out.String(), "max_memory: the process and its descendants use more than 64 MiB") {
+		t.Fatalf("circled's log does not say why it replaced %d:\n%s", first, p.out)
+	}
+	var st ctl.Status
+	if err := json.Unmarshal([]byte(p.mustCtl("status", "--json", "grow")), &st); err != nil {
+		t.Fatal(err)
+	}
+	pr := st.Watchers[0].Processes[0]
+	if pr.PID != second || pr.PlannedRestarts != 1 || pr.Restarts != 0 {
+		t.Fatalf("status after the replacement: pid %d planned_restarts %d restarts %d; want pid %d, 1 planned restart, no crash",
+			pr.PID, pr.PlannedRestarts, pr.Restarts, second)
+	}
+	// The old process's exit: its own, after TERM (code 0), not a KILL.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines := p.eventLines(ctx, "--json", "--since", "1h", "grow")
+	for {
+		l := nextLine(t, lines, waitTimeout)
+		var ev ctl.Event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		if ev.Type == "exit" && ev.PID == first {
+			if ev.Code == nil || *ev.Code != 0 || ev.Signal != "" {
+				t.Fatalf("the replaced process's exit %q: want code 0 after its TERM handler", l)
+			}
+			break
+		}
+	}
+	cancel()
+	// /metrics counts the restart (by whatever reason label).
+	_, body := httpGet(t, socketClient(p.socket), "http://circled/metrics")
+	n := 0
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "circled_process_restarts_total{") && strings.Contains(l, `watcher="grow"`) {
+			f := strings.Fields(l)
+			v, _ := strconv.Atoi(f[len(f)-1])
+			n += v
+		}
+	}
+	if n != 1 {
+		t.Fatalf("circled_process_restarts_total for grow sums to %d, want 1:\n%s", n, body)
 	}
 	p.quit()
 }
