@@ -22,6 +22,7 @@ type Reaper struct {
 	sigch chan os.Signal
 
 	reapedCh chan struct{} // gets a token after each sweep that reaped something
+	started  chan struct{} // gets a token after each Start (waitExits' wake-up when it had no child)
 
 	mu      sync.Mutex
 	procs   map[int]reaperEntry
@@ -52,7 +53,7 @@ type reaperEntry struct {
 // child's death between now and Run is missed. On Linux, when circled is
 // not PID 1, it also makes circled a child subreaper.
 func NewReaper(log *slog.Logger) *Reaper {
-	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, early: map[int]watcher.ExitStatus{}, reapedCh: make(chan struct{}, 1), subs: map[int]func(){}}
+	r := &Reaper{log: log, sigch: make(chan os.Signal, 1), procs: map[int]reaperEntry{}, early: map[int]watcher.ExitStatus{}, reapedCh: make(chan struct{}, 1), started: make(chan struct{}, 1), subs: map[int]func(){}}
 	signal.Notify(r.sigch, syscall.SIGCHLD)
 	r.complete = true
 	if os.Getpid() != 1 {
@@ -120,6 +121,10 @@ func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, err
 		return 0, err
 	}
 	pid := cmd.Process.Pid
+	select {
+	case r.started <- struct{}{}:
+	default:
+	}
 	// A status reaped before this start began is an older process's
 	// whose pid the kernel has since reused: not ours.
 	if st, ok := r.early[pid]; ok && !st.Time.Before(began) {
@@ -161,8 +166,17 @@ func (r *Reaper) orphanLocked(pid int, st watcher.ExitStatus) {
 // an idle daemon never wakes: SIGCHLDs arriving during a sweep leave a
 // token in the buffered channel, and each sweep loops until wait4 has
 // nothing left, so no exit is missed.
+//
+// On Linux a goroutine blocked in waitid(WNOWAIT) sweeps instead, the
+// moment a child can be reaped (see waitExits); Run then only waits for
+// ctx and sweeps a last time.
 func (r *Reaper) Run(ctx context.Context) error {
 	defer signal.Stop(r.sigch)
+	if r.waitExits(ctx) {
+		<-ctx.Done()
+		r.Sweep()
+		return nil
+	}
 	for {
 		r.Sweep()
 		select {
