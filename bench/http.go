@@ -121,6 +121,14 @@ func runHTTP(r *report, root string, reps int) {
 		r.note("HTTP scenario skipped: no python3")
 		return
 	}
+	// The interpreter itself, not a wrapper such as pyenv's shim (a
+	// shell script that costs about a second per start): the outages
+	// measured are circled's, not the shim's.
+	if out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output(); err == nil {
+		if exe := strings.TrimSpace(string(out)); filepath.IsAbs(exe) {
+			py = exe
+		}
+	}
 	ctl := func(args ...string) func(d *daemon) *exec.Cmd {
 		return func(d *daemon) *exec.Cmd {
 			return exec.Command(circlectlBin, append([]string{"--socket", d.sock}, args...)...)
