@@ -73,7 +73,7 @@ func (s *Supervisor) evBusLocked(identifier string) *evlistener.Bus {
 	}
 	v.sub = s.Subscribe(nil, time.Time{})
 	v.done = make(chan struct{})
-	go s.evLoop(v.bus, v.tr, v.sub, v.done)
+	go s.evLoop(&evTranslator{bus: v.bus, tr: v.tr, spawned: map[evSlot]time.Time{}}, v.sub, v.done)
 	return v.bus
 }
 
@@ -201,20 +201,37 @@ func (s *Supervisor) closeEvListeners() {
 
 // evLoop turns the supervisor's events into PROCESS_STATE_* events
 // until sub ends.
-func (s *Supervisor) evLoop(bus *evlistener.Bus, tr *evlistener.Tracker, sub *EventSub, done chan struct{}) {
+func (s *Supervisor) evLoop(x *evTranslator, sub *EventSub, done chan struct{}) {
 	defer close(done)
 	for {
 		ev, err := sub.Next(context.Background())
 		if err != nil {
 			return
 		}
-		s.evTranslate(bus, tr, ev)
+		s.evTranslate(x, ev)
 	}
 }
 
-// evTranslate tells tr what ev says of a process and publishes the
+// evTranslator is evLoop's state.
+type evTranslator struct {
+	bus *evlistener.Bus
+	tr  *evlistener.Tracker
+	// spawned holds when each live process was spawned, so that one
+	// that ended after min_uptime without checks is told RUNNING first
+	// even when its ready event was never published (the status diff
+	// that makes it can miss a process that ran briefly).
+	spawned map[evSlot]time.Time
+}
+
+type evSlot struct {
+	watcher  string
+	wid, pid int
+}
+
+// evTranslate tells x.tr what ev says of a process and publishes the
 // state changes that follow.
-func (s *Supervisor) evTranslate(bus *evlistener.Bus, tr *evlistener.Tracker, ev Event) {
+func (s *Supervisor) evTranslate(x *evTranslator, ev Event) {
+	bus, tr := x.bus, x.tr
 	publish := func(cs []evlistener.StateChange) {
 		for _, c := range cs {
 			bus.Publish(c.Event())
@@ -234,6 +251,10 @@ func (s *Supervisor) evTranslate(bus *evlistener.Bus, tr *evlistener.Tracker, ev
 	switch ev.Type {
 	case EventSpawn:
 		g, p := evNames(wc, ev.WID)
+		if len(x.spawned) >= maxEvSpawned {
+			clear(x.spawned) // bounded: only a shortcut is lost
+		}
+		x.spawned[evSlot{wc.Name, ev.WID, ev.PID}] = ev.Time
 		publish(tr.Spawned(g, p, ev.PID))
 	case EventReady:
 		g, p := evNames(wc, ev.WID)
@@ -246,6 +267,13 @@ func (s *Supervisor) evTranslate(bus *evlistener.Bus, tr *evlistener.Tracker, ev
 			pool.pool.Exited(ev.WID, ev.PID)
 		}
 		g, p := evNames(wc, ev.WID)
+		k := evSlot{wc.Name, ev.WID, ev.PID}
+		if at, ok := x.spawned[k]; ok {
+			delete(x.spawned, k)
+			if !wc.Ready.Any() && tr.State(g, p) == evlistener.StateStarting && ev.Time.Sub(at) >= wc.MinUptime {
+				publish(tr.Running(g, p, ev.PID))
+			}
+		}
 		// A process that ends while its watcher is not wanted was
 		// stopped (stop, restart, shutdown): STOPPING then STOPPED, as
 		// supervisord reports a stop, not EXITED.
@@ -267,6 +295,10 @@ func (s *Supervisor) evTranslate(bus *evlistener.Bus, tr *evlistener.Tracker, ev
 		}
 	}
 }
+
+// maxEvSpawned bounds evTranslator.spawned (an entry lives from a
+// spawn event to its exit event; a lost exit event would leave one).
+const maxEvSpawned = 1 << 16
 
 // evExpected reports whether an exit's code is one of wc's exitcodes
 // (0 when none are set); a death by a signal never is.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/evlistener"
 	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
 )
@@ -201,5 +202,46 @@ func TestEvNamesAndServerURL(t *testing.T) {
 	}
 	if got := svServerURL([]string{"A=1"}, "/run/c.sock"); !slices.Equal(got, []string{"A=1"}) {
 		t.Errorf("a circled watcher got a URL: %v", got)
+	}
+}
+
+// A process whose ready event never came (the status diff missed a
+// process that ran briefly) is still told RUNNING before EXITED when it
+// ended after min_uptime, and BACKOFF when it ended before.
+func TestEvTranslateMissedReady(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "[watcher:w]\ncmd = sleep 1000\nmin_uptime = 0\n[watcher:slow]\ncmd = sleep 1000\nmin_uptime = 5\n")
+	s, _ := newSup(t, path)
+	testhelper.Eventually(t, 10*time.Second, "all active", allActive(s))
+	bus := evlistener.NewBus("")
+	defer bus.Close()
+	pool, err := bus.AddPool(evlistener.PoolConfig{Name: "p", Events: []string{"PROCESS_STATE"}, BufferSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &evTranslator{bus: bus, tr: evlistener.NewTracker(), spawned: map[evSlot]time.Time{}}
+	t0 := time.Now()
+	zero := 0
+	const pid = 1 << 22 // no process's: the events are made up
+	for _, ev := range []Event{
+		{Type: EventSpawn, Watcher: "w", WID: 1, PID: pid, Time: t0},
+		{Type: EventExit, Watcher: "w", WID: 1, PID: pid, Code: &zero, Time: t0.Add(time.Millisecond)},
+		{Type: EventSpawn, Watcher: "slow", WID: 1, PID: pid + 1, Time: t0},
+		{Type: EventExit, Watcher: "slow", WID: 1, PID: pid + 1, Code: &zero, Time: t0.Add(time.Second)},
+	} {
+		s.evTranslate(x, ev)
+	}
+	if st := x.tr.State("w", "w"); st != evlistener.StateExited {
+		t.Errorf("w: %s, want EXITED (through RUNNING)", st)
+	}
+	if st := x.tr.State("slow", "slow"); st != evlistener.StateBackoff {
+		t.Errorf("slow: %s, want BACKOFF", st)
+	}
+	// STARTING, RUNNING, EXITED of w; STARTING, BACKOFF of slow.
+	if n := pool.Buffered(); n != 5 {
+		t.Errorf("%d events, want 5", n)
+	}
+	if len(x.spawned) != 0 {
+		t.Errorf("spawn times kept after the exits: %v", x.spawned)
 	}
 }

@@ -172,7 +172,10 @@ var pidField = regexp.MustCompile(` pid:\d+`)
 // events about each program: one that crashes after startsecs (RUNNING
 // then EXITED expected:0), one that never stays up (BACKOFF until FATAL
 // after startretries + 1 starts), one stopped with supervisorctl
-// (STOPPING, STOPPED). Payloads are compared whole but for pids (a pid
+// (STOPPING, STOPPED), one with startsecs = 0 that exits 0 at once
+// (RUNNING, then EXITED expected:1, though circled's status may never
+// have shown it running). flappy's startsecs is 5 s: a start (through
+// circled's -race trampoline on a loaded machine) may take over 1 s. Payloads are compared whole but for pids (a pid
 // must be the one the earlier event of its process gave), headers but
 // for serials (which must count up from 0 without a gap, the pool
 // getting every event), and the listener's SUPERVISOR_* variables.
@@ -193,8 +196,9 @@ func TestSupervisordEventListenerSameAsCircled(t *testing.T) {
 	conf := svConf(dir, "[eventlistener:rec]\ncommand = "+py+" "+script+"\nevents = PROCESS_STATE\nbuffer_size = 100\n"+
 		"environment = RECORD=\""+rec+"\",PYTHONUTF8=\"1\"\n\n"+
 		"[program:crashy]\ncommand = sh -c \"sleep 2; exit 3\"\nstartsecs = 1\nautorestart = false\n\n"+
-		"[program:flappy]\ncommand = sh -c \"exit 1\"\nstartsecs = 1\nstartretries = 1\n\n"+
-		"[program:sleeper]\ncommand = sleep 1000\nstartsecs = 1\n")
+		"[program:flappy]\ncommand = sh -c \"exit 1\"\nstartsecs = 5\nstartretries = 1\n\n"+
+		"[program:sleeper]\ncommand = sleep 1000\nstartsecs = 1\n\n"+
+		"[program:quick]\ncommand = true\nstartsecs = 0\nautorestart = false\n")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +221,7 @@ func TestSupervisordEventListenerSameAsCircled(t *testing.T) {
 				got = append(got, r.name()+" "+r.process())
 			}
 			return has(evs, "PROCESS_STATE_EXITED", "crashy") && has(evs, "PROCESS_STATE_FATAL", "flappy") &&
-				has(evs, "PROCESS_STATE_RUNNING", "sleeper"), fmt.Sprintf("%v\n%s", got, d.out.String())
+				has(evs, "PROCESS_STATE_RUNNING", "sleeper") && has(evs, "PROCESS_STATE_EXITED", "quick"), fmt.Sprintf("%v\n%s", got, d.out.String())
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -272,6 +276,9 @@ func TestSupervisordEventListenerSameAsCircled(t *testing.T) {
 			"PROCESS_STATE_STARTING processname:flappy groupname:flappy from_state:BACKOFF tries:1",
 			"PROCESS_STATE_BACKOFF processname:flappy groupname:flappy from_state:STARTING tries:2",
 			"PROCESS_STATE_FATAL processname:flappy groupname:flappy from_state:BACKOFF"},
+		"quick": {"PROCESS_STATE_STARTING processname:quick groupname:quick from_state:STOPPED tries:0",
+			"PROCESS_STATE_RUNNING processname:quick groupname:quick from_state:STARTING pid:N",
+			"PROCESS_STATE_EXITED processname:quick groupname:quick from_state:RUNNING expected:1 pid:N"},
 		"sleeper": {"PROCESS_STATE_STARTING processname:sleeper groupname:sleeper from_state:STOPPED tries:0",
 			"PROCESS_STATE_RUNNING processname:sleeper groupname:sleeper from_state:STARTING pid:N",
 			"PROCESS_STATE_STOPPING processname:sleeper groupname:sleeper from_state:RUNNING pid:N",
@@ -285,7 +292,7 @@ func TestSupervisordEventListenerSameAsCircled(t *testing.T) {
 			t.Logf("supervisord sent for %s:\n  %s\nexpected:\n  %s", p, strings.Join(sv.byProc[p], "\n  "), strings.Join(want, "\n  "))
 		}
 	}
-	for _, p := range []string{"crashy", "flappy", "sleeper", "rec"} {
+	for _, p := range []string{"crashy", "flappy", "sleeper", "quick", "rec"} {
 		if !slices.Equal(ci.byProc[p], sv.byProc[p]) {
 			t.Errorf("events about %s:\ncircled:\n  %s\nsupervisord:\n  %s", p, strings.Join(ci.byProc[p], "\n  "), strings.Join(sv.byProc[p], "\n  "))
 		}

@@ -223,7 +223,7 @@ func TestSupervisordRestartBehaviour(t *testing.T) {
 		"autorestart=unexpected\nexitcodes=0\nstartsecs=0\nstdout_logfile=NONE\nstderr_logfile=NONE\n\n" +
 		// Always fails before startsecs.
 		"[program:crashloop]\ncommand=/bin/sh -c 'echo start crashloop >> " + ev + "; exit 1'\n" +
-		"startsecs=1\nstartretries=1\nautorestart=true\nstdout_logfile=NONE\nstderr_logfile=NONE\n"
+		"startsecs=5\nstartretries=1\nautorestart=true\nstdout_logfile=NONE\nstderr_logfile=NONE\n"
 	cf := filepath.Join(dir, "supervisord.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -260,8 +260,9 @@ func TestSupervisordRestartBehaviour(t *testing.T) {
 			}
 			return string(b)
 		}
-		// FATAL comes after 1 s of startsecs and a 1 s backoff (under
-		// supervisord): by then the other two programs' fate is decided.
+		// FATAL comes after a 1 s backoff (under supervisord): by then the
+		// other two programs' fate is decided. (startsecs is 5 s so that a
+		// slow start on a loaded machine still ends before it.)
 		if ok, last := testhelper.Wait(30*time.Second, func() (bool, string) { s := state("crashloop"); return s == "FATAL", s }); !ok {
 			t.Fatalf("%s: crashloop never FATAL (last %s)\n%s", name, last, out.String())
 		}

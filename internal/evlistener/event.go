@@ -19,7 +19,9 @@
 // Tracker turns what circled sees of a process (spawned, up, stopping,
 // ended, given up) into the PROCESS_STATE_* changes supervisord would
 // notify, and Bus.LogEvents makes PROCESS_LOG_* events from a process's
-// output. Example shows the wiring.
+// output. Example shows the wiring; supervisor/evlisteners.go is
+// circled's (the supervisor's events told to a Tracker, a pool per
+// [eventlistener:x] watcher).
 //
 // The package is a leaf: it imports no other circle package.
 package evlistener
