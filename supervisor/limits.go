@@ -188,6 +188,22 @@ func (l *limitSet) join(wid int) ([]string, func(), error) {
 	if err != nil || done == nil {
 		return dirs, done, err
 	}
+	return dirs, l.track(done), nil
+}
+
+// attach puts the limits on dir, the cgroup v2 that watcher's process
+// of slot wid runs in (its containment cgroup): watcher.Spec.Attach on a
+// cgroup v2 host with containment.
+func (l *limitSet) attach(wid int, dir string) (func(), error) {
+	done, err := l.set.Attach(wid, dir)
+	if err != nil || done == nil {
+		return done, err
+	}
+	return l.track(done), nil
+}
+
+// track records done as open until it runs (once), for close.
+func (l *limitSet) track(done func()) func() {
 	var once sync.Once
 	key := new(func())
 	end := func() {
@@ -202,7 +218,7 @@ func (l *limitSet) join(wid int) ([]string, func(), error) {
 	l.mu.Lock()
 	l.open[key] = true
 	l.mu.Unlock()
-	return dirs, end, nil
+	return end
 }
 
 // close ends every joined process (they are gone) and closes the Set.

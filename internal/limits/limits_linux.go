@@ -419,6 +419,11 @@ func (s *Set) prepare(c *cell) error {
 				return err
 			}
 		}
+		if c.external {
+			if err := s.resetV2(dir); err != nil {
+				return err
+			}
+		}
 		r := *s.res // Set may change its argument (swap): a copy per cell
 		m, err := fs2.NewManager(&cgroups.Cgroup{Resources: &r}, dir)
 		if err == nil {
@@ -453,6 +458,38 @@ func (s *Set) prepare(c *cell) error {
 	}
 	c.oomBase, _ = s.oomCount(c)
 	c.oom = false
+	return nil
+}
+
+// resetV2 clears, in an attached cgroup (the watcher's, reused for the
+// slot's next process), the limits an earlier Set may have written there
+// and this one does not set: after a reload that dropped memory_max,
+// the cgroup must not keep it. Only files that exist are written (a
+// controller never enabled above dir has none).
+func (s *Set) resetV2(dir string) error {
+	l := s.l
+	memory := l.MemoryMax != 0 || l.MemoryHigh != 0 || l.MaxMemory != 0
+	for _, f := range []struct {
+		name, val string
+		set       bool
+	}{
+		{"memory.max", "max", memory},
+		{"memory.high", "max", memory},
+		{"cpu.max", "max", l.CPUMax > 0},
+		{"pids.max", "max", l.PidsMax > 0},
+		{"io.weight", "default 100", l.IOWeight > 0},
+		{"io.bfq.weight", "100", l.IOWeight > 0},
+	} {
+		if f.set {
+			continue // written by prepare
+		}
+		if _, err := os.Stat(filepath.Join(dir, f.name)); err != nil {
+			continue
+		}
+		if err := cgroups.WriteFile(dir, f.name, f.val); err != nil {
+			return fmt.Errorf("limits: clearing %s in %s: %w", f.name, dir, err)
+		}
+	}
 	return nil
 }
 

@@ -637,3 +637,31 @@ func TestLimitFilesV1(t *testing.T) {
 		t.Fatal("the emptied cgroup was not kept as the slot's spare")
 	}
 }
+
+// An attached cgroup v2 (the watcher's, reused by the slot's next
+// process) loses the limits this Set does not set: a reload that drops
+// memory_max must not leave it there. Plain files stand in for the
+// cgroup's (no v2 controllers on every test host); a file the cgroup
+// lacks is not made.
+func TestResetV2ClearsUnsetLimits(t *testing.T) {
+	cgroups.TestMode = true // cgroupfs's own checks off for plain files
+	defer func() { cgroups.TestMode = false }()
+	dir := t.TempDir()
+	for name, v := range map[string]string{"memory.max": "1000", "memory.high": "900", "cpu.max": "5000 100000", "pids.max": "20", "io.weight": "default 50"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Set{l: Limits{PidsMax: 10}, unified: true}
+	if err := s.resetV2(dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"memory.max": "max", "memory.high": "max", "cpu.max": "max", "pids.max": "20", "io.weight": "default 100"} {
+		if got := readFile(t, dir, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "io.bfq.weight")); err == nil {
+		t.Error("io.bfq.weight made where the cgroup had none")
+	}
+}
