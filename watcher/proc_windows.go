@@ -19,7 +19,8 @@ import (
 //
 //   - buildCmd asks for CREATE_SUSPENDED and CREATE_NEW_PROCESS_GROUP;
 //   - startCmd (called by DirectSpawner.Start) creates a Job Object with
-//     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, assigns the still-suspended
+//     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, gives it to the command's job
+//     hook (Spec.Job: memory_max, cpu_max, pids_max), assigns the still-suspended
 //     process to it, and only then resumes it, so not even its first
 //     instruction runs outside the job and every descendant is in it;
 //   - the job's handle stays open for the life of the process (registered in
@@ -62,10 +63,59 @@ func ensureConsole() {
 	})
 }
 
-// buildCmdDone is buildCmd: there is no Join on Windows, so no done.
+// buildCmdDone is buildCmd plus the process's Job Object hook (resource
+// limits: jobHookOf(spec), Spec.Job), which startCmd calls with the job
+// before the process runs. done forgets the hook: the watcher calls it
+// once the process has ended, or when the spawn fails after buildCmd.
 func buildCmdDone(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, func(), error) {
 	cmd, err := buildCmd(spec, wid, argv, env, dir)
-	return cmd, nil, err
+	if err != nil {
+		return nil, nil, err
+	}
+	f := jobHookOf(spec)
+	if f == nil {
+		return cmd, nil, nil
+	}
+	return cmd, setJobHook(cmd, wid, f), nil
+}
+
+// jobHook is what startCmd calls with a process's Job Object.
+type jobHook struct {
+	wid int
+	f   func(wid int, job uintptr) error
+}
+
+// jobHooks holds the hook of each built command until startCmd reads it
+// (a hook is never needed after its process has started, but done keeps
+// the entry's lifetime simple: the watcher's).
+var jobHooks struct {
+	sync.Mutex
+	m map[*exec.Cmd]jobHook
+}
+
+// setJobHook records f for cmd; the returned func forgets it.
+func setJobHook(cmd *exec.Cmd, wid int, f func(int, uintptr) error) (forget func()) {
+	jobHooks.Lock()
+	if jobHooks.m == nil {
+		jobHooks.m = map[*exec.Cmd]jobHook{}
+	}
+	jobHooks.m[cmd] = jobHook{wid, f}
+	jobHooks.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			jobHooks.Lock()
+			delete(jobHooks.m, cmd)
+			jobHooks.Unlock()
+		})
+	}
+}
+
+func jobHookFor(cmd *exec.Cmd) (jobHook, bool) {
+	jobHooks.Lock()
+	defer jobHooks.Unlock()
+	h, ok := jobHooks.m[cmd]
+	return h, ok
 }
 
 func buildCmd(spec Spec, wid int, argv, env []string, dir string) (*exec.Cmd, error) {
@@ -117,6 +167,14 @@ func startCmd(cmd *exec.Cmd) (release func(), err error) {
 	job, err := newKillOnCloseJob()
 	if err != nil {
 		return nil, err
+	}
+	if h, ok := jobHookFor(cmd); ok {
+		// Limits on the job before the process is in it, so they hold
+		// from its first instruction (it starts suspended anyway).
+		if err := h.f(h.wid, uintptr(job)); err != nil {
+			windows.CloseHandle(job)
+			return nil, err
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		windows.CloseHandle(job)
