@@ -319,3 +319,71 @@ graceful_timeout = 20
 	}
 	p.quit()
 }
+
+// cgroupStat reads "key N" from a flat-keyed cgroup file (-1 if absent).
+func cgroupStat(dir, file, key string) int64 {
+	b, _ := os.ReadFile(filepath.Join(dir, file))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+" "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// cpu_max = 20%: a process that spins is held to a fifth of one CPU,
+// measured from its own cgroup: cpu.stat counts the periods it was
+// throttled in, and its CPU time (cpuacct.usage, the v1 counterpart of
+// v2's cpu.stat usage_usec) over a span of at least 2 s is well under
+// what it would use unlimited (a whole CPU).
+func TestWireLimitsCPUMax(t *testing.T) {
+	needLimits(t, limits.Limits{CPUMax: 20}, "cpu")
+	if _, err := os.Stat("/sys/fs/cgroup/cpuacct"); err != nil {
+		t.Skipf("no cgroup v1 cpuacct controller to measure the CPU time with: %v", err)
+	}
+	dir := t.TempDir()
+	p := startCircled(t, dir, `[watcher:spin]
+cmd = sh -c "while :; do :; done"
+cpu_max = 20%
+`)
+	p.up()
+	var pid int
+	testhelper.Eventually(t, waitTimeout, "spin running", func() bool {
+		ps := p.pidsOf("spin")
+		if len(ps) == 1 {
+			pid = ps[0]
+		}
+		return pid != 0
+	})
+	cpu, acct := v1Cgroup(pid, "cpu"), v1Cgroup(pid, "cpuacct")
+	if !strings.Contains(cpu, "spin") || !strings.Contains(acct, "spin") {
+		t.Fatalf("spin (pid %d) cpu cgroup %q, cpuacct %q: not limit cgroups of circled's", pid, cpu, acct)
+	}
+	if q := strings.TrimSpace(readFile(filepath.Join(cpu, "cpu.cfs_quota_us"))); q != "20000" {
+		t.Fatalf("cpu.cfs_quota_us = %q, want 20000 (20%% of the 100 ms period)", q)
+	}
+	usage := func() int64 {
+		n, _ := strconv.ParseInt(strings.TrimSpace(readFile(filepath.Join(acct, "cpuacct.usage"))), 10, 64)
+		return n
+	}
+	u0, t0, thr0 := usage(), time.Now(), cgroupStat(cpu, "cpu.stat", "nr_throttled")
+	var u1 int64
+	var wall time.Duration
+	testhelper.Eventually(t, 60*time.Second, "2 s of throttled spinning", func() bool {
+		u1, wall = usage(), time.Since(t0)
+		return wall >= 2*time.Second && cgroupStat(cpu, "cpu.stat", "nr_throttled") >= thr0+10
+	})
+	share := float64(u1-u0) / float64(wall)
+	t.Logf("cpu_max 20%%: %v of CPU in %v (%.1f%% of one CPU); cpu.stat: %s", time.Duration(u1-u0), wall.Round(time.Millisecond),
+		share*100, strings.ReplaceAll(strings.TrimSpace(readFile(filepath.Join(cpu, "cpu.stat"))), "\n", ", "))
+	if share > 0.35 {
+		t.Fatalf("the spinner used %.0f%% of a CPU under cpu_max = 20%%", share*100)
+	}
+	if u1 <= u0 {
+		t.Fatal("the spinner used no CPU at all: nothing measured")
+	}
+	p.quit()
+}
