@@ -282,14 +282,22 @@ func (s *Supervisor) evTranslate(x *evTranslator, ev Event) {
 		}
 		publish(tr.Exited(g, p, ev.PID, evExpected(wc, ev)))
 	case EventState, EventFatal:
+		// "stopping" is a stop begun; "stopped" is one ended, or, for a
+		// watcher still wanted, every process left down by the restart
+		// policy (a respawn = never process that did not stay up, which
+		// circled will not retry: FATAL, where supervisord ends after its
+		// retries).
+		stop := ev.State == watcher.StateStopping || ev.State == watcher.StateStopped && !e.w.Wanted()
+		leftDown := ev.State == watcher.StateStopped && !stop
 		for wid := 1; wid <= max(wc.NumProcesses, len(wc.ProcessNames)); wid++ {
 			g, p := evNames(wc, wid)
 			switch st := tr.State(g, p); {
-			case ev.State == watcher.StateStopping || ev.State == watcher.StateStopped:
-				// The stop has begun: the processes still up are
-				// STOPPING (those in BACKOFF are STOPPED at once).
+			case stop:
+				// The processes still up are STOPPING (those in BACKOFF
+				// are STOPPED at once).
 				publish(tr.Stopping(g, p, tr.PID(g, p)))
-			case ev.State == watcher.StateFatal && st != evlistener.StateRunning && st != evlistener.StateExited:
+			case leftDown && st == evlistener.StateBackoff,
+				ev.State == watcher.StateFatal && st != evlistener.StateRunning && st != evlistener.StateExited:
 				publish(tr.GaveUp(g, p))
 			}
 		}

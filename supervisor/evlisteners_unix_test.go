@@ -16,6 +16,7 @@ import (
 	"github.com/circle-supervisor/circle/internal/evlistener"
 	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/watcher"
 )
 
 // evRec is one event internal/evlistener/testdata/listener.py recorded.
@@ -207,7 +208,9 @@ func TestEvNamesAndServerURL(t *testing.T) {
 
 // A process whose ready event never came (the status diff missed a
 // process that ran briefly) is still told RUNNING before EXITED when it
-// ended after min_uptime, and BACKOFF when it ended before.
+// ended after min_uptime, and BACKOFF when it ended before; a watcher
+// "stopped" while wanted makes BACKOFF FATAL, a real stop STOPPING then
+// STOPPED.
 func TestEvTranslateMissedReady(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, "[watcher:w]\ncmd = sleep 1000\nmin_uptime = 0\n[watcher:slow]\ncmd = sleep 1000\nmin_uptime = 5\n")
@@ -240,6 +243,26 @@ func TestEvTranslateMissedReady(t *testing.T) {
 	// STARTING, RUNNING, EXITED of w; STARTING, BACKOFF of slow.
 	if n := pool.Buffered(); n != 5 {
 		t.Errorf("%d events, want 5", n)
+	}
+	// Still wanted, all left down (respawn = never): no retry comes, so
+	// the process in BACKOFF is FATAL, not STOPPED.
+	s.evTranslate(x, Event{Type: EventState, Watcher: "slow", State: watcher.StateStopped})
+	if st := x.tr.State("slow", "slow"); st != evlistener.StateFatal {
+		t.Errorf("slow left down: %s, want FATAL", st)
+	}
+	// A real stop: the RUNNING process goes STOPPING, its exit STOPPED.
+	s.evTranslate(x, Event{Type: EventSpawn, Watcher: "w", WID: 1, PID: pid + 2, Time: t0})
+	s.evTranslate(x, Event{Type: EventReady, Watcher: "w", WID: 1, PID: pid + 2})
+	if _, err := s.Stop(context.Background(), []string{"w"}, true); err != nil {
+		t.Fatal(err)
+	}
+	s.evTranslate(x, Event{Type: EventState, Watcher: "w", State: watcher.StateStopped})
+	if st := x.tr.State("w", "w"); st != evlistener.StateStopping {
+		t.Errorf("w after its stop: %s, want STOPPING", st)
+	}
+	s.evTranslate(x, Event{Type: EventExit, Watcher: "w", WID: 1, PID: pid + 2, Code: &zero, Time: t0.Add(time.Second)})
+	if st := x.tr.State("w", "w"); st != evlistener.StateStopped {
+		t.Errorf("w after its exit: %s, want STOPPED", st)
 	}
 	if len(x.spawned) != 0 {
 		t.Errorf("spawn times kept after the exits: %v", x.spawned)
