@@ -367,3 +367,86 @@ func TestSupervisordEventListenerRestarted(t *testing.T) {
 		}
 	}
 }
+
+// callbackListener is built on supervisor.childutils, as superlance's
+// listeners are: on crashy's PROCESS_STATE_EXITED it calls back the
+// supervisor over XML-RPC at $SUPERVISOR_SERVER_URL
+// (childutils.getRPCInterface) and records crashy's exit status and
+// sleeper's state and pid.
+const callbackListener = `import os, sys
+from supervisor import childutils
+rec = open(os.environ["RECORD"], "a", encoding="utf-8")
+while True:
+    headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+    ph, _ = childutils.eventdata(payload + "\n")
+    if headers["eventname"] == "PROCESS_STATE_EXITED" and ph["processname"] == "crashy":
+        rpc = childutils.getRPCInterface(os.environ)
+        crashy = rpc.supervisor.getProcessInfo("crashy")
+        sleeper = rpc.supervisor.getProcessInfo("sleeper")
+        rec.write("crashy exitstatus=%d expected=%s sleeper %s pid=%d\n" % (
+            crashy["exitstatus"], ph["expected"], sleeper["statename"], sleeper["pid"]))
+        rec.flush()
+    childutils.listener.ok(sys.stdout)
+`
+
+// A listener written for supervisord that calls it back over XML-RPC
+// (SUPERVISOR_SERVER_URL, supervisor.childutils) while it handles an
+// event works under circled as under supervisord: same record, with
+// sleeper's real pid.
+func TestSupervisordChildutilsListenerCallsBack(t *testing.T) {
+	sd := supervisordPath(t)
+	ctl, err := exec.LookPath("supervisorctl")
+	if err != nil {
+		t.Skip("SKIP: supervisorctl missing (Debian package supervisor)")
+	}
+	py := ""
+	for _, c := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(c, "-c", "import supervisor.childutils").Run() == nil {
+			py = c
+			break
+		}
+	}
+	if py == "" {
+		t.Skip("SKIP: no python3 can import supervisor.childutils (Debian package supervisor)")
+	}
+	dir, err := os.MkdirTemp("", "svb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	script := filepath.Join(dir, "callback.py")
+	if err := os.WriteFile(script, []byte(callbackListener), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "rec")
+	cf := filepath.Join(dir, "supervisord.conf")
+	conf := svConf(dir, "[eventlistener:cb]\ncommand = "+py+" "+script+"\nevents = PROCESS_STATE_EXITED\n"+
+		"environment = RECORD=\""+rec+"\",PYTHONUTF8=\"1\"\n\n"+
+		"[program:crashy]\ncommand = sh -c \"sleep 2; exit 3\"\nstartsecs = 1\nautorestart = false\n\n"+
+		"[program:sleeper]\ncommand = sleep 1000\nstartsecs = 1\n")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"supervisord", []string{sd, "-n", "-c", cf}},
+		{"circled", []string{filepath.Join(binDir, "circled"), "-c", cf}},
+	} {
+		os.Remove(rec)
+		d := startDaemon(t, c.name, c.argv...)
+		var line string
+		testhelper.Poll(t, 60*time.Second, c.name+": the listener's record", func() (bool, string) {
+			b, _ := os.ReadFile(rec)
+			line = strings.TrimSpace(string(b))
+			return strings.HasSuffix(string(b), "\n"), d.out.String()
+		})
+		out, _ := exec.Command(ctl, "-c", cf, "pid", "sleeper").Output()
+		want := "crashy exitstatus=3 expected=0 sleeper RUNNING pid=" + strings.TrimSpace(string(out))
+		if line != want {
+			t.Errorf("%s: listener recorded %q, want %q", c.name, line, want)
+		}
+		d.stop()
+	}
+}
