@@ -34,6 +34,11 @@ type Reaper struct {
 	// counted as an orphan's.
 	starting int
 	early    map[int]watcher.ExitStatus
+	// waiterOff: Run has returned; waitExits' goroutine (which may still
+	// be blocked in waitid) must not sweep any more. waiterSweeps counts
+	// its sweeps in progress, which Run waits for.
+	waiterOff    bool
+	waiterSweeps sync.WaitGroup
 
 	// complete: every orphan re-parents to circled (PID 1 or a child
 	// subreaper), so NotifyOrphans sees every death in a process group
@@ -175,6 +180,10 @@ func (r *Reaper) Run(ctx context.Context) error {
 	if r.waitExits(ctx) {
 		<-ctx.Done()
 		r.Sweep()
+		r.mu.Lock()
+		r.waiterOff = true
+		r.mu.Unlock()
+		r.waiterSweeps.Wait()
 		return nil
 	}
 	for {
@@ -194,10 +203,22 @@ type reaped struct {
 }
 
 // Sweep reaps every child that has exited.
-func (r *Reaper) Sweep() {
+func (r *Reaper) Sweep() { r.sweep(false) }
+
+// sweep is Sweep; from waitExits' goroutine (waiter) it reaps nothing
+// once Run has returned, and reports false then.
+func (r *Reaper) sweep(waiter bool) bool {
 	var done []reaped
 	any, orphan := false, false
 	r.mu.Lock()
+	if waiter {
+		if r.waiterOff {
+			r.mu.Unlock()
+			return false
+		}
+		r.waiterSweeps.Add(1)
+		defer r.waiterSweeps.Done()
+	}
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, wnohang, nil)
@@ -238,6 +259,7 @@ func (r *Reaper) Sweep() {
 		default:
 		}
 	}
+	return true
 }
 
 // Reaped receives a token after a sweep reaped at least one child; a

@@ -27,13 +27,17 @@ func (r *Reaper) waitExits(ctx context.Context) bool {
 			err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
 			switch err {
 			case nil:
-				r.Sweep()
+				if !r.sweep(true) {
+					return // Run has returned
+				}
 			case unix.EINTR:
 			case unix.ECHILD:
 				select {
 				case <-r.started:
 				case <-r.sigch:
-					r.Sweep()
+					if !r.sweep(true) {
+						return
+					}
 				case <-ctx.Done():
 				}
 			default:
@@ -41,7 +45,9 @@ func (r *Reaper) waitExits(ctx context.Context) bool {
 				// from now on, as other systems do.
 				r.log.Warn("waitid failed; reaping on SIGCHLD instead", "err", err)
 				for {
-					r.Sweep()
+					if !r.sweep(true) {
+						return
+					}
 					select {
 					case <-r.sigch:
 					case <-ctx.Done():

@@ -110,6 +110,9 @@ func (w *Watcher) ReplaceSlot(wid int, why string) error {
 		}
 		for _, s := range w.slots {
 			if s.wid == wid && s.proc != nil && !s.proc.down() {
+				if t := w.replCur; t != nil && t.s == s && t.old == s.proc {
+					return // its replacement is under way already
+				}
 				w.log.Info("replacing the process", "wid", wid, "pid", s.proc.pid, "reason", why)
 				w.queueReplacementsLocked([]*slot{s})
 			}

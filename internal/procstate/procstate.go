@@ -84,11 +84,11 @@ func (f *File) Path() string { return f.path }
 
 // Start writes the file now and then after every change.
 func (f *File) Start() error {
-	if err := f.write(); err != nil {
-		return err
-	}
+	err := f.write()
+	// Even when the first write failed: each change retries a snapshot
+	// (f.app is nil), and the loop drains pending.
 	go f.loop()
-	return nil
+	return err
 }
 
 // SetCgroup records circled's cgroup subtree.
@@ -195,6 +195,9 @@ func (f *File) update() error {
 	f.pending = nil
 	snapshot := f.full || f.app == nil || f.appSize+len(lines) > 2*f.snapSizeLocked()+4096
 	f.mu.Unlock()
+	if !snapshot && !sameFile(f.app, f.path) {
+		snapshot = true // removed or replaced behind our back: write it again
+	}
 	if snapshot {
 		return f.writeLocked()
 	}
@@ -210,7 +213,23 @@ func (f *File) update() error {
 }
 
 // snapSizeLocked estimates a snapshot's size (f.mu held).
-func (f *File) snapSizeLocked() int { return 64 + 48*len(f.procs) }
+func (f *File) snapSizeLocked() int {
+	n := 64
+	for _, p := range f.procs {
+		n += 40 + len(p.Watcher)
+	}
+	return n
+}
+
+// sameFile reports whether path still names the file open as app.
+func sameFile(app *os.File, path string) bool {
+	a, err := app.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Lstat(path)
+	return err == nil && os.SameFile(a, b)
+}
 
 // write writes a full snapshot.
 func (f *File) write() error {
