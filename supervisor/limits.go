@@ -40,11 +40,13 @@ func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
 		return
 	}
 	if runtime.GOOS == "windows" {
-		// Job Object limits (limits.ApplyJob) are the watcher's to apply
-		// to each process's job: not wired yet.
-		if cur == nil {
-			s.log.Warn("resource limits are not applied on Windows yet", "watcher", wc.Name, "keys", strings.Join(l.Keys(), ","))
+		// Each process's Job Object gets memory_max, cpu_max and
+		// pids_max before it runs (the watcher calls Job). The other
+		// keys are load errors on Windows.
+		if err := limits.Available(l); err != nil {
+			s.log.Error("resource limits cannot all be enforced here", "watcher", wc.Name, "file", wc.File, "problems", limitProblems(err))
 		}
+		sp.Job = jobLimits(l)
 		return
 	}
 	if cur == nil || cur.set.Limits() != l {
@@ -57,17 +59,6 @@ func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
 			sp.Join = func(int) ([]string, func(), error) { return nil, nil, err }
 			return
 		}
-		if set.V2() && s.cg != nil {
-			// On cgroup v2 the limits belong on the process's own
-			// containment cgroup (Set.Attach), which the watcher makes:
-			// joining another v2 cgroup would take the process out of its
-			// containment. Not wired yet.
-			set.Close()
-			err := errors.New("limits on cgroup v2 with process containment need the watcher to attach them (not supported yet)")
-			s.log.Error("resource limits", "watcher", wc.Name, "keys", strings.Join(l.Keys(), ","), "err", err)
-			sp.Join = func(int) ([]string, func(), error) { return nil, nil, err }
-			return
-		}
 		s.retireLimitsLocked(wc.Name)
 		cur = &limitSet{set: set, open: map[*func()]bool{}, over: map[int]int{}}
 		if l.MaxMemory > 0 {
@@ -75,7 +66,15 @@ func (s *Supervisor) specLimits(sp *watcher.Spec, wc *config.Watcher) {
 		}
 		s.limits[wc.Name] = cur
 	}
-	sp.Join = cur.join
+	if cur.set.V2() && s.cg != nil {
+		// On cgroup v2 a process is in one cgroup: the limits go on its
+		// own containment cgroup, which the watcher makes and gives to
+		// Attach before the process starts (joining another v2 cgroup
+		// would take it out of its containment).
+		sp.Attach = cur.attach
+	} else {
+		sp.Join = cur.join
+	}
 	sp.OOMKilled = cur.set.OOMKilled
 }
 

@@ -20,10 +20,11 @@ const (
 	ReasonHealth   = "health"   // a failed liveness check replaced it
 	ReasonManual   = "manual"   // restart, stop then start
 	ReasonReload   = "reload"   // a graceful reload or a config reload
+	// ReasonMaxMemory (supervisor/limits.go): max_memory replaced it.
 )
 
 // RestartReasons lists every reason, for metrics that show them all.
-var RestartReasons = []string{ReasonCrash, ReasonFlapping, ReasonHealth, ReasonManual, ReasonReload}
+var RestartReasons = []string{ReasonCrash, ReasonFlapping, ReasonHealth, ReasonManual, ReasonReload, ReasonMaxMemory}
 
 // obs is the supervisor's observability state: the event bus and the
 // counters that circled's metrics read at scrape time. Counters are
@@ -164,6 +165,12 @@ func (s *Supervisor) exited(name string, wid, pid int, st watcher.ExitStatus) {
 		key.code = strconv.Itoa(code)
 	} else {
 		ev.Signal = st.Signal
+		if s.exitOOM(name, wid, st) {
+			// The OOM killer's SIGKILL: reason oom, counted apart
+			// (code="oom", signal="KILL").
+			ev.Reason = ExitReasonOOM
+			key.code = ExitReasonOOM
+		}
 	}
 	dropped := s.drops.Dropped(pid)
 	// Was it stopped for failing its liveness checks (or watchdog)? The
@@ -394,7 +401,10 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) int {
 		}
 		if d := p.PlannedRestarts - old.planRestarts; d > 0 && had {
 			reason := ReasonManual
-			if wo.reloading > 0 {
+			switch {
+			case s.tookMaxMemory(name, p.WID):
+				reason = ReasonMaxMemory
+			case wo.reloading > 0:
 				reason = ReasonReload
 			}
 			add(reason, d)

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"runtime"
@@ -222,6 +223,24 @@ func (w *Watcher) startJob(j *spawnJob) {
 	} else if p.cell != nil {
 		p.cell.Remove()
 		p.cell = nil
+	}
+	if spec.Attach != nil {
+		if p.cell == nil {
+			j.err = errors.New("resource limits: the process has no cgroup v2 of its own to put them on")
+			return
+		}
+		done, err := spec.Attach(s.wid, p.cell.Path())
+		if err != nil {
+			p.cell.Remove()
+			p.cell = nil
+			j.err = err
+			return
+		}
+		if prev := p.joinDone; prev != nil {
+			p.joinDone = func() { prev(); done() }
+		} else {
+			p.joinDone = done
+		}
 	}
 	p.startedAt = time.Now()
 	j.pid, j.err = w.spawner.Start(j.cmd, func(st ExitStatus) { w.exited(p, st) })

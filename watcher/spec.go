@@ -87,6 +87,18 @@ type Spec struct {
 	// joins before it execs, through the trampoline, so nothing it forks
 	// escapes them. done is called once that process has ended.
 	Join func(wid int) (dirs []string, done func(), err error)
+	// Attach, when set, is given the cgroup v2 of slot wid's process (its
+	// own containment cgroup, SetCgroups) before the process starts, to
+	// put resource limits on it (cgroup v2: a process is in one cgroup,
+	// so the limits go there instead of Join's). done is called once the
+	// process has ended, as Join's. A process without a cgroup of its own
+	// is not started (its limits could not hold it).
+	Attach func(wid int, dir string) (done func(), err error)
+	// Job, when set, is called on Windows with the Job Object (a
+	// windows.Handle) that will hold slot wid's process, before the
+	// process runs its first instruction: resource limits
+	// (limits.ApplyJob). An error fails the spawn. Unused elsewhere.
+	Job func(wid int, job uintptr) error
 	// OOMKilled, when set, is asked (off the owner, before Join's done)
 	// whether slot wid's process, ended by SIGKILL, was killed by the
 	// kernel's out-of-memory killer; ExitStatus.OOM records the answer.

@@ -223,6 +223,8 @@ func lastExit(ps []ctl.ProcessStatus) string {
 		return "-"
 	case spawnFailed(best):
 		return "spawn failed"
+	case best.LastExit.OOM:
+		return "oom"
 	case best.LastExit.Signal != "":
 		return "signal " + best.LastExit.Signal
 	}

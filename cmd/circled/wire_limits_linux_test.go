@@ -314,8 +314,8 @@ graceful_timeout = 20
 			n += v
 		}
 	}
-	if n != 1 {
-		t.Fatalf("circled_process_restarts_total for grow sums to %d, want 1:\n%s", n, body)
+	if n != 1 || !strings.Contains(body, `circled_process_restarts_total{reason="max_memory",watcher="grow"} 1`) {
+		t.Fatalf("circled_process_restarts_total for grow sums to %d, want 1 with reason max_memory:\n%s", n, body)
 	}
 	p.quit()
 }
