@@ -141,19 +141,25 @@ func start(kind, root string, progs ...program) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "daemon.stderr"))
+	return d, d.launch(bin, args...)
+}
+
+// launch starts the daemon's program in its directory, in a process
+// group of its own, output to daemon.stderr, and watches for its exit.
+func (d *daemon) launch(bin string, args ...string) error {
+	logf, err := os.Create(filepath.Join(d.dir, "daemon.stderr"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.cmd = exec.Command(bin, args...)
-	d.cmd.Dir = dir
+	d.cmd.Dir = d.dir
 	d.cmd.Stdout = logf
 	d.cmd.Stderr = logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	d.started = time.Now()
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()
-		return nil, err
+		return err
 	}
 	d.pid = d.cmd.Process.Pid
 	live[d] = true
@@ -163,7 +169,7 @@ func start(kind, root string, progs ...program) (*daemon, error) {
 		logf.Close()
 		close(d.exited)
 	}()
-	return d, nil
+	return nil
 }
 
 // waitRunning polls /proc until the daemon has n children that have

@@ -222,24 +222,7 @@ func httpOnce(c *httpCase, dir, py, script string) (httpResult, error) {
 		d.stop()
 		os.RemoveAll(d.dir)
 	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	client := &http.Client{Timeout: httpReqTO, Transport: &http.Transport{DisableKeepAlives: true}}
-	get := func() (int, error) {
-		resp, err := client.Get(url)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return pid, nil
-	}
+	get := pidGetter(port, httpReqTO)
 	// Up and serving, then settled past min_uptime / startsecs.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -319,4 +302,31 @@ func firstLine(b []byte) string {
 		s = s[:i] + " ..."
 	}
 	return s
+}
+
+// pidGetter returns a function that GETs http://127.0.0.1:PORT/ on a new
+// connection each time (timeout each) and returns the pid the test
+// server answers with.
+func pidGetter(port int, timeout time.Duration) func() (int, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	return func() (int, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, err
+		}
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return 0, fmt.Errorf("answer %q", b)
+		}
+		return pid, nil
+	}
 }

@@ -4,15 +4,11 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -239,28 +235,7 @@ func startConf(kind, root, conf string) (*daemon, error) {
 	if kind == kindAlt {
 		bin = altBin
 	}
-	lf, err := os.Create(filepath.Join(dir, "daemon.stderr"))
-	if err != nil {
-		return nil, err
-	}
-	d.cmd = exec.Command(bin, "-c", d.conf)
-	d.cmd.Dir = dir
-	d.cmd.Stdout, d.cmd.Stderr = lf, lf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	d.started = time.Now()
-	if err := d.cmd.Start(); err != nil {
-		lf.Close()
-		return nil, err
-	}
-	d.pid = d.cmd.Process.Pid
-	live[d] = true
-	go func() {
-		d.exitErr = d.cmd.Wait()
-		d.exitAt = time.Now()
-		lf.Close()
-		close(d.exited)
-	}()
-	return d, nil
+	return d, d.launch(bin, "-c", d.conf)
 }
 
 func sockOnce(c *sockCase, root, py, script string) (sockRun, error) {
@@ -277,27 +252,7 @@ func sockOnce(c *sockCase, root, py, script string) (sockRun, error) {
 		d.stop()
 		os.RemoveAll(d.dir)
 	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	client := &http.Client{Timeout: sockReqTO, Transport: &http.Transport{DisableKeepAlives: true}}
-	get := func() (int, error) {
-		resp, err := client.Get(url)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			return 0, fmt.Errorf("answer %q", b)
-		}
-		return pid, nil
-	}
+	get := pidGetter(port, sockReqTO)
 	// Up and answering, then past min_uptime (1 s): a restart or reload
 	// of a process still starting is another scenario.
 	deadline := time.Now().Add(20 * time.Second)
