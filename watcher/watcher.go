@@ -345,7 +345,7 @@ func (w *Watcher) launchWaiterLocked(gen int, l *launched) *waiter {
 // returns the command's number and its spawns.
 func (w *Watcher) startLocked() (int, *launched) {
 	l := &launched{}
-	if w.want && !w.fatal && !w.flapping && w.gate == 0 {
+	if w.want && !w.fatal && !w.flapping && w.gate == 0 && !w.leftDownLocked() {
 		if w.stopGate != 0 {
 			w.gen++ // a stop waiting for its before_stop hook is superseded
 			w.stopGate = 0
@@ -392,6 +392,18 @@ func (w *Watcher) startLocked() (int, *launched) {
 		w.startSlotsLocked(then)
 	})
 	return gen, l
+}
+
+// leftDownLocked reports whether a slot was left down after its process
+// exited (the exit policy said so): a Start brings it up again, as
+// supervisord's start does for an EXITED program.
+func (w *Watcher) leftDownLocked() bool {
+	for _, s := range w.slots {
+		if s.down && s.proc == nil && s.timer == nil && s.job == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // afterStartLocked runs the after_start hook once a start's spawns are
