@@ -22,6 +22,11 @@ type Group struct {
 	Autostart    bool
 	// Error is why the watcher is fatal or backing off.
 	Error string
+	// Wanted: a command wants the watcher up (started, not stopped
+	// since). A slot of a wanted watcher that has no process ended on its
+	// own and was left down (EXITED); an unwanted one was stopped
+	// (STOPPED).
+	Wanted bool
 	// Processes are the slots that have or had a process, in any order.
 	// Slots 1..NumProcesses missing here are reported as never started.
 	// When two entries share a WID (a process draining during a reload)

@@ -113,7 +113,7 @@ func mapState(g *Group, p Process, present bool) (int, string) {
 			return StateStarting, p.Error
 		}
 	}
-	if present && p.State == "exited" && (g.State == "active" || g.State == "starting") {
+	if present && p.State == "exited" && (g.State == "active" || g.State == "starting" || g.State == "stopped" && g.Wanted) {
 		return StateExited, p.Error // ended on its own and left down
 	}
 	if !present && g.State == "active" {

@@ -376,15 +376,23 @@ func TestSupervisordEventListenerRestarted(t *testing.T) {
 const callbackListener = `import os, sys
 from supervisor import childutils
 rec = open(os.environ["RECORD"], "a", encoding="utf-8")
+exits = 0
 while True:
     headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
     ph, _ = childutils.eventdata(payload + "\n")
     if headers["eventname"] == "PROCESS_STATE_EXITED" and ph["processname"] == "crashy":
         rpc = childutils.getRPCInterface(os.environ)
         crashy = rpc.supervisor.getProcessInfo("crashy")
-        sleeper = rpc.supervisor.getProcessInfo("sleeper")
-        rec.write("crashy exitstatus=%d expected=%s sleeper %s pid=%d\n" % (
-            crashy["exitstatus"], ph["expected"], sleeper["statename"], sleeper["pid"]))
+        exits += 1
+        if exits == 1:
+            sleeper = rpc.supervisor.getProcessInfo("sleeper")
+            rec.write("crashy exitstatus=%d expected=%s sleeper %s pid=%d\n" % (
+                crashy["exitstatus"], ph["expected"], sleeper["statename"], sleeper["pid"]))
+            rec.flush()
+            # Start it again (it was left down: autorestart = false).
+            rec.write("startProcess crashy: %s\n" % rpc.supervisor.startProcess("crashy"))
+        else:
+            rec.write("crashy exited again: %s exitstatus=%d\n" % (crashy["statename"], crashy["exitstatus"]))
         rec.flush()
     childutils.listener.ok(sys.stdout)
 `
@@ -392,7 +400,9 @@ while True:
 // A listener written for supervisord that calls it back over XML-RPC
 // (SUPERVISOR_SERVER_URL, supervisor.childutils) while it handles an
 // event works under circled as under supervisord: same record, with
-// sleeper's real pid.
+// sleeper's real pid; it then starts crashy again with startProcess
+// (left down after its exit: autorestart = false), which runs and exits
+// again, EXITED under both.
 func TestSupervisordChildutilsListenerCallsBack(t *testing.T) {
 	sd := supervisordPath(t)
 	ctl, err := exec.LookPath("supervisorctl")
@@ -436,16 +446,22 @@ func TestSupervisordChildutilsListenerCallsBack(t *testing.T) {
 	} {
 		os.Remove(rec)
 		d := startDaemon(t, c.name, c.argv...)
-		var line string
-		testhelper.Poll(t, 60*time.Second, c.name+": the listener's record", func() (bool, string) {
+		var lines []string
+		testhelper.Poll(t, 60*time.Second, c.name+": the listener's three records", func() (bool, string) {
 			b, _ := os.ReadFile(rec)
-			line = strings.TrimSpace(string(b))
-			return strings.HasSuffix(string(b), "\n"), d.out.String()
+			lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+			return strings.HasSuffix(string(b), "\n") && len(lines) >= 3, string(b) + d.out.String()
 		})
 		out, _ := exec.Command(ctl, "-c", cf, "pid", "sleeper").Output()
-		want := "crashy exitstatus=3 expected=0 sleeper RUNNING pid=" + strings.TrimSpace(string(out))
-		if line != want {
-			t.Errorf("%s: listener recorded %q, want %q", c.name, line, want)
+		want := []string{
+			"crashy exitstatus=3 expected=0 sleeper RUNNING pid=" + strings.TrimSpace(string(out)),
+			// A program left down (EXITED) starts again on request,
+			"startProcess crashy: True",
+			// runs past startsecs and exits again: EXITED, not STOPPED.
+			"crashy exited again: EXITED exitstatus=3",
+		}
+		if !slices.Equal(lines, want) {
+			t.Errorf("%s: listener recorded %q, want %q", c.name, lines, want)
 		}
 		d.stop()
 	}

@@ -136,7 +136,7 @@ func (b rpc2backend) Groups(ctx context.Context) ([]rpc2.Group, error) {
 	out := make([]rpc2.Group, 0, len(ws))
 	for _, w := range ws {
 		g := rpc2.Group{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority,
-			Autostart: w.Autostart, Error: w.Error, Processes: make([]rpc2.Process, 0, len(w.Processes))}
+			Autostart: w.Autostart, Error: w.Error, Wanted: b.sup.Wanted(w.Name), Processes: make([]rpc2.Process, 0, len(w.Processes))}
 		wc := cfgs[w.Name]
 		for _, p := range w.Processes {
 			rp := rpc2.Process{WID: p.WID, PID: p.PID, State: p.State, StartedAt: p.StartedAt, HasExit: p.HasExit,

@@ -269,12 +269,10 @@ func TestSupervisordRestartBehaviour(t *testing.T) {
 		if ok, last := testhelper.Wait(10*time.Second, func() (bool, string) { s := state("unexpected"); return s == "RUNNING", s }); !ok {
 			t.Fatalf("%s: unexpected never RUNNING again (last %s)", name, last)
 		}
-		// Known difference: circled's watcher says "stopped" once its only
-		// process exited and was left down, as after a stop, so the
-		// XML-RPC mapping (rpc2 mapState) shows STOPPED where supervisord
-		// shows EXITED. Either is accepted from circled; a restart never
-		// is (counted below).
-		if s := state("once"); s != "EXITED" && (name == "supervisord" || s != "STOPPED") {
+		// A program that exited on its own and was left down is EXITED
+		// (not STOPPED, as after a stop) under both; it is never
+		// restarted (counted below).
+		if s := state("once"); s != "EXITED" {
 			t.Errorf("%s: once is %s, want EXITED", name, s)
 		}
 		// FATAL is final: no start follows it.
