@@ -42,8 +42,8 @@ func (s *Supervisor) spec(wc *config.Watcher, d config.Daemon) watcher.Spec {
 			MinUptime:  wc.MinUptime,
 			BackoffMax: wc.BackoffMax,
 			MaxRetry:   wc.MaxRetry,
-			// supervisord's startretries (0 for circled's own watchers)
-			MaxFailedStarts: wc.FailedStartLimit(),
+			// max_failed_starts (supervisord's startretries + 1)
+			MaxFailedStarts: wc.MaxFailedStarts,
 			Flapping: watcher.Flapping{
 				Attempts: wc.Flapping.Attempts,
 				Window:   wc.Flapping.Window,

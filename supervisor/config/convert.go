@@ -187,6 +187,9 @@ func writeWatcher(b *strings.Builder, w *Watcher) {
 		kv("exitcodes", strings.Join(codes, ","))
 	}
 	kv("max_retry", strconv.Itoa(w.MaxRetry))
+	if w.MaxFailedStarts > 0 {
+		kv("max_failed_starts", strconv.Itoa(w.MaxFailedStarts))
+	}
 	kv("autostart", strconv.FormatBool(w.Autostart))
 	kv("priority", strconv.Itoa(w.Priority))
 	kv("min_uptime", seconds(w.MinUptime))

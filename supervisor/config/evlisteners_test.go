@@ -9,9 +9,9 @@ import (
 
 // An [eventlistener:x] starts with circled as with supervisord (autostart
 // is its own, default true) and gets supervisord's variables; startretries
-// becomes FailedStartLimit (startretries + 1 failed starts) for the
-// programs of a supervisord file and of its conversion, never for
-// circled's own watchers.
+// becomes max_failed_starts (startretries + 1 failed starts) for the
+// programs of a supervisord file and of its conversion; circled's own
+// watchers have none unless they set it.
 func TestSupervisordListenerStartsAndStartretries(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"supervisord.conf": `[unix_http_server]
 file = /run/x.sock
@@ -52,8 +52,8 @@ autostart = false
 	}
 	want := map[string]int{"web": 8, "lazy": 4, "never": 1, "crashmail": 4}
 	for n, lim := range want {
-		if got := watcher(t, c, n).FailedStartLimit(); got != lim {
-			t.Errorf("%s: FailedStartLimit %d, want %d", n, got, lim)
+		if got := watcher(t, c, n).MaxFailedStarts; got != lim {
+			t.Errorf("%s: MaxFailedStarts %d, want %d", n, got, lim)
 		}
 	}
 
@@ -75,8 +75,8 @@ autostart = false
 		t.Fatal(err)
 	}
 	for n, lim := range want {
-		if got := watcher(t, c2, n).FailedStartLimit(); got != lim {
-			t.Errorf("converted %s: FailedStartLimit %d, want %d", n, got, lim)
+		if got := watcher(t, c2, n).MaxFailedStarts; got != lim {
+			t.Errorf("converted %s: MaxFailedStarts %d, want %d", n, got, lim)
 		}
 	}
 	if !watcher(t, c2, "crashmail").Autostart {
@@ -84,12 +84,18 @@ autostart = false
 	}
 
 	// circled's own watchers keep retrying with backoff.
-	c3, err, _ := loadString(t, "[watcher:a]\ncmd = x\nmax_retry = 3\n")
+	c3, err, _ := loadString(t, "[watcher:a]\ncmd = x\nmax_retry = 3\n\n[watcher:b]\ncmd = x\nmax_failed_starts = 2\n\n[env]\nSUPERVISOR_ENABLED = 1\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := watcher(t, c3, "a").FailedStartLimit(); got != 0 {
-		t.Errorf("circled watcher: FailedStartLimit %d, want 0", got)
+	if got := watcher(t, c3, "a").MaxFailedStarts; got != 0 {
+		t.Errorf("circled watcher: MaxFailedStarts %d, want 0 (whatever its environment)", got)
+	}
+	if got := watcher(t, c3, "b").MaxFailedStarts; got != 2 {
+		t.Errorf("max_failed_starts = 2: MaxFailedStarts %d", got)
+	}
+	if _, err, _ := loadString(t, "[watcher:a]\ncmd = x\nmax_failed_starts = -1\n"); err == nil || !strings.Contains(err.Error(), "max_failed_starts") {
+		t.Errorf("max_failed_starts = -1: %v", err)
 	}
 }
 

@@ -276,20 +276,3 @@ var pythonHook = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0
 // isPythonHook reports whether a hooks.* value is circus's Python form
 // rather than a command line.
 func isPythonHook(v string) bool { return pythonHook.MatchString(strings.TrimSpace(v)) }
-
-// FailedStartLimit is what the supervisor gives watcher.Policy's
-// MaxFailedStarts: for a supervisord program, startretries + 1 (its
-// max_retry is startretries: supervisord gives up after the first try
-// and startretries more, each ended before startsecs, and counts failed
-// spawns the same way); 0 (retry with backoff, circus's way) for any
-// other watcher. A supervisord program is one whose processes are told
-// they run under supervisor, SUPERVISOR_ENABLED=1 in Env: the
-// supervisord loader sets it for every [program:x] and [eventlistener:x],
-// and circled convert writes it in the [env] section every converted
-// watcher reads, so a converted file behaves the same.
-func (w *Watcher) FailedStartLimit() int {
-	if w.MaxRetry < 0 || !slices.Contains(w.Env, "SUPERVISOR_ENABLED=1") {
-		return 0
-	}
-	return w.MaxRetry + 1
-}

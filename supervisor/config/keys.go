@@ -285,6 +285,10 @@ var watcherTable = []watcherKey{
 		w.MaxRetry, err = parseIntRange(v, -1, MaxRetries)
 		return
 	}},
+	{KeyInfo{Name: "max_failed_starts", Kind: "int", Field: "MaxFailedStarts", Default: "0", Live: true, Note: "0 (no limit)..1000001"}, func(l *loader, w *Watcher, v string) (err error) {
+		w.MaxFailedStarts, err = parseIntRange(v, 0, MaxRetries+1)
+		return
+	}},
 	{KeyInfo{Name: "autostart", Kind: "bool", Field: "Autostart", Default: "true", Live: true}, func(l *loader, w *Watcher, v string) error { return setBool(&w.Autostart)(v) }},
 	{KeyInfo{Name: "priority", Kind: "int", Field: "Priority", Default: "0", Live: true, Note: "-1000000..1000000"}, func(l *loader, w *Watcher, v string) (err error) {
 		w.Priority, err = parseIntRange(v, -MaxPriority, MaxPriority)

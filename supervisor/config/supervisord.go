@@ -177,7 +177,7 @@ func (l *loader) svMain(f *srcFile) {
 	l.note("", "priority: circled starts higher priorities first and stops them last, so each priority is supervisord's negated (999 is -999)")
 	l.note("", "killasgroup = false: circled's final SIGKILL goes to the whole process group all the same")
 	l.note("", "autostart, autorestart, startsecs, startretries, exitcodes, stopwaitsecs, stopasgroup: see respawn, exitcodes, min_uptime, max_retry, graceful_timeout, stop_children")
-	l.note("", "startretries is max_retry: a watcher whose environment has SUPERVISOR_ENABLED=1 (as [env] sets) gives up after max_retry + 1 starts in a row that end before min_uptime, as supervisord does")
+	l.note("", "startretries is max_retry, and max_failed_starts = startretries + 1: the process is left down (FATAL) after that many starts in a row that end before min_uptime, as supervisord does")
 	for _, s := range f.sections {
 		switch s.name {
 		case "supervisord":
@@ -604,6 +604,7 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 	w.RespawnMode, w.Respawn = "on-failure", true
 	w.MinUptime = secs(1)
 	w.MaxRetry = 3
+	w.MaxFailedStarts = 4 // startretries + 1: the first try and startretries more
 	w.GracefulTimeout = secs(10)
 	w.StopChildren = false
 	w.Priority = -999
@@ -749,7 +750,11 @@ func (l *loader) svProgram(s *srcSection, prog, group string, groupPrio *int) *W
 		w.MinUptime = secs(n)
 		return err
 	})
-	set("startretries", func(v string) (err error) { w.MaxRetry, err = parseIntRange(v, 0, MaxRetries); return })
+	set("startretries", func(v string) (err error) {
+		w.MaxRetry, err = parseIntRange(v, 0, MaxRetries)
+		w.MaxFailedStarts = w.MaxRetry + 1
+		return
+	})
 	set("exitcodes", func(v string) (err error) { w.ExitCodes, err = parseExitCodes(v); return })
 	set("stopsignal", func(v string) (err error) { w.StopSignal, err = ParseSignal(v); return })
 	set("stopwaitsecs", func(v string) error {

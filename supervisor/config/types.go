@@ -149,6 +149,12 @@ type Watcher struct {
 	NumProcesses    int           // default 1
 	Respawn         bool          // RespawnMode != "never" (respawn key)
 	MaxRetry        int           // default 5; -1 = forever
+	// MaxFailedStarts (max_failed_starts, default 0 = no limit): failed
+	// starts in a row (each ended before min_uptime or before ready, or
+	// failed to spawn) after which the process is left down (fatal when
+	// no other process of the watcher runs). A supervisord program gets
+	// startretries + 1.
+	MaxFailedStarts int
 	Autostart       bool          // default true
 	Priority        int           // default 0
 	WarmupDelay     time.Duration // between this watcher's process spawns
