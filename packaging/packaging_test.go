@@ -459,3 +459,158 @@ func TestVersionScript(t *testing.T) {
 		}
 	}
 }
+
+// postinst is packaging/nfpm/postinstall.sh with its absolute paths moved
+// under root (/usr/bin, /etc/circled) and no systemd (/run/systemd/system
+// absent), written to root/postinst.
+func postinst(t *testing.T, root string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging", "nfpm", "postinstall.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, p := range []string{"/usr/bin/circlectl", "/usr/bin/circled", "/etc/circled/circled.ini", "/run/systemd/system"} {
+		if !strings.Contains(s, p) {
+			t.Fatalf("postinstall.sh no longer names %s: update the test", p)
+		}
+	}
+	s = strings.NewReplacer("/usr/bin/", root+"/usr/bin/", "/etc/circled/", root+"/etc/circled/",
+		"/run/systemd/system", root+"/no-systemd").Replace(s)
+	path := filepath.Join(root, "postinst")
+	if err := os.WriteFile(path, []byte(s), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// posixShells are the POSIX shells to run the maintainer scripts with:
+// dash (Debian's /bin/sh) and bash --posix, when installed.
+func posixShells(t *testing.T) [][]string {
+	t.Helper()
+	var shells [][]string
+	if _, err := exec.LookPath("dash"); err == nil {
+		shells = append(shells, []string{"dash"})
+	}
+	if _, err := exec.LookPath("bash"); err == nil {
+		shells = append(shells, []string{"bash", "--posix"})
+	}
+	if len(shells) == 0 {
+		shells = append(shells, []string{"sh"})
+	}
+	return shells
+}
+
+// TestMaintainerScriptsSyntax: every maintainer script parses as POSIX sh.
+func TestMaintainerScriptsSyntax(t *testing.T) {
+	scripts, _ := filepath.Glob(filepath.Join(repoRoot(t), "packaging", "nfpm", "*.sh"))
+	if len(scripts) < 3 {
+		t.Fatalf("packaging/nfpm has %d scripts, want postinstall, preremove, postremove", len(scripts))
+	}
+	for _, sh := range posixShells(t) {
+		for _, s := range scripts {
+			if out, err := exec.Command(sh[0], append(sh[1:], "-n", s)...).CombinedOutput(); err != nil {
+				t.Errorf("%s -n %s: %v\n%s", strings.Join(sh, " "), filepath.Base(s), err, out)
+			}
+		}
+	}
+}
+
+// TestPostinstUpgradeCalls runs postinstall.sh against a stand-in
+// circlectl that records its calls: on a package upgrade (deb configure
+// OLD-VERSION or abort-upgrade, rpm 2) and only then, a circled that
+// answers is upgraded in place with `circlectl -c /etc/circled/circled.ini
+// upgrade --binary /usr/bin/circled`; whatever circlectl answers, the
+// script exits 0 (a package install never fails on it), and says why
+// when the upgrade failed.
+func TestPostinstUpgradeCalls(t *testing.T) {
+	const (
+		up    = "-c ROOT/etc/circled/circled.ini upgrade --binary ROOT/usr/bin/circled --timeout 60s"
+		vers  = "-c ROOT/etc/circled/circled.ini version"
+		noEnv = "CIRCLED_HOST= CIRCLED_SOCKET="
+	)
+	cases := []struct {
+		name        string
+		args        []string
+		versionRC   int // the stand-in's exit code for version (4: no daemon)
+		upgradeRC   int
+		calls       []string
+		stdout      string // substring; "" = empty stdout
+		stderr      string // substring; "" = empty stderr
+		noConfig    bool
+		environment []string
+	}{
+		{name: "deb fresh install", args: []string{"configure", ""}},
+		{name: "deb fresh install, no second argument", args: []string{"configure"}},
+		{name: "rpm fresh install", args: []string{"1"}},
+		{name: "deb upgrade, no circled running", args: []string{"configure", "0.1.0-1"}, versionRC: 4, calls: []string{vers}},
+		{name: "deb upgrade", args: []string{"configure", "0.1.0-1"}, calls: []string{vers, up},
+			stdout: "circled: circled upgraded from OLD to NEW"},
+		{name: "rpm upgrade", args: []string{"2"}, calls: []string{vers, up}, stdout: "circled: circled upgraded"},
+		{name: "deb abort-upgrade", args: []string{"abort-upgrade", "0.2.0-1"}, calls: []string{vers, up}, stdout: "circled: circled upgraded"},
+		{name: "upgrade refused", args: []string{"configure", "0.1.0-1"}, upgradeRC: 1, calls: []string{vers, up},
+			stderr: "live upgrade failed (circlectl upgrade exit 1), the running circled keeps its old version; restart it when convenient (systemctl restart circled): circlectl: upgrade refused: exec format error"},
+		{name: "old daemon without upgrade", args: []string{"2"}, upgradeRC: 4, calls: []string{vers, up}, stderr: "live upgrade failed (circlectl upgrade exit 4)"},
+		{name: "circlectl cannot tell", args: []string{"configure", "0.1.0-1"}, versionRC: 1, calls: []string{vers},
+			stderr: "could not tell whether circled runs"},
+		{name: "no config file", args: []string{"configure", "0.1.0-1"}, noConfig: true,
+			calls: []string{"version", "upgrade --binary ROOT/usr/bin/circled --timeout 60s"}, stdout: "circled: circled upgraded"},
+		{name: "the installing user's environment is not followed", args: []string{"configure", "0.1.0-1"},
+			environment: []string{"CIRCLED_HOST=ssh://elsewhere", "CIRCLED_SOCKET=/tmp/other.sock"},
+			calls:       []string{vers, up}, stdout: "circled: circled upgraded"},
+	}
+	for _, sh := range posixShells(t) {
+		for _, c := range cases {
+			t.Run(sh[0]+"/"+c.name, func(t *testing.T) {
+				root := t.TempDir()
+				for _, d := range []string{"usr/bin", "etc/circled"} {
+					os.MkdirAll(filepath.Join(root, d), 0o755)
+				}
+				if !c.noConfig {
+					os.WriteFile(filepath.Join(root, "etc/circled/circled.ini"), []byte("[circled]\n"), 0o644)
+				}
+				os.WriteFile(filepath.Join(root, "usr/bin/circled"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+				// The stand-in: records "ARGS | CIRCLED_HOST=.. CIRCLED_SOCKET=..".
+				fake := `#!/bin/sh
+echo "$* | CIRCLED_HOST=${CIRCLED_HOST:-} CIRCLED_SOCKET=${CIRCLED_SOCKET:-}" >> ` + root + `/calls
+for a in "$@"; do
+	case "$a" in
+	version) exit ` + strconv.Itoa(c.versionRC) + ` ;;
+	upgrade)
+		if [ ` + strconv.Itoa(c.upgradeRC) + ` = 0 ]; then echo "circled upgraded from OLD to NEW (pid 1, /usr/bin/circled)"; exit 0; fi
+		echo "circlectl: upgrade refused: exec format error" >&2; exit ` + strconv.Itoa(c.upgradeRC) + ` ;;
+	esac
+done
+exit 9
+`
+				os.WriteFile(filepath.Join(root, "usr/bin/circlectl"), []byte(fake), 0o755)
+				script := postinst(t, root)
+				cmd := exec.Command(sh[0], append(append(sh[1:], script), c.args...)...)
+				cmd.Env = append(os.Environ(), c.environment...)
+				var stdout, stderr strings.Builder
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if err := cmd.Run(); err != nil {
+					t.Errorf("postinst %v: %v (must exit 0 whatever circlectl does)\nstdout: %s\nstderr: %s", c.args, err, stdout.String(), stderr.String())
+				}
+				var calls []string
+				if b, err := os.ReadFile(filepath.Join(root, "calls")); err == nil {
+					for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+						args, env, _ := strings.Cut(l, " | ")
+						if env != noEnv {
+							t.Errorf("circlectl %s ran with %s, want %s", args, env, noEnv)
+						}
+						calls = append(calls, strings.ReplaceAll(args, root, "ROOT"))
+					}
+				}
+				if !slices.Equal(calls, c.calls) {
+					t.Errorf("postinst %v called circlectl %q, want %q", c.args, calls, c.calls)
+				}
+				for _, o := range []struct{ name, got, want string }{{"stdout", stdout.String(), c.stdout}, {"stderr", stderr.String(), c.stderr}} {
+					if (o.want == "" && o.got != "") || !strings.Contains(o.got, o.want) {
+						t.Errorf("postinst %v: %s %q, want %q", c.args, o.name, o.got, o.want)
+					}
+				}
+			})
+		}
+	}
+}
