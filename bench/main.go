@@ -6,6 +6,7 @@
 //
 //	bench [-out BENCHMARKS.md] [-gobench FILE] [-quick]
 //	bench gen BYTES STAMPFILE   (the log generator: BYTES of 100-byte lines on stdout)
+//	bench flood GAPFILE         (the upgrade scenario's flood: timestamped lines, stalls to GAPFILE)
 package main
 
 import (
@@ -45,6 +46,10 @@ func main() {
 		gen(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "flood" {
+		flood(os.Args[2:])
+		return
+	}
 	out := flag.String("out", "BENCHMARKS.md", "report to write")
 	gobench := flag.String("gobench", "", "file with `go test -bench` output to include")
 	bindir := flag.String("bin", "bin", "directory of circled and circlectl")
@@ -55,7 +60,7 @@ func main() {
 	alt := flag.String("alt", "", "a second circled binary, run as setup \"circled-alt\" beside circled in every circled scenario (A/B of a change)")
 	logMiB := flag.Int("logmib", 0, "log capture size in MiB (0: the plan's)")
 	logReps := flag.Int("logreps", 0, "log capture repetitions (0: the plan's)")
-	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn, http, sockets (a focused run, not for the report)")
+	only := flag.String("only", "", "run only these scenarios, comma-separated: sizes, logs, churn, http, sockets, upgrade (a focused run, not for the report)")
 	sizes := flag.String("sizes", "", "numbers of children of the sizes scenarios, comma-separated (default: the plan's 10,200,2000)")
 	launchReps := flag.Int("launchreps", 0, "launch/RSS/SIGTERM repetitions per size (0: the plan's)")
 	launchOnly := flag.Bool("launchonly", false, "sizes: only launch, RSS/threads and SIGTERM (no idle, status, restart, metrics)")
@@ -180,6 +185,9 @@ func main() {
 	if want("sockets") {
 		runSockets(r, root, cfg.sockReps)
 	}
+	if want("upgrade") {
+		runUpgrade(r, root, cfg.upgradeReps)
+	}
 	r.elapsed = time.Since(t0)
 	if *gobench != "" {
 		if b, err := os.ReadFile(*gobench); err == nil {
@@ -211,6 +219,7 @@ type plan struct {
 	httpReps    int
 	sockReps    int         // scenario 11: runs per setup
 	metricsReps map[int]int // GET /metrics per circled daemon
+	upgradeReps int         // scenario 12: live upgrades per size and setup
 	launchOnly  bool        // sizes: scenarios 1, 2, 6 only
 }
 
@@ -226,6 +235,7 @@ var defaultPlan = plan{
 	httpReps:    3,
 	sockReps:    3,
 	metricsReps: map[int]int{200: 20, 2000: 20},
+	upgradeReps: 5,
 }
 
 var quickPlan = plan{
@@ -240,6 +250,7 @@ var quickPlan = plan{
 	httpReps:    1,
 	sockReps:    1,
 	metricsReps: map[int]int{200: 3, 2000: 3},
+	upgradeReps: 1,
 }
 
 // kinds is the daemons to compare, circled first, then the -alt circled

@@ -25,6 +25,7 @@ type report struct {
 	churn   []churnResult
 	http    []*httpCase
 	sockets []*sockCase
+	upgrade []*upgradeCase
 	metrics []metricsResult
 	notes   []string
 	gobench string
@@ -360,6 +361,7 @@ func (r *report) markdown() string {
 	r.httpSection(&b)
 	r.metricsSection(&b)
 	r.socketsSection(&b)
+	r.upgradeSection(&b)
 
 	if len(r.notes) > 0 {
 		b.WriteString("\n## Notes from this run\n\n")
