@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +31,11 @@ func (r *Reaper) waitExits(ctx context.Context) bool {
 				if !r.sweep(true) {
 					return // Run has returned
 				}
+				// The exits just posted made owners runnable on this
+				// goroutine's P; waitid would block with that P held
+				// until another thread woke up and stole them. Yield
+				// first: they run now, on this thread.
+				runtime.Gosched()
 			case unix.EINTR:
 			case unix.ECHILD:
 				select {
