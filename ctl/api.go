@@ -228,6 +228,12 @@ type Version struct {
 	Commit    string `json:"commit"`
 	GoVersion string `json:"go_version"`
 	PID       int    `json:"pid"`
+	// Upgrades counts the live upgrades (POST /v1/upgrade) this daemon
+	// process went through: its pid stays, its binary changes.
+	Upgrades int `json:"upgrades,omitempty"`
+	// UpgradeError is why the last accepted upgrade's exec failed (the
+	// daemon went on with its old binary); "" when it did not.
+	UpgradeError string `json:"upgrade_error,omitempty"`
 }
 
 // Backend is what the handler needs from the daemon. Every method may be

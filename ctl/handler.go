@@ -42,7 +42,8 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	m.HandleFunc("GET /v1/sockets", h.sockets)
 	m.HandleFunc("GET /v1/watchers/{name}/logs", h.logs)
 	m.HandleFunc("POST /v1/reopen", h.reopen)
-	m.HandleFunc("GET /v1/events", h.events) // events.go
+	m.HandleFunc("GET /v1/events", h.events)    // events.go
+	m.HandleFunc("POST /v1/upgrade", h.upgrade) // upgrade.go
 	return h
 }
 

@@ -21,6 +21,7 @@ const (
 	EventLogDropped = "log_dropped" // output a process could not write (bytes)
 	EventLost       = "lost"        // this subscriber missed count events
 	EventVeto       = "veto"        // a before_* hook failed, so the action did not happen (reason)
+	EventUpgrade    = "upgrade"     // circled executed a new binary in place (reason: "FROM -> TO")
 )
 
 // Event is one thing that happened, as GET /v1/events sends it.

@@ -39,6 +39,12 @@ type Reaper struct {
 	// its sweeps in progress, which Run waits for.
 	waiterOff    bool
 	waiterSweeps sync.WaitGroup
+	// frozen: a live upgrade hands the children over (upgrade_unix.go):
+	// nothing is reaped, exits stay zombies for the next circled, until
+	// thaw is closed. sweeps counts the sweeps in progress.
+	frozen bool
+	thaw   chan struct{}
+	sweeps sync.WaitGroup
 
 	// complete: every orphan re-parents to circled (PID 1 or a child
 	// subreaper), so NotifyOrphans sees every death in a process group
@@ -211,6 +217,17 @@ func (r *Reaper) sweep(waiter bool) bool {
 	var done []reaped
 	any, orphan := false, false
 	r.mu.Lock()
+	for r.frozen {
+		thaw := r.thaw
+		r.mu.Unlock()
+		if !waiter {
+			return true
+		}
+		<-thaw
+		r.mu.Lock()
+	}
+	r.sweeps.Add(1)
+	defer r.sweeps.Done()
 	if waiter {
 		if r.waiterOff {
 			r.mu.Unlock()
@@ -245,7 +262,9 @@ func (r *Reaper) sweep(waiter bool) bool {
 	}
 	r.mu.Unlock()
 	for _, d := range done {
-		d.e.cmd.Process.Release()
+		if d.e.cmd != nil { // nil: adopted (upgrade_unix.go)
+			d.e.cmd.Process.Release()
+		}
 		d.e.onExit(d.st)
 	}
 	if orphan {

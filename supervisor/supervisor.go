@@ -66,6 +66,10 @@ type Options struct {
 	// dies without stopping its processes. Empty: a subtree of this
 	// Supervisor's own and no crash recovery.
 	Socket string
+	// Upgrade, when set, is what the previous circled of this process
+	// handed over (a live upgrade): New adopts its processes instead of
+	// letting Run start any, and Run skips crash recovery.
+	Upgrade *UpgradeState
 }
 
 // Supervisor owns the watchers.
@@ -117,6 +121,10 @@ type Supervisor struct {
 	startErr error
 
 	evl evListeners // supervisord event listeners (evlisteners.go)
+
+	// adopt: by watcher, what a live upgrade handed over, until newEntry
+	// adopted it (upgrade*.go).
+	adopt map[string]*UpgradeWatcher
 }
 
 type entry struct {
@@ -159,9 +167,23 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	s.limitsParent = limitsParent()
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.snap = snapshot(cfg.Files)
+	if u := opts.Upgrade; u != nil {
+		// The bytes the running config was read from: a file changed
+		// since is applied by the next reload.
+		s.snap, s.lastReloadErr = u.Snap, u.LastReloadError
+		s.adopt = map[string]*UpgradeWatcher{}
+		for i := range u.Watchers {
+			uw := &u.Watchers[i]
+			s.adopt[uw.State.Name] = uw
+			s.rings[uw.State.Name] = logs.RestoreRing(uw.Ring)
+		}
+	}
 	s.initObs()
 	reserveThreads(spareThreads())
 	s.applyDaemon(cfg.Daemon)
+	if opts.Upgrade != nil {
+		s.reenterCgroup(opts.Upgrade)
+	}
 	s.setupContainment()
 	s.openState()
 	s.bindSockets(cfg)
@@ -200,6 +222,10 @@ func (s *Supervisor) newEntry(wc *config.Watcher, d config.Daemon) *entry {
 	}
 	if s.state != nil {
 		e.w.SetTracker(s.state)
+	}
+	if uw := s.adopt[wc.Name]; uw != nil {
+		delete(s.adopt, wc.Name)
+		s.adoptEntry(e, uw)
 	}
 	s.observe(e)
 	return e
@@ -260,12 +286,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}()
 	s.opMu.Lock()
-	s.recoverLeftovers()
-	s.startState()
-	s.evPublish(evlistener.SupervisorRunning())
-	if b, err := s.beginAll(startCtx, s.entries(s.autostartNames()), true); err == nil {
-		s.startOps(startCtx, b, true, true)
-		b.end()
+	if s.opts.Upgrade != nil {
+		// A live upgrade: every process was adopted (New); the previous
+		// circled's processes are this one's, not leftovers.
+		s.startState()
+		s.evPublish(evlistener.SupervisorRunning())
+	} else {
+		s.recoverLeftovers()
+		s.startState()
+		s.evPublish(evlistener.SupervisorRunning())
+		if b, err := s.beginAll(startCtx, s.entries(s.autostartNames()), true); err == nil {
+			s.startOps(startCtx, b, true, true)
+			b.end()
+		}
 	}
 	s.opMu.Unlock()
 	s.opts.OnReady() // even if some failed: they are reported, not fatal to circled

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // attachOutput gives the child a pipe for each stream that has a sink
@@ -35,24 +37,115 @@ func attachOutput(cmd *exec.Cmd, spec Spec) (readers, writers []*os.File, err er
 // startPumps copies each read end to its sink until EOF; wg tracks them.
 // With a tap (ready.log), the lines also go to the process's prober.
 func startPumps(wg *sync.WaitGroup, readers []*os.File, spec Spec, wid, pid int, tap *lineTap) {
-	sinks := []Sink{}
+	kinds := []int{}
 	if spec.Stdout != nil {
-		sinks = append(sinks, spec.Stdout)
+		kinds = append(kinds, streamStdout)
 	}
 	if spec.Stderr != nil {
-		sinks = append(sinks, spec.Stderr)
+		kinds = append(kinds, streamStderr)
 	}
 	for i, r := range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := sinks[i].Open(wid, pid)
-			if tap != nil {
-				out = &tapWriter{WriteCloser: out, tap: tap}
-			}
-			pump(r, out)
-		}()
+		sink := spec.Stdout
+		if kinds[i] == streamStderr {
+			sink = spec.Stderr
+		}
+		out := sink.Open(wid, pid)
+		if tap != nil {
+			out = &tapWriter{WriteCloser: out, tap: tap}
+		}
+		runPump(wg, &pumpHandle{r: r, out: out, kind: kinds[i], wid: wid, pid: pid})
 	}
+}
+
+// Stream kinds of a pump.
+const (
+	streamStdout = 0
+	streamStderr = 1
+)
+
+// pumpHandle is one running pump: a pipe's read end and its writer. A
+// live upgrade stops every pump between two reads (stopPumps), so the
+// bytes not read yet stay in the pipe for the next circled, and the
+// writer's unterminated line is handed over with the descriptor.
+type pumpHandle struct {
+	r        *os.File
+	out      io.WriteCloser
+	kind     int
+	wid, pid int
+	stop     atomic.Bool
+	done     chan struct{} // closed when the pump has returned
+	stopped  bool          // it returned because of stop: r and out are still open
+}
+
+// pumpSets lists the running pumps of each watcher, by the watcher's
+// pumps WaitGroup.
+var (
+	pumpMu   sync.Mutex
+	pumpSets = map[*sync.WaitGroup]map[*pumpHandle]struct{}{}
+)
+
+// runPump starts h's goroutine.
+func runPump(wg *sync.WaitGroup, h *pumpHandle) {
+	h.done = make(chan struct{})
+	h.stop.Store(false)
+	pumpMu.Lock()
+	set := pumpSets[wg]
+	if set == nil {
+		set = map[*pumpHandle]struct{}{}
+		pumpSets[wg] = set
+	}
+	set[h] = struct{}{}
+	pumpMu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(h.done)
+		h.stopped = pumpStop(h.r, h.out, &h.stop)
+		if !h.stopped {
+			pumpMu.Lock()
+			delete(pumpSets[wg], h)
+			if len(pumpSets[wg]) == 0 {
+				delete(pumpSets, wg)
+			}
+			pumpMu.Unlock()
+		}
+	}()
+}
+
+// stopPumps stops every pump of wg's watcher at a read boundary and
+// returns those that stopped with their pipe open (the others reached
+// EOF meanwhile and are gone).
+func stopPumps(wg *sync.WaitGroup) []*pumpHandle {
+	pumpMu.Lock()
+	var hs []*pumpHandle
+	for h := range pumpSets[wg] {
+		hs = append(hs, h)
+	}
+	pumpMu.Unlock()
+	for _, h := range hs {
+		h.stop.Store(true)
+		h.r.SetReadDeadline(time.Now()) // wakes a pump waiting in the poller
+	}
+	var out []*pumpHandle
+	for _, h := range hs {
+		<-h.done
+		if h.stopped {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// partialLine returns the unterminated line h's writer holds.
+func (h *pumpHandle) partialLine() []byte {
+	out := h.out
+	if t, ok := out.(*tapWriter); ok {
+		out = t.WriteCloser
+	}
+	if p, ok := out.(interface{ Partial() []byte }); ok {
+		return p.Partial()
+	}
+	return nil
 }
 
 // bufPool holds read buffers; a pump takes one only while data is ready,

@@ -5,11 +5,12 @@ package watcher
 import (
 	"io"
 	"os"
+	"sync/atomic"
 )
 
-func pump(r *os.File, w io.WriteCloser) {
-	defer r.Close()
-	defer w.Close()
+// pump copies r to w until EOF (stop is for live upgrades, which do not
+// exist here: it returns true only when stopped with r and w open).
+func pumpStop(r *os.File, w io.WriteCloser, stop *atomic.Bool) bool {
 	buf := make([]byte, 4096)
 	for {
 		n, err := r.Read(buf)
@@ -17,7 +18,15 @@ func pump(r *os.File, w io.WriteCloser) {
 			w.Write(buf[:n])
 		}
 		if err != nil {
-			return
+			if stop.Load() && os.IsTimeout(err) {
+				return true
+			}
+			r.Close()
+			w.Close()
+			return false
 		}
 	}
 }
+
+// pump copies r to w until EOF, then closes both.
+func pump(r *os.File, w io.WriteCloser) { pumpStop(r, w, new(atomic.Bool)) }

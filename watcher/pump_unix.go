@@ -3,9 +3,11 @@
 package watcher
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,12 +37,21 @@ var hotPool = sync.Pool{New: func() any { b := make([]byte, hotBuf); return &b }
 // through the poller costs several times the copy itself, and with the
 // default 64 KiB pipe the child blocks on every 64 KiB it writes. The pump
 // switches back once the flood slows down.
-func pump(r *os.File, w io.WriteCloser) {
-	defer r.Close()
-	defer w.Close()
+//
+// stop (set before r's read deadline is made to expire) makes it return
+// true between two reads, with r and w open and r non-blocking: the bytes
+// the child wrote since stay in the pipe (live upgrade). Otherwise it
+// closes both at EOF and returns false.
+func pumpStop(r *os.File, w io.WriteCloser, stop *atomic.Bool) (stopped bool) {
+	defer func() {
+		if !stopped {
+			r.Close()
+			w.Close()
+		}
+	}()
 	rc, err := r.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
 	enlarged := false // a pipe is enlarged once, when it first gets hot
 	var hot *[]byte   // the hot buffer, nil when cold
@@ -52,9 +63,24 @@ func pump(r *os.File, w io.WriteCloser) {
 	var windowStart time.Time
 	var windowBytes int
 	for {
+		if stop.Load() {
+			if hot != nil {
+				rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), true) })
+			}
+			return true
+		}
 		var got int
 		eof := false
 		err := rc.Read(func(fd uintptr) bool {
+			if hot != nil && got == 0 {
+				// Blocking reads: wait for data a bounded time, so that
+				// a pause in the flood turns the pump cold and a stop
+				// is seen.
+				pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				if n, perr := unix.Poll(pfd, int(hotWindow/time.Millisecond)); n == 0 || perr != nil {
+					return true
+				}
+			}
 			bp := hot
 			if bp == nil {
 				bp = bufPool.Get().(*[]byte)
@@ -79,8 +105,11 @@ func pump(r *os.File, w io.WriteCloser) {
 				}
 			}
 		})
+		if err != nil && stop.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // stopped at a read boundary (checked above)
+		}
 		if err != nil || eof {
-			return
+			return false
 		}
 		windowBytes += got
 		now := time.Now()
@@ -106,3 +135,6 @@ func pump(r *os.File, w io.WriteCloser) {
 		}
 	}
 }
+
+// pump copies r to w until EOF, then closes both.
+func pump(r *os.File, w io.WriteCloser) { pumpStop(r, w, new(atomic.Bool)) }

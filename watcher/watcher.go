@@ -81,6 +81,7 @@ type Watcher struct {
 	inflight int     // spawn jobs not committed yet
 	rounds   int     // flapping rounds in the current episode
 	flapT    *time.Timer
+	flapDue  time.Time   // when flapT fires (adopt.go)
 	dirty    bool        // something changed: wake the waiters
 	holdT    *time.Timer // bounds how long spawns in flight delay publishing (owner.go)
 	holdOver bool        // holdT fired: publish anyway
@@ -121,6 +122,7 @@ type slot struct {
 	hasExit      bool
 	lastErr      string
 	timer        *time.Timer  // pending spawn (backoff or warmup)
+	due          time.Time    // when timer fires (a live upgrade re-arms it: adopt.go)
 	pending      string       // ProcBackoff or ProcStarting while timer is set
 	down         bool         // left down after exit (respawn = false)
 	failSeq      int          // failed starts so far (waiters compare it)
@@ -869,6 +871,7 @@ func (w *Watcher) otherRunningLocked(s *slot) bool {
 func (w *Watcher) scheduleLocked(s *slot, d time.Duration, state string) {
 	w.stopTimer(&s.timer)
 	s.pending = state
+	s.due = time.Now().Add(d)
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
 		w.post(func() {
@@ -1254,6 +1257,7 @@ func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 	}
 	w.stopAllLocked()
 	w.event(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
+	w.flapDue = time.Now().Add(retryIn)
 	var t *time.Timer
 	t = time.AfterFunc(retryIn, func() {
 		w.post(func() {

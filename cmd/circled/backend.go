@@ -18,6 +18,7 @@ import (
 type backend struct {
 	sup     *supervisor.Supervisor
 	stopped <-chan struct{} // closed when every watcher has stopped at shutdown
+	up      *upgrader       // live upgrades (upgrade*.go); nil: none
 }
 
 var _ ctl.Backend = backend{}
@@ -219,7 +220,17 @@ func (b backend) Quit(ctx context.Context, wait bool) error {
 }
 
 func (b backend) Version(ctx context.Context) (ctl.Version, error) {
-	return ctl.Version{Version: buildinfo.Version, Commit: buildinfo.Commit, GoVersion: buildinfo.GoVersion(), PID: os.Getpid()}, nil
+	n, lastErr := b.up.status()
+	return ctl.Version{Version: buildinfo.Version, Commit: buildinfo.Commit, GoVersion: buildinfo.GoVersion(), PID: os.Getpid(),
+		Upgrades: n, UpgradeError: lastErr}, nil
+}
+
+// Upgrade implements ctl.UpgradeBackend: a live upgrade (upgrade*.go).
+func (b backend) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.UpgradeReply, func(), error) {
+	if b.up == nil {
+		return ctl.UpgradeReply{}, nil, upgradeRefused{"live upgrade is not available in this daemon"}
+	}
+	return b.up.Upgrade(ctx, req)
 }
 
 func (b backend) Sockets(ctx context.Context) ([]ctl.Socket, error) {

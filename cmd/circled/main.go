@@ -105,6 +105,7 @@ func newRootCmd() *cobra.Command {
 	cmd.AddCommand(newCheckCmd())
 	cmd.AddCommand(newConvertCmd())
 	cmd.AddCommand(newServiceCmd())
+	cmd.AddCommand(newUpgradeCheckCmd())
 	return cmd
 }
 

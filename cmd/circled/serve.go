@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/buildinfo"
 	"github.com/circle-supervisor/circle/internal/sdnotify"
 	"github.com/circle-supervisor/circle/rpc2"
 	"github.com/circle-supervisor/circle/supervisor"
@@ -29,6 +30,12 @@ const readyFDEnv = "CIRCLED_READY_FD"
 func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	// Taken out of the environment before anything copies it to children.
 	notify := sdnotify.FromEnv(true)
+	// A live upgrade: what the previous binary of this process handed
+	// over (upgrade*.go), nil otherwise.
+	upState, err := readUpgradeState()
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("live upgrade: %w", err)}
+	}
 	ready := readyReporter()
 	defer func() {
 		if retErr != nil {
@@ -38,8 +45,12 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 
 	// Subscribe to SIGCHLD before anything can start a child.
 	level := new(slog.LevelVar)
-	cfg, err := config.Load(f.config, config.Options{Environ: os.Environ()})
-	if err != nil {
+	var cfg *config.Config
+	if upState != nil {
+		// Never re-read during an upgrade: a config changed on disk is
+		// applied by the next reload.
+		cfg = upState.Config
+	} else if cfg, err = config.Load(f.config, config.Options{Environ: os.Environ()}); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("invalid config:\n%w", err)}
 	}
 	logw := io.Writer(cmd.ErrOrStderr())
@@ -90,7 +101,13 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	defer signal.Stop(sigs)
 
 	socket := ctl.ResolveSocket(f.socket, cfg.Daemon.Socket)
-	ln, err := ctl.Listen(socket, cfg.Daemon.SocketMode)
+	var ln net.Listener
+	if upState != nil {
+		// Handed over: connections queued in the kernel during the exec.
+		ln, err = listenerFromFD(upState.Listener)
+	} else {
+		ln, err = ctl.Listen(socket, cfg.Daemon.SocketMode)
+	}
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -146,6 +163,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 		OnReady:     func() { notify.Ready() },
 		OnReloading: func() { notify.Reloading() },
 		OnStopping:  func() { notify.Stopping() },
+		Upgrade:     upState,
 	})
 	if f.logLevel != "" {
 		level.Set(supervisor.ParseLevel(f.logLevel))
@@ -165,7 +183,20 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	// supervisord's XML-RPC API (rpc2) shares the control socket with ctl.
 	rpc := rpc2.NewHandler(rpc2backend{sup: sup, mainLog: mainLog}, rpc2.Options{Logger: log})
 	metrics := metricsHandler(sup, log)
-	handler := metricsMux(metrics, rpc2Mux(rpc, ctl.NewHandler(backend{sup: sup, stopped: stopped}, log)))
+	up := &upgrader{sup: sup, reaper: reaper, socket: socket, notifySocket: notify.Socket()}
+	up.listener, _ = ln.(listenerFiler)
+	if upState != nil {
+		up.upgrades = upState.Upgrades
+		if upState.StartPath != "" {
+			startPath = upState.StartPath
+		}
+		log.Info("circled upgraded in place: every process adopted", "from", upState.From, "to", buildinfo.Version, "pid", os.Getpid(), "upgrades", upState.Upgrades)
+		sup.Publish(supervisor.Event{Type: supervisor.EventUpgrade, Reason: upState.From + " -> " + buildinfo.Version})
+		// systemd (Type=notify): the main pid is the same; READY=1
+		// follows from Run.
+		notify.Notify("MAINPID=" + strconv.Itoa(os.Getpid()))
+	}
+	handler := metricsMux(metrics, rpc2Mux(rpc, ctl.NewHandler(backend{sup: sup, stopped: stopped, up: up}, log)))
 	go func() { srvDone <- ctl.Serve(srvCtx, ln, handler) }()
 	inetDone := make(chan struct{}, 1)
 	if inetLn != nil {

@@ -1,0 +1,325 @@
+//go:build linux
+
+package main
+
+// Live upgrade (issue 19), black-box: a real circled (the -race build of
+// binDir) executes a second build of circled (another version) in place,
+// through circlectl upgrade. Its children are real processes; sigtrap
+// records every signal its trap mode gets.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/circle-supervisor/circle/ctl"
+	"github.com/circle-supervisor/circle/internal/testhelper"
+)
+
+const upgradeV2 = "upgrade-v2-test"
+
+var (
+	upgradeBinOnce sync.Once
+	upgradeBinErr  error
+)
+
+// upgradeBinary builds circled again, stamped with version upgradeV2
+// (without -race: quicker to build, and what a package would install).
+func upgradeBinary(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(binDir, "circled-v2")
+	upgradeBinOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-ldflags", "-X github.com/circle-supervisor/circle/internal/buildinfo.Version="+upgradeV2, "-o", path, "./cmd/circled")
+		cmd.Dir = filepath.Join("..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			upgradeBinErr = fmt.Errorf("building circled %s: %v\n%s", upgradeV2, err, out)
+		}
+	})
+	if upgradeBinErr != nil {
+		t.Fatal(upgradeBinErr)
+	}
+	return path
+}
+
+// upgradeSnapshot is what must not change across an upgrade: each
+// watcher's processes (pid, start time, restarts).
+func upgradeSnapshot(t *testing.T, d *pid1Daemon, names ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range names {
+		w, err := d.status(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []string
+		for _, p := range w.Processes {
+			ps = append(ps, fmt.Sprintf("wid=%d pid=%d started=%s restarts=%d planned=%d state=%s", p.WID, p.PID, p.StartedAt.Format(time.RFC3339Nano), p.Restarts, p.PlannedRestarts, p.State))
+		}
+		out[n] = w.State + " " + strings.Join(ps, "; ")
+	}
+	return out
+}
+
+// waitActive waits until every watcher of names is active (min_uptime
+// passed: the snapshot does not change by itself).
+func waitActive(t *testing.T, d *pid1Daemon, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		testhelper.Poll(t, 30*time.Second, n+" active", func() (bool, string) {
+			w, err := d.status(n)
+			return err == nil && w.State == "active", fmt.Sprintf("%+v %v", w, err)
+		})
+	}
+}
+
+func daemonVersion(t *testing.T, d *pid1Daemon) ctl.Version {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := ctl.NewClient(d.socket).Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+const upgradeQuiet = `
+[watcher:trap]
+cmd = {sigtrap} trap {dir}/trap
+numprocesses = 2
+
+[watcher:quiet]
+cmd = sh -c 'echo before-the-upgrade; exec sleep 1000'
+`
+
+// Step 1: a binary that is missing, not executable, not a program for
+// this machine, not a circled, or a circled reading another state
+// format is refused: circlectl exits 1 with the reason, circled keeps
+// running as it was (same version, same processes, no signal).
+func TestLiveUpgradeRefused(t *testing.T) {
+	d := pid1Start(t, pid1Opts{notPID1: true}, "", upgradeQuiet)
+	d.waitLines("trap", "ready trap", 2, 10*time.Second)
+	waitActive(t, d, "trap", "quiet")
+	before := upgradeSnapshot(t, d, "trap", "quiet")
+	v0 := daemonVersion(t, d)
+
+	dir := t.TempDir()
+	noexec := filepath.Join(dir, "noexec")
+	os.WriteFile(noexec, []byte("#!/bin/sh\necho hi\n"), 0o644)
+	foreign := filepath.Join(dir, "foreign")
+	// An ELF header for a machine this kernel does not run: exec fails
+	// with ENOEXEC, as for a binary of another architecture.
+	elf := append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 56)...)
+	elf[18] = 0xff
+	os.WriteFile(foreign, elf, 0o755)
+	notCircled := filepath.Join(dir, "true")
+	os.WriteFile(notCircled, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	otherFormat := filepath.Join(dir, "circled-format99")
+	os.WriteFile(otherFormat, []byte("#!/bin/sh\necho '{\"version\":\"v99\",\"state_formats\":[99]}'\n"), 0o755)
+	failing := filepath.Join(dir, "failing")
+	os.WriteFile(failing, []byte("#!/bin/sh\necho 'cannot run here' >&2\nexit 3\n"), 0o755)
+
+	for _, c := range []struct{ name, path, want string }{
+		{"missing", filepath.Join(dir, "missing"), "no such file"},
+		{"not executable", noexec, "permission denied"},
+		{"other architecture", foreign, "exec format error"},
+		{"not a circled", notCircled, "not a circled"},
+		{"other state format", otherFormat, "formats [99]"},
+		{"check fails", failing, "cannot run here"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binDir, "circlectl"), "--socket", d.socket, "upgrade", "--binary", c.path)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("circlectl upgrade: %v, want exit 1; output:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), c.want) {
+				t.Errorf("output %q does not say %q", out, c.want)
+			}
+		})
+	}
+	if v := daemonVersion(t, d); v != v0 || v.Upgrades != 0 {
+		t.Errorf("version after refused upgrades: %+v, want %+v", v, v0)
+	}
+	if after := upgradeSnapshot(t, d, "trap", "quiet"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("processes changed:\nbefore %v\nafter  %v", before, after)
+	}
+	if sigs := pid1Grep(d.path("trap"), "signal"); len(sigs) > 0 {
+		t.Errorf("children got signals: %q", sigs)
+	}
+	// Still fully working: a command that changes something.
+	if _, err := d.circlectl("incr", "trap"); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLines("trap", "ready trap", 3, 10*time.Second)
+	if _, err := d.circlectl("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.wait(20 * time.Second); code != 0 {
+		t.Fatalf("circled exited %d", code)
+	}
+}
+
+// Steps 2-4: circled executes circled-v2 in place while a child floods
+// its FileStream, another waits in backoff and others idle: same pid,
+// same processes (pids, start times, restarts), no signal to any child,
+// every output line exactly once and in order, the ring keeps lines
+// from before, the backoff timer fires in the new binary, an upgrade
+// event, and a second upgrade back to the first binary works too. Then
+// a clean quit stops everything.
+func TestLiveUpgradeAdopts(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("SKIP: no awk in PATH for the flooding child")
+	}
+	v2 := upgradeBinary(t)
+	watchers := upgradeQuiet + `
+[watcher:flood]
+cmd = awk 'BEGIN { for (i = 1; ; i++) { print i; if (i % 2000 == 0) system("sleep 0.01") } }'
+stop_children = true
+stdout_stream.class = FileStream
+stdout_stream.filename = {dir}/flood.out
+
+[watcher:crashy]
+cmd = sh -c 'echo start >> {dir}/crashy; exit 1'
+check_flapping = false
+backoff_max = 2
+`
+	d := pid1Start(t, pid1Opts{notPID1: true}, "", watchers)
+	d.waitLines("trap", "ready trap", 2, 10*time.Second)
+	since := time.Now()
+	// crashy backs off; wait until its delays are long (1.6 s, 2 s).
+	testhelper.Poll(t, 30*time.Second, "crashy backing off after 5 restarts", func() (bool, string) {
+		w, err := d.status("crashy")
+		if err != nil || len(w.Processes) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		return w.State == "backoff" && w.Processes[0].Restarts >= 5, fmt.Sprintf("%s %+v", w.State, w.Processes)
+	})
+	// Upgrade in the middle of the flood.
+	testhelper.Poll(t, 30*time.Second, "the flood started", func() (bool, string) {
+		n := len(pid1Grep(d.path("flood.out"), ""))
+		return n > 1000, fmt.Sprintf("%d lines", n)
+	})
+	stable := []string{"trap", "quiet", "flood"}
+	waitActive(t, d, stable...)
+	before := upgradeSnapshot(t, d, stable...)
+	crashyBefore, _ := d.status("crashy")
+	v1 := daemonVersion(t, d)
+	out, err := d.circlectl("upgrade", "--binary", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s(flood at %d lines just after)", out, len(pid1Grep(d.path("flood.out"), "")))
+	v := daemonVersion(t, d)
+	if v.Version != upgradeV2 || v.PID != v1.PID || v.Upgrades != 1 {
+		t.Fatalf("version after the upgrade: %+v (before: %+v)", v, v1)
+	}
+	if !strings.Contains(string(out), upgradeV2) {
+		t.Errorf("circlectl upgrade said %q", out)
+	}
+	if after := upgradeSnapshot(t, d, stable...); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("processes changed:\nbefore %v\nafter  %v", before, after)
+	}
+	// The ring still has what quiet wrote before.
+	if logs, err := d.circlectl("logs", "-n", "10", "quiet"); err != nil || !strings.Contains(string(logs), "quiet.1 | before-the-upgrade") {
+		t.Errorf("logs -n after the upgrade: %q %v", logs, err)
+	}
+	// The backoff timer fires in the new binary.
+	testhelper.Poll(t, 30*time.Second, "crashy restarted by the new binary", func() (bool, string) {
+		w, err := d.status("crashy")
+		if err != nil || len(w.Processes) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		return w.Processes[0].Restarts >= crashyBefore.Processes[0].Restarts+2, fmt.Sprintf("%+v", w.Processes)
+	})
+	// The upgrade event.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	found := errors.New("found")
+	err = ctl.NewClient(d.socket).Events(ctx, ctl.EventsRequest{Since: since}, func(ev ctl.Event, line []byte) error {
+		if ev.Type == "upgrade" && strings.Contains(ev.Reason, upgradeV2) {
+			return found
+		}
+		return nil
+	})
+	if err != found {
+		t.Errorf("no upgrade event (%v)", err)
+	}
+
+	// And back to the first binary (the path it was started from).
+	before = upgradeSnapshot(t, d, stable...)
+	if out, err = d.circlectl("upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	if v := daemonVersion(t, d); v.Version != v1.Version || v.PID != v1.PID || v.Upgrades != 2 {
+		t.Fatalf("version after the second upgrade: %+v", v)
+	}
+	if after := upgradeSnapshot(t, d, stable...); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("processes changed by the second upgrade:\nbefore %v\nafter  %v", before, after)
+	}
+	if sigs := pid1Grep(d.path("trap"), "signal"); len(sigs) > 0 {
+		t.Errorf("children got signals: %q", sigs)
+	}
+	// Every line exactly once, in order, across both upgrades.
+	if _, err := d.circlectl("stop", "flood"); err != nil {
+		t.Fatal(err)
+	}
+	checkFlood(t, d.path("flood.out"))
+	// Still in control of its children: quit stops them all.
+	pids := map[int]bool{}
+	for _, n := range stable {
+		w, _ := d.status(n)
+		for _, p := range w.Processes {
+			pids[p.PID] = true
+			d.trackPid(p.PID)
+		}
+	}
+	if _, err := d.circlectl("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.wait(30 * time.Second); code != 0 {
+		t.Fatalf("circled exited %d", code)
+	}
+	for pid := range pids {
+		if pid1Alive(pid) {
+			t.Errorf("pid %d survived circled's quit", pid)
+		}
+	}
+	if got := len(pid1Grep(d.path("trap"), "graceful done")); got != 2 {
+		t.Errorf("trap: %d graceful stops, want 2:\n%s", got, strings.Join(pid1Grep(d.path("trap"), ""), "\n"))
+	}
+}
+
+// checkFlood checks that path holds 1..N, each once, in order (the last
+// may be cut short: the child was stopped in the middle of a write).
+func checkFlood(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	for i, got := range lines {
+		want := strconv.Itoa(i + 1)
+		if got != want && !(i == len(lines)-1 && strings.HasPrefix(want, got)) {
+			t.Fatalf("%s: line %d is %q, want %s (lost, duplicated or reordered output)", path, i+1, got, want)
+		}
+	}
+	t.Logf("%s: %d lines in order", path, len(lines))
+}

@@ -1,0 +1,56 @@
+package supervisor
+
+import (
+	"errors"
+
+	"github.com/circle-supervisor/circle/supervisor/config"
+	"github.com/circle-supervisor/circle/supervisor/logs"
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// UpgradeFormat is the version of the state a live upgrade hands over
+// (UpgradeState). A binary's __upgrade-check lists the formats it reads;
+// bump it on any change a reader of the previous format would get wrong.
+const UpgradeFormat = 1
+
+// UpgradeFormats are the formats this binary's adoption reads.
+var UpgradeFormats = []int{UpgradeFormat}
+
+// ErrUpgrade wraps the reasons a live upgrade is refused (nothing
+// changed).
+var ErrUpgrade = errors.New("upgrade refused")
+
+// UpgradeState is the document the running circled hands to the binary
+// it executes in place (issue 19; DESIGN.md "Live upgrade"). Descriptors
+// are given by number: exec keeps them.
+type UpgradeState struct {
+	Format int `json:"format"`
+	// From is the version that wrote it; Upgrades counts the live
+	// upgrades of this process, this one included.
+	From     string `json:"from"`
+	Upgrades int    `json:"upgrades"`
+	// Config is the running config (never re-read during the upgrade);
+	// Snap the bytes of its files when loaded (a config changed on disk
+	// is applied by the next reload, or the config watch).
+	Config          *config.Config    `json:"config"`
+	Snap            map[string][]byte `json:"snap"`
+	LastReloadError string            `json:"last_reload_error,omitempty"`
+	Watchers        []UpgradeWatcher  `json:"watchers"`
+	// Cgroup is the containment subtree (reused, not made again).
+	Cgroup string `json:"cgroup,omitempty"`
+	// Set by circled: the control socket's listening descriptor, the
+	// systemd notify socket.
+	Listener     int    `json:"listener"`
+	NotifySocket string `json:"notify_socket,omitempty"`
+	// StartPath is the path the process was first started from (what
+	// an upgrade without a binary executes), kept across upgrades.
+	StartPath string `json:"start_path,omitempty"`
+	LogLevel  string `json:"log_level,omitempty"`
+}
+
+// UpgradeWatcher is one watcher's part.
+type UpgradeWatcher struct {
+	Wanted bool               `json:"wanted"` // the last command wants it up (its lane)
+	State  watcher.AdoptState `json:"state"`
+	Ring   logs.RingState     `json:"ring"`
+}

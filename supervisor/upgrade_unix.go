@@ -1,0 +1,215 @@
+//go:build unix
+
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/circle-supervisor/circle/watcher"
+)
+
+// upgradeBusyWait bounds how long PrepareUpgrade waits for every
+// watcher to be quiet at once (no spawn, stop, reload or hook running).
+const upgradeBusyWait = 10 * time.Second
+
+// Handover is a prepared live upgrade: the reaper and every watcher are
+// frozen, every output pump is stopped between two reads, and State
+// describes it all. The caller adds its own descriptors, executes the
+// new binary, and calls Abort if that fails.
+type Handover struct {
+	State *UpgradeState
+	// Files are the descriptors State names (output pipes), to be
+	// inherited by the new binary.
+	Files []*os.File
+
+	s      *Supervisor
+	reaper *Reaper
+	frozen []*watcher.Frozen
+	done   bool
+}
+
+// PrepareUpgrade freezes the supervisor for a live upgrade (see
+// Handover). An error wrapping ErrUpgrade means nothing changed.
+func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
+	if s.closing.Load() {
+		return nil, ErrShuttingDown
+	}
+	reaper, ok := s.opts.Spawner.(*Reaper)
+	if !ok {
+		return nil, fmt.Errorf("%w: processes are not started by circled's reaper", ErrUpgrade)
+	}
+	s.evl.mu.Lock()
+	listeners := s.evl.bus != nil
+	s.evl.mu.Unlock()
+	if listeners {
+		return nil, fmt.Errorf("%w: event listener watchers are not handed over yet", ErrUpgrade)
+	}
+	s.sockMu.Lock()
+	socks := s.sockets != nil && len(s.sockets.Names()) > 0
+	s.sockMu.Unlock()
+	if socks {
+		return nil, fmt.Errorf("%w: [socket:NAME] sockets are not handed over yet", ErrUpgrade)
+	}
+	s.opMu.Lock() // no reload, startup or whole-set stop meanwhile
+	h := &Handover{s: s, reaper: reaper}
+	deadline := time.Now().Add(upgradeBusyWait)
+	var wants map[string]bool
+	for {
+		// Read before the freeze: a command in flight may hold its lane
+		// while it waits for a frozen watcher.
+		wants = s.laneWants()
+		// Exits stay zombies from now on: the exits reaped so far are
+		// queued to their watchers, ahead of the freeze.
+		reaper.freeze()
+		frozen, err := s.freezeAll()
+		if err == nil {
+			h.frozen = frozen
+			break
+		}
+		reaper.unfreeze()
+		if !errors.Is(err, watcher.ErrBusy) || time.Now().After(deadline) || ctx.Err() != nil || s.closing.Load() {
+			s.opMu.Unlock()
+			return nil, fmt.Errorf("%w: %v", ErrUpgrade, err)
+		}
+		time.Sleep(20 * time.Millisecond) // a spawn or stop finishing: a few ms
+	}
+	st := &UpgradeState{Format: UpgradeFormat}
+	s.mu.Lock()
+	st.Config, st.Snap, st.LastReloadError = s.cfg, s.snap, s.lastReloadErr
+	s.mu.Unlock()
+	if s.cg != nil {
+		st.Cgroup = s.cg.Path()
+	}
+	for _, f := range h.frozen {
+		f.StopPumps()
+		h.Files = append(h.Files, f.Files()...)
+	}
+	for _, f := range h.frozen {
+		uw := UpgradeWatcher{State: f.State, Wanted: f.State.Want}
+		if w, ok := wants[f.State.Name]; ok {
+			uw.Wanted = w
+		}
+		uw.Ring = s.ring(f.State.Name).Export()
+		st.Watchers = append(st.Watchers, uw)
+	}
+	h.State = st
+	return h, nil
+}
+
+// laneWants reads whether the last command on each watcher wants it up.
+func (s *Supervisor) laneWants() map[string]bool {
+	m := map[string]bool{}
+	for _, e := range s.allEntries() {
+		m[e.name] = e.wanted()
+	}
+	return m
+}
+
+// freezeAll freezes every watcher, or none (ErrBusy: one is busy).
+func (s *Supervisor) freezeAll() ([]*watcher.Frozen, error) {
+	var out []*watcher.Frozen
+	for _, e := range s.allEntries() {
+		f, err := e.w.Freeze()
+		if err != nil {
+			for _, g := range out {
+				g.Thaw()
+			}
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Abort undoes PrepareUpgrade: the pumps resume, the watchers handle
+// what queued meanwhile, and the reaper collects the exits.
+func (h *Handover) Abort() {
+	if h.done {
+		return
+	}
+	h.done = true
+	for _, f := range h.frozen {
+		f.Thaw()
+	}
+	h.reaper.unfreeze()
+	h.s.opMu.Unlock()
+}
+
+// freeze stops reaping (a live upgrade): exits stay zombies. It returns
+// once no sweep runs.
+func (r *Reaper) freeze() {
+	r.mu.Lock()
+	if !r.frozen {
+		r.frozen = true
+		r.thaw = make(chan struct{})
+	}
+	r.mu.Unlock()
+	r.sweeps.Wait()
+}
+
+// unfreeze undoes freeze and sweeps what exited meanwhile.
+func (r *Reaper) unfreeze() {
+	r.mu.Lock()
+	if r.frozen {
+		r.frozen = false
+		close(r.thaw)
+	}
+	r.mu.Unlock()
+	r.Sweep()
+}
+
+// adopt registers a process the previous circled started: its exit
+// goes to onExit. Call it before Run.
+func (r *Reaper) adopt(pid int, onExit func(watcher.ExitStatus)) {
+	r.mu.Lock()
+	r.procs[pid] = reaperEntry{onExit: onExit}
+	r.mu.Unlock()
+}
+
+// adoptEntry makes e's new watcher take over what the previous circled
+// handed over (before the reaper runs and before e is observed).
+func (s *Supervisor) adoptEntry(e *entry, uw *UpgradeWatcher) {
+	reaper, ok := s.opts.Spawner.(*Reaper)
+	if !ok {
+		s.log.Error("upgrade: cannot adopt processes without circled's reaper", "watcher", e.name)
+		return
+	}
+	e.lane.want = uw.Wanted
+	wids := map[int]int{}
+	for _, sl := range uw.State.Slots {
+		if sl.Proc != nil {
+			wids[sl.Proc.PID] = sl.WID
+		}
+	}
+	register := func(pid int, onExit func(watcher.ExitStatus)) {
+		wid := wids[pid]
+		reaper.adopt(pid, func(st watcher.ExitStatus) {
+			s.exited(e.name, wid, pid, st)
+			onExit(st)
+		})
+	}
+	if err := e.w.Adopt(uw.State, register); err != nil {
+		s.log.Warn("upgrade: adopting", "watcher", e.name, "err", err)
+	}
+}
+
+// reenterCgroup, before setupContainment of an adopting circled, moves
+// it from the leaf of its subtree back to the cgroup the subtree was
+// made in (where the previous binary started), so that setupContainment
+// finds the same subtree (and reuses it) instead of nesting a new one
+// under the leaf.
+func (s *Supervisor) reenterCgroup(u *UpgradeState) {
+	if u.Cgroup == "" || os.Getenv(NoCgroupsEnv) != "" {
+		return
+	}
+	parent := filepath.Dir(u.Cgroup)
+	if err := os.WriteFile(filepath.Join(parent, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		s.log.Warn("upgrade: cannot reuse the containment cgroups", "cgroup", u.Cgroup, "err", err)
+	}
+}

@@ -1,0 +1,27 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// Handover is a prepared live upgrade (Unix only).
+type Handover struct {
+	State *UpgradeState
+	Files []*os.File
+}
+
+// Abort does nothing on Windows.
+func (h *Handover) Abort() {}
+
+// PrepareUpgrade always fails on Windows: a process cannot execute
+// another binary in place there.
+func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
+	return nil, fmt.Errorf("%w: on Windows a process cannot execute a new binary in place; restart the service instead (its Job Objects stop and restart the processes)", ErrUpgrade)
+}
+
+// adoptEntry is not reached on Windows (no upgrade state).
+func (s *Supervisor) adoptEntry(e *entry, uw *UpgradeWatcher) {}
+
+func (s *Supervisor) reenterCgroup(u *UpgradeState) {}
