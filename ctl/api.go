@@ -22,6 +22,9 @@ type Status struct {
 	// LastReloadError is the error of the last failed config reload, cleared
 	// by the next successful one.
 	LastReloadError string `json:"last_reload_error,omitempty"`
+	// Version is the daemon's version (after a live upgrade, the new
+	// binary's); absent from an older daemon's reply.
+	Version string `json:"version,omitempty"`
 }
 
 // WatcherStatus is one watcher in Status.

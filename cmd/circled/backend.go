@@ -83,7 +83,7 @@ func (b backend) Status(ctx context.Context, names []string) (ctl.Status, error)
 	if counted {
 		b.sup.CountDescendants(ws)
 	}
-	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr, Sockets: b.sockets()}
+	st := ctl.Status{Watchers: make([]ctl.WatcherStatus, 0, len(ws)), LastReloadError: lastErr, Sockets: b.sockets(), Version: buildinfo.Version}
 	for _, w := range ws {
 		cw := ctl.WatcherStatus{Name: w.Name, State: w.State, NumProcesses: w.NumProcesses, Priority: w.Priority, Autostart: w.Autostart, Error: w.Error,
 			Processes: make([]ctl.ProcessStatus, 0, len(w.Processes))}
