@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"time"
 
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
@@ -45,7 +46,10 @@ type UpgradeState struct {
 	// StartPath is the path the process was first started from (what
 	// an upgrade without a binary executes), kept across upgrades.
 	StartPath string `json:"start_path,omitempty"`
-	LogLevel  string `json:"log_level,omitempty"`
+	// ExecAt is about when the exec happened (the new binary logs how
+	// long it took to serve again).
+	ExecAt   time.Time `json:"exec_at"`
+	LogLevel string    `json:"log_level,omitempty"`
 }
 
 // UpgradeWatcher is one watcher's part.

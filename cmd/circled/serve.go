@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/internal/buildinfo"
@@ -183,14 +184,15 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	// supervisord's XML-RPC API (rpc2) shares the control socket with ctl.
 	rpc := rpc2.NewHandler(rpc2backend{sup: sup, mainLog: mainLog}, rpc2.Options{Logger: log})
 	metrics := metricsHandler(sup, log)
-	up := &upgrader{sup: sup, reaper: reaper, socket: socket, notifySocket: notify.Socket()}
+	up := &upgrader{log: log, sup: sup, reaper: reaper, socket: socket, notifySocket: notify.Socket()}
 	up.listener, _ = ln.(listenerFiler)
 	if upState != nil {
 		up.upgrades = upState.Upgrades
 		if upState.StartPath != "" {
 			startPath = upState.StartPath
 		}
-		log.Info("circled upgraded in place: every process adopted", "from", upState.From, "to", buildinfo.Version, "pid", os.Getpid(), "upgrades", upState.Upgrades)
+		log.Info("circled upgraded in place: every process adopted", "from", upState.From, "to", buildinfo.Version, "pid", os.Getpid(), "upgrades", upState.Upgrades,
+			"since_exec", time.Since(upState.ExecAt).Round(time.Microsecond))
 		sup.Publish(supervisor.Event{Type: supervisor.EventUpgrade, Reason: upState.From + " -> " + buildinfo.Version})
 		// systemd (Type=notify): the main pid is the same; READY=1
 		// follows from Run.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,7 @@ func truncate(s string, n int) string {
 
 // upgrader is circled's side of POST /v1/upgrade.
 type upgrader struct {
+	log      *slog.Logger
 	sup      *supervisor.Supervisor
 	reaper   *supervisor.Reaper
 	upgrades int // live upgrades this process went through

@@ -105,11 +105,13 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 		release()
 		return reply, nil, upgradeRefused{err.Error()}
 	}
+	began := time.Now()
 	chk, err := checkBinary(ctx, bin, u.runCheck)
 	if err != nil {
 		release()
 		return reply, nil, upgradeRefused{"the new binary failed its check: " + err.Error()}
 	}
+	checked := time.Now()
 	h, err := u.sup.PrepareUpgrade(ctx)
 	if err != nil {
 		release()
@@ -132,6 +134,7 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 	u.mu.Unlock()
 	st := h.State
 	st.From, st.Upgrades, st.Listener, st.NotifySocket, st.StartPath = buildinfo.Version, next, fdNum(lf), u.notifySocket, startPath
+	st.ExecAt = time.Now()
 	data, err := json.Marshal(st)
 	if err != nil {
 		lf.Close()
@@ -142,6 +145,9 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 		lf.Close()
 		return fail(fmt.Errorf("writing the state: %w", err))
 	}
+	u.log.Info("upgrade: executing the new binary in place", "binary", bin, "from", buildinfo.Version, "to", chk.Version,
+		"check", checked.Sub(began).Round(time.Microsecond), "freeze", time.Since(checked).Round(time.Microsecond),
+		"watchers", len(st.Watchers), "pipes", len(h.Files), "state_bytes", len(data))
 	reply = ctl.UpgradeReply{Binary: bin, From: buildinfo.Version, To: chk.Version, PID: os.Getpid(), Upgrades: next, Format: supervisor.UpgradeFormat}
 	commit := func() {
 		keep := append([]*os.File{lf, sf}, h.Files...)
