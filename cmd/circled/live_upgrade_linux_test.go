@@ -12,17 +12,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
 	"github.com/circle-supervisor/circle/internal/testhelper"
+	"golang.org/x/sys/unix"
 )
 
 const upgradeV2 = "upgrade-v2-test"
@@ -322,4 +325,136 @@ func checkFlood(t *testing.T, path string) {
 		}
 	}
 	t.Logf("%s: %d lines in order", path, len(lines))
+}
+
+// Under systemd (Type=notify) the new binary says MAINPID= (the same
+// pid) and READY=1 again; NOTIFY_SOCKET still reaches no child.
+func TestLiveUpgradeSdNotify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: runs real daemons; skipped with -short")
+	}
+	v2 := upgradeBinary(t)
+	dir := testhelper.ShortDir(t)
+	nsock := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	socket := filepath.Join(dir, "c.sock")
+	cfg := filepath.Join(dir, "circled.ini")
+	envOut := filepath.Join(dir, "env")
+	os.WriteFile(cfg, []byte("[circled]\nsocket = "+socket+"\nwatch_config = false\n[watcher:w]\ncopy_env = true\n"+
+		"cmd = /bin/sh -c 'env > "+envOut+".$(circle.wid); exec sleep 1000'\n"), 0o644)
+	cmd := exec.Command(filepath.Join(binDir, "circled"), "-c", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+nsock, "GORACE=atexit_sleep_ms=10")
+	logf, _ := os.Create(filepath.Join(dir, "circled.log"))
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	next := func(want string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			b, _ := os.ReadFile(filepath.Join(dir, "circled.log"))
+			t.Fatalf("waiting for %s: %v\n%s", want, err, b)
+		}
+		if got := string(buf[:n]); !strings.HasPrefix(got, want) {
+			t.Fatalf("got %q, want %s", got, want)
+		}
+	}
+	next("READY=1")
+	ctlc := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(filepath.Join(binDir, "circlectl"), append([]string{"--socket", socket}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("circlectl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	ctlc("upgrade", "--binary", v2)
+	next("MAINPID=" + strconv.Itoa(cmd.Process.Pid))
+	next("READY=1")
+	// A child the new binary starts does not get NOTIFY_SOCKET either.
+	ctlc("incr", "w")
+	var b []byte
+	testhelper.Eventually(t, 20*time.Second, "the new child to write its environment", func() bool {
+		b, _ = os.ReadFile(envOut + ".2")
+		return strings.Contains(string(b), "CIRCLED_WID=")
+	})
+	if strings.Contains(string(b), "NOTIFY_SOCKET") || strings.Contains(string(b), upgradeStateEnv) {
+		t.Errorf("a child started after the upgrade inherited NOTIFY_SOCKET or %s:\n%s", upgradeStateEnv, b)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	next("STOPPING=1")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("circled: %v", err)
+	}
+}
+
+// circled --daemon: the daemon (not the launcher, gone by then) is
+// upgraded in place and keeps its pid and session.
+func TestLiveUpgradeDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: runs real daemons; skipped with -short")
+	}
+	v2 := upgradeBinary(t)
+	dir := testhelper.ShortDir(t)
+	socket := filepath.Join(dir, "c.sock")
+	cfg := filepath.Join(dir, "circled.ini")
+	os.WriteFile(cfg, []byte("[circled]\nsocket = "+socket+"\nwatch_config = false\nlogfile = "+filepath.Join(dir, "circled.log")+
+		"\n[watcher:w]\ncmd = sleep 1000\nnumprocesses = 2\n"), 0o644)
+	launcher := exec.Command(filepath.Join(binDir, "circled"), "-c", cfg, "--daemon")
+	launcher.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
+	if out, err := launcher.CombinedOutput(); err != nil {
+		t.Fatalf("circled --daemon: %v\n%s", err, out)
+	}
+	c := ctl.NewClient(socket)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v0, err := c.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(v0.PID, syscall.SIGKILL) // if the test fails
+	var st0 ctl.Status
+	testhelper.Poll(t, 30*time.Second, "w active", func() (bool, string) {
+		st0, err = c.Status(ctx, []string{"w"})
+		return err == nil && st0.Watchers[0].State == "active", fmt.Sprintf("%+v %v", st0, err)
+	})
+	out, err := exec.Command(filepath.Join(binDir, "circlectl"), "--socket", socket, "upgrade", "--binary", v2).CombinedOutput()
+	if err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "circled.log"))
+		t.Fatalf("circlectl upgrade: %v\n%s\nlog:\n%s", err, out, b)
+	}
+	v1, err := c.Version(ctx)
+	if err != nil || v1.PID != v0.PID || v1.Version != upgradeV2 {
+		t.Fatalf("after the upgrade: %+v %v (before: %+v)", v1, err, v0)
+	}
+	st1, err := c.Status(ctx, []string{"w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fmt.Sprint(st0.Watchers[0].Processes), fmt.Sprint(st1.Watchers[0].Processes); a != b {
+		t.Errorf("processes changed:\n%s\n%s", a, b)
+	}
+	if sid, _ := unix.Getsid(v0.PID); sid != v0.PID {
+		t.Errorf("the daemon's session is %d, want its own (%d)", sid, v0.PID)
+	}
+	if err := c.Quit(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	testhelper.Poll(t, 30*time.Second, "the daemon to exit", func() (bool, string) {
+		return syscall.Kill(v0.PID, 0) != nil, ""
+	})
+	for _, p := range st1.Watchers[0].Processes {
+		if pid1Alive(p.PID) {
+			t.Errorf("child %d survived quit", p.PID)
+		}
+	}
 }
