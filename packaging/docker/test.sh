@@ -12,7 +12,12 @@
 #   - `docker stop`: every watcher sees TERM and finishes its graceful work,
 #     the container exits 0 well inside docker's 10 s;
 #   - a critical watcher's exit code becomes the container's (`docker wait`):
-#     3 for `exit 3`, 137 when SIGKILL ends it.
+#     3 for `exit 3`, 137 when SIGKILL ends it;
+#   - live upgrade (issue 19): `docker exec C /circlectl upgrade --binary
+#     /new/circled` keeps every child (same pids, still PID 1's children, no
+#     signal), PID 1 then answers with the new version, forwards signals,
+#     and `docker stop` still stops it gracefully. Skipped, saying so, when
+#     this commit's circlectl has no upgrade command.
 # Without a Docker Engine it prints what it skipped and exits 0.
 # Every container and image it creates is removed on exit.
 set -euo pipefail
@@ -75,6 +80,9 @@ showlogs() { logs "$1" | sed 's/^/    | /' >&2; }
 
 echo "building static circled, circlectl and sigtrap"
 CGO_ENABLED=0 go build -trimpath -o "$work/circled" ./cmd/circled
+newver=0.0.0-docker.upgrade
+CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/circle-supervisor/circle/internal/buildinfo.Version=$newver" \
+	-o "$work/circled-new" ./cmd/circled
 CGO_ENABLED=0 go build -trimpath -o "$work/circlectl" ./cmd/circlectl
 CGO_ENABLED=0 go build -trimpath -o "$work/sigtrap" ./internal/testhelper/sigtrap
 cp packaging/docker/test/*.ini "$work/"
@@ -204,6 +212,62 @@ if [ "$code" = 137 ]; then
 else
 	showlogs "$c"
 	fail "critical watcher killed by SIGKILL: docker wait says $code, want 137"
+fi
+
+# 4. Live upgrade: circlectl upgrade --binary /new/circled inside the container.
+# kids C: "PID PPID" of the sigtrap watcher processes, sorted.
+kids() { docker exec "$1" /sigtrap ps | awk '$4 == "/sigtrap" && ($5 == "log" || $5 == "trap") { print $1, $2 }' | sort -n; }
+c=$(docker run -d --label "$label" "$tag" -c /etc/circled/upgrade.ini)
+poll 20 atleast "$c" 3 '^(keep\.[12]|trap\.1) \| ready (log|trap)' || {
+	showlogs "$c"
+	die "upgrade.ini watchers never got ready"
+}
+before=$(kids "$c")
+rc=0
+out=$(docker exec "$c" /circlectl upgrade --binary /new/circled 2>&1) || rc=$?
+if [ "$rc" != 0 ] && grep -q 'unknown command "upgrade"' <<<"$out"; then
+	echo "SKIP live upgrade: not implemented on this commit (circlectl: $out)"
+	docker stop "$c" >/dev/null
+else
+	if [ "$rc" = 0 ]; then
+		pass "docker exec C /circlectl upgrade --binary /new/circled: exit 0 ($out)"
+	else
+		showlogs "$c"
+		fail "docker exec C /circlectl upgrade --binary /new/circled: exit $rc: $out"
+	fi
+	after=$(kids "$c")
+	if [ -n "$before" ] && [ "$before" = "$after" ] && [ "$(awk '$2 != 1' <<<"$after")" = "" ] && [ "$(wc -l <<<"$after")" = 3 ]; then
+		pass "the 3 watcher processes kept their pids and are still PID 1's children: $(tr '\n' ' ' <<<"$after")"
+	else
+		fail "watcher processes (pid ppid) before the upgrade: $(tr '\n' ' ' <<<"$before"); after: $(tr '\n' ' ' <<<"$after")"
+	fi
+	ver=$(docker exec "$c" /circlectl version 2>&1 || true)
+	if grep -q "^circled $newver .*pid 1)" <<<"$ver"; then
+		pass "PID 1 answers as the new circled ($newver)"
+	else
+		fail "circlectl version after the upgrade: $ver"
+	fi
+	n=$(nlines "$c" '^(keep|trap)\.[0-9]+ \| signal ')
+	if [ "$n" = 0 ]; then
+		pass "no watcher process received a signal during the upgrade"
+	else
+		fail "the watchers received $n signals during the upgrade: $(logs "$c" | grep -E '\| signal ' | tr '\n' ';')"
+	fi
+	docker kill -s USR2 "$c" >/dev/null
+	if poll 5 atleast "$c" 3 '^(keep\.[12]|trap\.1) \| signal SIGUSR2$'; then
+		pass "the new PID 1 forwards docker kill -s USR2 to the 3 watcher processes, and their output still reaches docker logs"
+	else
+		showlogs "$c"
+		fail "after the upgrade, docker kill -s USR2 did not reach every watcher process (or their output is lost)"
+	fi
+	docker stop "$c" >/dev/null
+	code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
+	if [ "$code" = 0 ] && atleast "$c" 1 '^trap\.1 \| graceful done' && atleast "$c" 1 'circled stopped'; then
+		pass "docker stop after the upgrade: exit 0, the trap watcher finished its graceful work"
+	else
+		showlogs "$c"
+		fail "docker stop after the upgrade: exit code $code (or no graceful stop in the logs)"
+	fi
 fi
 
 if [ "$failed" != 0 ]; then
