@@ -202,6 +202,7 @@ func (f *Frozen) Thaw() {
 	}
 	f.once = true
 	for _, h := range f.pumps {
+		h.r.SetReadDeadline(time.Time{}) // StopPumps' wake-up
 		runPump(&f.w.pumps, h)
 	}
 	f.pumps = nil

@@ -110,10 +110,13 @@ cmd = sh -c 'echo before-the-upgrade; exec sleep 1000'
 // format is refused: circlectl exits 1 with the reason, circled keeps
 // running as it was (same version, same processes, no signal).
 func TestLiveUpgradeRefused(t *testing.T) {
-	d := pid1Start(t, pid1Opts{notPID1: true}, "", upgradeQuiet)
+	d := pid1Start(t, pid1Opts{notPID1: true}, "", upgradeQuiet+`
+[watcher:ticker]
+cmd = sh -c 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done'
+`)
 	d.waitLines("trap", "ready trap", 2, 10*time.Second)
-	waitActive(t, d, "trap", "quiet")
-	before := upgradeSnapshot(t, d, "trap", "quiet")
+	waitActive(t, d, "trap", "quiet", "ticker")
+	before := upgradeSnapshot(t, d, "trap", "quiet", "ticker")
 	v0 := daemonVersion(t, d)
 
 	dir := t.TempDir()
@@ -129,6 +132,11 @@ func TestLiveUpgradeRefused(t *testing.T) {
 	os.WriteFile(notCircled, []byte("#!/bin/sh\nexit 0\n"), 0o755)
 	otherFormat := filepath.Join(dir, "circled-format99")
 	os.WriteFile(otherFormat, []byte("#!/bin/sh\necho '{\"version\":\"v99\",\"state_formats\":[99]}'\n"), 0o755)
+	// Passes its check, then is gone: the exec fails after circled
+	// froze and accepted; it must go on as before (Abort).
+	vanishing := filepath.Join(dir, "vanishing")
+	os.WriteFile(vanishing, []byte("#!/bin/sh\n[ \"$1\" = __upgrade-check ] || exit 2\n"+
+		"echo '{\"version\":\"v-gone\",\"state_formats\":[1]}'\nrm -f \"$0\"\n"), 0o755)
 	failing := filepath.Join(dir, "failing")
 	os.WriteFile(failing, []byte("#!/bin/sh\necho 'cannot run here' >&2\nexit 3\n"), 0o755)
 
@@ -139,6 +147,7 @@ func TestLiveUpgradeRefused(t *testing.T) {
 		{"not a circled", notCircled, "not a circled"},
 		{"other state format", otherFormat, "formats [99]"},
 		{"check fails", failing, "cannot run here"},
+		{"exec fails", vanishing, "upgrade failed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(filepath.Join(binDir, "circlectl"), "--socket", d.socket, "upgrade", "--binary", c.path)
@@ -152,14 +161,36 @@ func TestLiveUpgradeRefused(t *testing.T) {
 			}
 		})
 	}
-	if v := daemonVersion(t, d); v != v0 || v.Upgrades != 0 {
+	v := daemonVersion(t, d)
+	if !strings.Contains(v.UpgradeError, "vanishing") {
+		t.Errorf("version's upgrade_error %q does not name the failed exec", v.UpgradeError)
+	}
+	if v.UpgradeError = ""; v != v0 || v.Upgrades != 0 {
 		t.Errorf("version after refused upgrades: %+v, want %+v", v, v0)
 	}
-	if after := upgradeSnapshot(t, d, "trap", "quiet"); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := upgradeSnapshot(t, d, "trap", "quiet", "ticker"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("processes changed:\nbefore %v\nafter  %v", before, after)
 	}
 	if sigs := pid1Grep(d.path("trap"), "signal"); len(sigs) > 0 {
 		t.Errorf("children got signals: %q", sigs)
+	}
+	// The output pumps run again after the failed exec: ticker's lines
+	// keep coming, in order.
+	lastTick := func() int {
+		out, _ := d.circlectl("logs", "-n", "1", "ticker")
+		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "ticker.1 | tick")))
+		return n
+	}
+	n0 := lastTick()
+	testhelper.Poll(t, 20*time.Second, "ticker's output after the failed upgrade", func() (bool, string) {
+		n := lastTick()
+		return n > n0+2, fmt.Sprintf("tick %d, %d before", n, n0)
+	})
+	out, _ := d.circlectl("logs", "-n", "100000", "ticker")
+	for i, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if want := fmt.Sprintf("ticker.1 | tick %d", i+1); l != want {
+			t.Fatalf("ticker's ring line %d is %q, want %q", i+1, l, want)
+		}
 	}
 	// Still fully working: a command that changes something.
 	if _, err := d.circlectl("incr", "trap"); err != nil {
