@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
@@ -202,6 +203,11 @@ func (w *Watcher) startJob(j *spawnJob) {
 			j.writers = append(j.writers, in) // closed here once the child has it
 		}
 	}
+	if j.cmd.Stdin == nil {
+		if null := devNull(); null != nil {
+			j.cmd.Stdin = null // exec.Cmd would open and close /dev/null for each start
+		}
+	}
 	if j.cg != nil {
 		// The slot's previous cgroup (empty) is reused: a restart costs
 		// no mkdir and rmdir.
@@ -349,3 +355,18 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 	}
 	w.notify()
 }
+
+// devNull is /dev/null, opened once for reading and shared by every
+// start as the child's standard input (nil on Windows, or if it cannot be
+// opened: exec.Cmd opens its own then). Sharing it saves an open, a
+// poller registration attempt and a close per start.
+var devNull = sync.OnceValue(func() *os.File {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})

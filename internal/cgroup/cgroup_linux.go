@@ -223,17 +223,53 @@ func (p *Proc) Remove() error {
 }
 
 // PopulatedPath reads cgroup.events of the cgroup at path.
+//
+// It is read on every exit of a contained process, before the slot can
+// restart: one open, one read and one close. cgroupfs produces the whole
+// file (a few lines) in the first read, so the end-of-file read that a
+// general reader makes is skipped once the populated line is complete.
 func PopulatedPath(path string) bool {
-	b, err := readFile(filepath.Join(path, "cgroup.events"))
+	file := filepath.Join(path, "cgroup.events")
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err != unix.ENOENT
+	}
+	var buf [128]byte
+	n, err := unix.Read(fd, buf[:])
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf[:])
+	}
+	unix.Close(fd)
+	if err != nil || n < 0 {
+		return true
+	}
+	if v, ok := populatedLine(buf[:n]); ok {
+		return v
+	}
+	// Not in the first read (not expected): read it all.
+	b, err := readFile(file)
 	if err != nil {
 		return !errors.Is(err, fs.ErrNotExist)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "populated "); ok {
-			return v != "0"
-		}
+	if v, ok := populatedLine(b); ok {
+		return v
 	}
 	return true
+}
+
+// populatedLine finds a complete "populated N" line in b.
+func populatedLine(b []byte) (populated, ok bool) {
+	for len(b) > 0 {
+		line, rest, found := bytes.Cut(b, []byte{'\n'})
+		if !found {
+			return false, false // cut short
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("populated ")); ok {
+			return string(v) != "0", true
+		}
+		b = rest
+	}
+	return false, false
 }
 
 // KillTree sends SIGKILL to every process in the cgroup at path and
