@@ -489,3 +489,64 @@ func TestLiveUpgradeDaemon(t *testing.T) {
 		}
 	}
 }
+
+// A process that exits during the upgrade stays a zombie until the new
+// binary's reaper collects it, and its exit goes to its adopted slot:
+// the new binary restarts it. The "new binary" is a script executed in
+// place (same pid) that makes the child exit, waits until it is a zombie
+// of circled's pid, then executes circled-v2. It is perl, not sh: a
+// shell reaps any child while it waits for one of its own.
+func TestLiveUpgradeExitDuringUpgrade(t *testing.T) {
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		t.Skip("SKIP: no perl for the in-place wrapper (a shell would reap the child itself)")
+	}
+	v2 := upgradeBinary(t)
+	d := pid1Start(t, pid1Opts{notPID1: true}, "", `
+[watcher:leaver]
+cmd = sh -c 'if [ -e {dir}/trigger ]; then exec sleep 1000; fi; while [ ! -e {dir}/trigger ]; do sleep 0.02; done; exit 7'
+min_uptime = 0.1
+`)
+	waitActive(t, d, "leaver")
+	w0, _ := d.status("leaver")
+	pid := w0.Processes[0].PID
+	d.trackPid(pid)
+	wrapper := filepath.Join(d.dir, "circled-wrapper")
+	script := fmt.Sprintf(`#!%s
+if (@ARGV && $ARGV[0] eq "%s") { exec "%s", @ARGV; die "exec: $!" }
+open(my $t, ">", "%s") or die "trigger: $!"; close($t);
+while (1) {
+	open(my $s, "<", "/proc/%d/stat") or die "stat: $!";
+	my @f = split(/ /, scalar(<$s>)); close($s);
+	last if $f[2] eq "Z";
+	select(undef, undef, undef, 0.01);
+}
+exec "%s", @ARGV; die "exec: $!";
+`, perl, upgradeCheckCmd, v2, d.path("trigger"), pid, v2)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.circlectl("upgrade", "--binary", wrapper); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	testhelper.Poll(t, 30*time.Second, "the new binary to restart leaver after its exit 7", func() (bool, string) {
+		w, err := d.status("leaver")
+		if err != nil || len(w.Processes) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		p := w.Processes[0]
+		return p.PID != pid && p.PID != 0 && p.Restarts == 1 && p.LastExit.Code == 7 && w.State == "active", fmt.Sprintf("%s %+v", w.State, p)
+	})
+	if v := daemonVersion(t, d); v.Version != upgradeV2 || v.Upgrades != 1 {
+		t.Errorf("version %+v", v)
+	}
+	if pid1Alive(pid) {
+		t.Errorf("pid %d still there", pid)
+	}
+	if _, err := d.circlectl("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.wait(20 * time.Second); code != 0 {
+		t.Fatalf("circled exited %d", code)
+	}
+}
