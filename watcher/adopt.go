@@ -213,7 +213,8 @@ func (f *Frozen) Thaw() {
 // describes: its processes (register tells the Spawner to deliver each
 // one's exit; it runs before Adopt returns, so call Adopt before the
 // reaper's first sweep), their pipes (descriptors inherited across the
-// exec), slot histories and due timers. Readiness and health checks and
+// exec), slot histories, cgroups and due timers. Call SetCgroups before
+// Adopt. Readiness and health checks and
 // notify sockets of adopted processes are not resumed.
 func (w *Watcher) Adopt(st AdoptState, register func(pid int, onExit func(ExitStatus))) error {
 	var err error
@@ -242,6 +243,14 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 			p := &proc{wid: s.wid, pid: ap.PID, startedAt: ap.StartedAt, startTick: ap.StartTick, spec: w.specP,
 				committed: true, ready: ap.Ready, signaled: ap.Signaled, readyAtStart: ap.Ready}
 			s.proc = p
+			if ap.Cell != "" && w.cg != nil {
+				// Its cgroup: stops reach what left its process group.
+				if c, err := w.cg.Adopt(ap.Cell); err == nil {
+					p.cell = c
+				} else {
+					w.log.Warn("upgrade: the process keeps running outside circled's view of its cgroup", "wid", s.wid, "pid", p.pid, "err", err)
+				}
+			}
 			register(p.pid, func(es ExitStatus) { w.exited(p, es) })
 			if w.tracker != nil && p.startTick != 0 {
 				w.tracker.Started(w.spec.Name, s.wid, p.pid, p.startTick)

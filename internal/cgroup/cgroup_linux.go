@@ -117,6 +117,19 @@ func (t *Tree) NewProc(watcher string, wid int) (*Proc, error) {
 	}
 }
 
+// Adopt returns the Proc of a cgroup under t that a previous binary of
+// this process made (a live upgrade): path must be under t's subtree.
+func (t *Tree) Adopt(path string) (*Proc, error) {
+	rel, err := filepath.Rel(t.path, path)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("%s is not under %s", path, t.path)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s: not a cgroup directory (%v)", path, err)
+	}
+	return &Proc{t: t, path: path, fd: -1}, nil
+}
+
 // Close moves circled back to where it started and removes the empty
 // cgroups of its subtree (a populated one stays).
 func (t *Tree) Close() {
