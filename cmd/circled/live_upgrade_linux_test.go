@@ -550,3 +550,43 @@ exec "%s", @ARGV; die "exec: $!";
 		t.Fatalf("circled exited %d", code)
 	}
 }
+
+// The containment subtree is reused by the new binary: circled stays in
+// the same cgroup, and no subtree is nested under its leaf.
+func TestLiveUpgradeReusesCgroups(t *testing.T) {
+	v2 := upgradeBinary(t)
+	// (Until the adopted processes get their cgroups back, the escapees
+	// are stopped by the final sweep: graceful_timeout bounds it.)
+	d := pid1Start(t, pid1Opts{notPID1: true}, "graceful_timeout = 1", escapers)
+	d.requireCgroups(t)
+	d.escapees(t, 1)
+	cg := func() string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", d.pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "0::"); ok {
+				return v
+			}
+		}
+		t.Fatalf("no cgroup v2 line in %s", b)
+		return ""
+	}
+	before := cg()
+	if out, err := d.circlectl("upgrade", "--binary", v2); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if after := cg(); after != before {
+		t.Errorf("circled's cgroup after the upgrade: %s, before: %s", after, before)
+	}
+	if l := pid1Grep(d.logPath, "process containment:"); len(l) != 2 || l[0][strings.Index(l[0], "msg="):] != l[1][strings.Index(l[1], "msg="):] {
+		t.Errorf("the new binary's containment differs:\n%s", strings.Join(l, "\n"))
+	}
+	if _, err := d.circlectl("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.wait(60 * time.Second); code != 0 {
+		t.Fatalf("circled exited %d", code)
+	}
+}
