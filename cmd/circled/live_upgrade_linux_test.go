@@ -552,14 +552,13 @@ exec "%s", @ARGV; die "exec: $!";
 }
 
 // The containment subtree is reused by the new binary: circled stays in
-// the same cgroup, and no subtree is nested under its leaf.
+// the same cgroup, no subtree is nested under its leaf, and each adopted
+// process keeps its cgroup (a stop reaches its escaped descendants).
 func TestLiveUpgradeReusesCgroups(t *testing.T) {
 	v2 := upgradeBinary(t)
-	// (Until the adopted processes get their cgroups back, the escapees
-	// are stopped by the final sweep: graceful_timeout bounds it.)
-	d := pid1Start(t, pid1Opts{notPID1: true}, "graceful_timeout = 1", escapers)
+	d := pid1Start(t, pid1Opts{notPID1: true}, "", escapers)
 	d.requireCgroups(t)
-	d.escapees(t, 1)
+	daemon, esc := d.escapees(t, 1)
 	cg := func() string {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", d.pid))
 		if err != nil {
@@ -583,6 +582,12 @@ func TestLiveUpgradeReusesCgroups(t *testing.T) {
 	if l := pid1Grep(d.logPath, "process containment:"); len(l) != 2 || l[0][strings.Index(l[0], "msg="):] != l[1][strings.Index(l[1], "msg="):] {
 		t.Errorf("the new binary's containment differs:\n%s", strings.Join(l, "\n"))
 	}
+	// The adopted process kept its cgroup: a stop reaches what escaped
+	// its process group.
+	if _, err := d.circlectl("stop", "esc"); err != nil {
+		t.Fatal(err)
+	}
+	d.escapeesGone(t, "stop after the upgrade", daemon, esc, 1)
 	if _, err := d.circlectl("quit"); err != nil {
 		t.Fatal(err)
 	}
