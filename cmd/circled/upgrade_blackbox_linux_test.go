@@ -19,6 +19,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1106,5 +1109,216 @@ graceful_timeout = 20
 		if len(ups) != 2 || !strings.Contains(ups[0], upOldVersion+" -> "+upNewVersion) {
 			t.Errorf("circlectl events --since 10m: want two upgrade events (%s -> %s, then back), got %q; all:\n%s", upOldVersion, upNewVersion, ups, evs.String())
 		}
+	})
+}
+
+// TestUpgradeFlappingMetrics: a watcher in its flapping pause starts
+// again when the pause ends (a timer handed over), and the upgrade shows
+// in the metrics.
+func TestUpgradeFlappingMetrics(t *testing.T) {
+	b := upgradeBinaries(t)
+	d := upStart(t, b, false, `[watcher:flap]
+cmd = {child} crash {dir}/flap.starts
+flapping.attempts = 2
+flapping.window = 30
+flapping.retry_in = 4
+flapping.max_retry = -1
+`)
+	testhelper.Poll(t, 30*time.Second, "flap in its flapping pause", func() (bool, string) {
+		f := upWatcher(t, d.status(), "flap")
+		return f.State == "flapping", f.State
+	})
+	flapStarts := len(upLines(d.path("flap.starts")))
+	out, errs, code := d.circlectl(3*time.Minute, "upgrade", "--binary", b.new)
+	upSkipUnimplemented(t, errs)
+	if code != 0 {
+		t.Fatalf("circlectl upgrade: exit %d\nstdout: %s\nstderr: %s\nlog:\n%s", code, out, errs, d.log())
+	}
+	if n := len(upLines(d.path("flap.starts"))); n != flapStarts {
+		t.Logf("the flapping pause ended during the upgrade (%d starts, %d before): the check below proves less", n, flapStarts)
+	}
+	testhelper.Poll(t, 60*time.Second, "the flapping watcher to start again after the upgrade", func() (bool, string) {
+		n := len(upLines(d.path("flap.starts")))
+		return n > flapStarts, fmt.Sprintf("%d starts, %d before the upgrade; state %s", n, flapStarts, upWatcher(t, d.status(), "flap").State)
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := upUnixHTTP(d.socket).Get("http://circled/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics: %s", resp.Status)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(body), "\n") {
+			name, _, _ := strings.Cut(l, "{")
+			name, _, _ = strings.Cut(name, " ")
+			if strings.Contains(strings.ToLower(name), "upgrade") && !strings.HasPrefix(l, "#") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			t.Skipf("SKIP: not implemented: GET /metrics has no sample about the live upgrade (issue 19: \"Events/metrics (when they exist) record an upgrade event\"; the event is there, no metric)")
+		}
+		t.Logf("upgrade metrics: %q", lines)
+	})
+}
+
+func upUnixHTTP(sock string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", sock)
+	}}}
+}
+
+// TestUpgradeSockets: a [socket:web] (port 0: the system's choice) served
+// by a watcher keeps its address and descriptor, is still served by the
+// same process, and is handed to a new process after the upgrade (so the
+// new circled holds it).
+func TestUpgradeSockets(t *testing.T) {
+	b := upgradeBinaries(t)
+	d := upStart(t, b, false, `[socket:web]
+host = 127.0.0.1
+port = 0
+
+[watcher:web]
+cmd = {child} serve {dir}/web.sig
+use_sockets = true
+graceful_timeout = 20
+`)
+	var addr string
+	testhelper.Poll(t, 30*time.Second, "web serving", func() (bool, string) {
+		st := d.status()
+		d.track(st)
+		w := upWatcher(t, st, "web")
+		if len(st.Sockets) == 1 {
+			addr = st.Sockets[0].Address
+		}
+		return w.State == "active" && addr != "", fmt.Sprintf("web %s, sockets %+v", w.State, st.Sockets)
+	})
+	ask := func() (string, error) {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line), err
+	}
+	webPid := upWatcher(t, d.status(), "web").Processes[0].PID
+	want := fmt.Sprintf("pid %d", webPid)
+	if got, err := ask(); err != nil || got != want {
+		t.Fatalf("before the upgrade %s answered %q (%v), want %q", addr, got, err, want)
+	}
+	before := d.status()
+
+	out, errs, code := d.circlectl(3*time.Minute, "upgrade", "--binary", b.new)
+	upSkipUnimplemented(t, errs)
+	if code == 1 && strings.Contains(errs, "sockets are not handed over") {
+		v0 := ctl.Version{PID: d.pid, Version: upOldVersion}
+		upUntouchedSockets(t, d, v0, ask, want)
+		t.Skipf("SKIP: not implemented: [socket:NAME] sockets are not handed over: circlectl upgrade refuses (exit 1, circled untouched): %s", strings.TrimSpace(errs))
+	}
+	if code != 0 {
+		t.Fatalf("circlectl upgrade: exit %d\nstdout: %s\nstderr: %s\nlog:\n%s", code, out, errs, d.log())
+	}
+	after := d.status()
+	if len(after.Sockets) != 1 || after.Sockets[0].Address != before.Sockets[0].Address || after.Sockets[0].FD != before.Sockets[0].FD {
+		t.Errorf("sockets after the upgrade %+v, before %+v", after.Sockets, before.Sockets)
+	}
+	if got, err := ask(); err != nil || got != want {
+		t.Errorf("after the upgrade %s answered %q (%v), want %q (the same process)", addr, got, err, want)
+	}
+	if s := upSignals(d.path("web.sig")); len(s) > 0 {
+		t.Errorf("web received %v during the upgrade", s)
+	}
+	// The new circled holds the socket: a new process gets it.
+	d.mustCtl("restart", "web")
+	var newPid int
+	testhelper.Poll(t, 30*time.Second, "a new web process", func() (bool, string) {
+		w := upWatcher(t, d.status(), "web")
+		if len(w.Processes) == 1 && w.Processes[0].PID != webPid && w.Processes[0].State == "running" {
+			newPid = w.Processes[0].PID
+			return true, ""
+		}
+		return false, fmt.Sprintf("%+v", w.Processes)
+	})
+	d.track(d.status())
+	if got, err := ask(); err != nil || got != fmt.Sprintf("pid %d", newPid) {
+		t.Errorf("after a restart following the upgrade %s answered %q (%v), want \"pid %d\"", addr, got, err, newPid)
+	}
+}
+
+// upUntouchedSockets: after a refused upgrade the old circled runs and
+// the socket is still served by the same process.
+func upUntouchedSockets(t *testing.T, d *upDaemon, v0 ctl.Version, ask func() (string, error), want string) {
+	t.Helper()
+	v, err := d.version()
+	if err != nil || v.Version != upOldVersion {
+		t.Errorf("after the refused upgrade circled says %+v (%v), want version %s", v, err, upOldVersion)
+	}
+	if got, err := ask(); err != nil || got != want {
+		t.Errorf("after the refused upgrade the socket answered %q (%v), want %q", got, err, want)
+	}
+}
+
+// TestUpgradeKeepsConfig: the upgrade never reads a changed config (issue
+// 19: "a changed config is applied by the usual reload afterwards"); a
+// reloadconfig after it does.
+func TestUpgradeKeepsConfig(t *testing.T) {
+	b := upgradeBinaries(t)
+	d := upStart(t, b, false, `[watcher:sleeper]
+cmd = {child} quiet {dir}/sleeper.$(circle.wid).sig sleeper-$(circle.wid)
+numprocesses = 2
+graceful_timeout = 20
+`)
+	testhelper.Poll(t, 30*time.Second, "the sleepers running", func() (bool, string) {
+		st := d.status()
+		d.track(st)
+		w := upWatcher(t, st, "sleeper")
+		return w.State == "active", w.State
+	})
+	procs0 := upProcs(d.status(), "sleeper")
+	cfgPath := d.path("circled.ini")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(cfg), "numprocesses = 2", "numprocesses = 3", 1) +
+		"\n[watcher:added]\ncmd = " + b.child + " quiet " + d.path("added.sig") + " added\n"
+	if err := os.WriteFile(cfgPath, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := d.circlectl(3*time.Minute, "upgrade", "--binary", b.new)
+	upSkipUnimplemented(t, errs)
+	if code != 0 {
+		t.Fatalf("circlectl upgrade: exit %d\nstdout: %s\nstderr: %s\nlog:\n%s", code, out, errs, d.log())
+	}
+	st := d.status()
+	upSameProcs(t, "after the upgrade (the changed config not applied)", procs0, upProcs(st, "sleeper"))
+	for _, w := range st.Watchers {
+		if w.Name == "added" {
+			t.Errorf("the upgrade read the changed config: watcher added is there (%s)", w.State)
+		}
+	}
+	d.mustCtl("reloadconfig")
+	testhelper.Poll(t, 30*time.Second, "reloadconfig after the upgrade to apply the changed config", func() (bool, string) {
+		st := d.status()
+		d.track(st)
+		var names []string
+		for _, w := range st.Watchers {
+			names = append(names, fmt.Sprintf("%s %s %d", w.Name, w.State, len(w.Processes)))
+		}
+		s := upWatcher(t, st, "sleeper")
+		for _, w := range st.Watchers {
+			if w.Name == "added" && w.State == "active" && s.State == "active" && len(s.Processes) == 3 {
+				return true, ""
+			}
+		}
+		return false, strings.Join(names, ", ")
 	})
 }

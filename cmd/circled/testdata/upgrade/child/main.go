@@ -11,6 +11,8 @@
 //	                           "exit after N lines" to SIGFILE, exit 0; a failed
 //	                           write: "write error: ..." to SIGFILE, exit 3
 //	child quiet SIGFILE LINE   print LINE on stdout, then wait; exit 0 on SIGTERM/SIGINT
+//	child serve SIGFILE        accept on descriptor 3 (an inherited listening
+//	                           socket) and answer each connection "pid N\n"
 //	child crash STARTS         append "start pid=N" to STARTS, exit 1 at once
 //
 // Every running mode writes "ready MODE pid=N" to SIGFILE first.
@@ -23,6 +25,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -71,7 +74,7 @@ func main() {
 			appendLine(sigfile, "signal "+name(s.(syscall.Signal)))
 			if s == syscall.SIGTERM || s == syscall.SIGINT {
 				stop.Store(true)
-				if mode == "quiet" {
+				if mode != "flood" {
 					os.Exit(0)
 				}
 			}
@@ -108,6 +111,21 @@ func main() {
 	case "quiet":
 		fmt.Println(os.Args[3])
 		select {}
+	case "serve":
+		ln, err := net.FileListener(os.NewFile(3, "listener"))
+		if err != nil {
+			appendLine(sigfile, "serve: "+err.Error())
+			os.Exit(3)
+		}
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				appendLine(sigfile, "accept: "+err.Error())
+				os.Exit(3)
+			}
+			fmt.Fprintf(c, "pid %d\n", os.Getpid())
+			c.Close()
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		os.Exit(2)
