@@ -124,6 +124,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
+// getRetryFor bounds how long a GET cut before its reply is asked again
+// (a live upgrade freezes the daemon for at most 10 s, then executes).
+const getRetryFor = 15 * time.Second
+
 // send sends a request and returns a 2xx reply with its body unread (the
 // caller closes it). A non-2xx reply is read and returned as an *Error; a
 // failure to connect wraps ErrUnreachable and names the socket.
@@ -148,6 +152,27 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
+	for began := time.Now(); err != nil && method == http.MethodGet && in == nil && connLost(err) && ctx.Err() == nil && time.Since(began) < getRetryFor; {
+		// The connection was cut before the reply: the daemon may be
+		// executing a new binary in place (a live upgrade, which keeps
+		// its listening socket). A GET is asked again.
+		first := err
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		if req, err = http.NewRequestWithContext(ctx, method, u, nil); err != nil {
+			return nil, fmt.Errorf("build request: %w", err)
+		}
+		resp, err = c.hc.Do(req)
+		var de *dialError
+		if errors.As(err, &de) {
+			// Nobody listens any more: the daemon went away, not
+			// through an upgrade. The cut is the answer.
+			err = first
+			break
+		}
+	}
 	if err != nil {
 		var de *dialError
 		var ce *CommandError

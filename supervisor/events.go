@@ -138,6 +138,31 @@ func (b *eventBus) subscribe(globs []string, since time.Time) *EventSub {
 	return s
 }
 
+// history returns the kept events, oldest first (a live upgrade hands
+// them over).
+func (b *eventBus) history() []Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.ring)
+	out := make([]Event, 0, n)
+	for i := range n {
+		out = append(out, b.ring[(b.next+i)%n])
+	}
+	return out
+}
+
+// restore keeps evs (history's) as the events before any published
+// here. Call it before anyone subscribes.
+func (b *eventBus) restore(evs []Event) {
+	if len(evs) > eventRing {
+		evs = evs[len(evs)-eventRing:]
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ring = append(b.ring[:0], evs...)
+	b.next = 0
+}
+
 // close ends every subscription (shutdown).
 func (b *eventBus) close() {
 	b.mu.Lock()

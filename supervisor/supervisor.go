@@ -179,6 +179,9 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 		}
 	}
 	s.initObs()
+	if u := opts.Upgrade; u != nil {
+		s.obs.bus.restore(u.Events)
+	}
 	reserveThreads(spareThreads())
 	s.applyDaemon(cfg.Daemon)
 	if opts.Upgrade != nil {

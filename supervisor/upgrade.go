@@ -37,6 +37,8 @@ type UpgradeState struct {
 	Snap            map[string][]byte `json:"snap"`
 	LastReloadError string            `json:"last_reload_error,omitempty"`
 	Watchers        []UpgradeWatcher  `json:"watchers"`
+	// Events are the kept events (GET /v1/events?since=), oldest first.
+	Events []Event `json:"events,omitempty"`
 	// Cgroup is the containment subtree (reused, not made again).
 	Cgroup string `json:"cgroup,omitempty"`
 	// Set by circled: the control socket's listening descriptor, the

@@ -86,6 +86,7 @@ func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
 	if s.cg != nil {
 		st.Cgroup = s.cg.Path()
 	}
+	st.Events = s.obs.bus.history()
 	for _, f := range h.frozen {
 		f.StopPumps()
 		h.Files = append(h.Files, f.Files()...)

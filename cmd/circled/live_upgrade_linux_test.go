@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -250,6 +251,32 @@ backoff_max = 2
 	before := upgradeSnapshot(t, d, stable...)
 	crashyBefore, _ := d.status("crashy")
 	v1 := daemonVersion(t, d)
+	// Status requests in a loop across both upgrades: none fails (the
+	// listener is handed over; a request cut by the exec is asked again).
+	var statusRuns, statusFails atomic.Int64
+	var firstFail atomic.Value
+	stopLoop := make(chan struct{})
+	var loopDone sync.WaitGroup
+	loopDone.Add(1)
+	go func() {
+		defer loopDone.Done()
+		c := ctl.NewClient(d.socket)
+		for {
+			select {
+			case <-stopLoop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := c.Status(ctx, nil)
+			cancel()
+			statusRuns.Add(1)
+			if err != nil {
+				statusFails.Add(1)
+				firstFail.CompareAndSwap(nil, err.Error())
+			}
+		}
+	}()
 	out, err := d.circlectl("upgrade", "--binary", v2)
 	if err != nil {
 		t.Fatal(err)
@@ -290,6 +317,7 @@ backoff_max = 2
 	if err != found {
 		t.Errorf("no upgrade event (%v)", err)
 	}
+	cancel()
 
 	// And back to the first binary (the path it was started from).
 	before = upgradeSnapshot(t, d, stable...)
@@ -298,6 +326,28 @@ backoff_max = 2
 	}
 	if v := daemonVersion(t, d); v.Version != v1.Version || v.PID != v1.PID || v.Upgrades != 2 {
 		t.Fatalf("version after the second upgrade: %+v", v)
+	}
+	close(stopLoop)
+	loopDone.Wait()
+	if n := statusFails.Load(); n > 0 {
+		t.Errorf("%d of %d status requests failed across the upgrades; first: %v", n, statusRuns.Load(), firstFail.Load())
+	}
+	t.Logf("%d status requests across the upgrades", statusRuns.Load())
+	// The event history crossed both execs: both upgrade events.
+	var ups []string
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	ctl.NewClient(d.socket).Events(ctx2, ctl.EventsRequest{Since: since}, func(ev ctl.Event, line []byte) error {
+		if ev.Type == "upgrade" {
+			ups = append(ups, ev.Reason)
+		}
+		if len(ups) == 2 {
+			return found
+		}
+		return nil
+	})
+	if len(ups) != 2 || ups[0] != v1.Version+" -> "+upgradeV2 || ups[1] != upgradeV2+" -> "+v1.Version {
+		t.Errorf("upgrade events after two upgrades: %q", ups)
 	}
 	if after := upgradeSnapshot(t, d, stable...); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("processes changed by the second upgrade:\nbefore %v\nafter  %v", before, after)

@@ -188,6 +188,7 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	up.listener, _ = ln.(listenerFiler)
 	if upState != nil {
 		up.upgrades = upState.Upgrades
+		liveUpgrades.Store(int64(upState.Upgrades))
 		if upState.StartPath != "" {
 			startPath = upState.StartPath
 		}

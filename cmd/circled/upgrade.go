@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/circle-supervisor/circle/ctl"
@@ -44,6 +45,10 @@ type upgradeCheck struct {
 	Arch         string `json:"arch"`
 	StateFormats []int  `json:"state_formats"`
 }
+
+// liveUpgrades is how many live upgrades this process went through
+// (GET /metrics: circled_upgrades_total).
+var liveUpgrades atomic.Int64
 
 // startPath is the path circled was started from, resolved at start:
 // once a package replaced the file, /proc/self/exe names the deleted
