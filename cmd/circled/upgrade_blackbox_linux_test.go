@@ -1322,3 +1322,131 @@ graceful_timeout = 20
 		return false, strings.Join(names, ", ")
 	})
 }
+
+// TestUpgradeLogFiles: the watchers' open log files cross the upgrade. A
+// flood to a FileStream that rotates every 1 MiB (backups kept) runs
+// across the upgrade (the new binary goes on rotating it); after it,
+// `circlectl reopen` makes the new binary reopen it. Every line is in
+// exactly one of the files, in order.
+func TestUpgradeLogFiles(t *testing.T) {
+	b := upgradeBinaries(t)
+	d := upStart(t, b, false, `[watcher:flood]
+cmd = {child} flood {dir}/flood.sig {dir}/flood.go
+stdout_stream.class = FileStream
+stdout_stream.filename = {dir}/flood.log
+stdout_stream.max_bytes = 1MB
+stdout_stream.backup_count = 0
+graceful_timeout = 20
+`)
+	// The stream's files: flood.log and its backups flood-TIME.log.
+	logFiles := func() []string {
+		m, _ := filepath.Glob(d.path("flood*.log"))
+		return m
+	}
+	testhelper.Poll(t, 30*time.Second, "the flood watcher running", func() (bool, string) {
+		st := d.status()
+		d.track(st)
+		w := upWatcher(t, st, "flood")
+		return w.State == "active", w.State
+	})
+	if err := os.WriteFile(d.path("flood.go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		var n int64
+		for _, f := range logFiles() {
+			n += upSize(f)
+		}
+		return n
+	}
+	testhelper.Poll(t, 30*time.Second, "3 MiB of flood", func() (bool, string) {
+		return size() >= 3<<20, fmt.Sprint(size())
+	})
+	s0 := size()
+	out, errs, code := d.circlectl(3*time.Minute, "upgrade", "--binary", b.new)
+	upSkipUnimplemented(t, errs)
+	if code != 0 {
+		t.Fatalf("circlectl upgrade: exit %d\nstdout: %s\nstderr: %s\nlog:\n%s", code, out, errs, d.log())
+	}
+	s1 := size()
+	var moved int64
+	testhelper.Poll(t, 30*time.Second, "3 MiB more flood after the upgrade (rotations by the new binary)", func() (bool, string) {
+		return size() >= s1+3<<20, fmt.Sprint(size())
+	})
+	// The new binary reopens the handed-over file. (Not with logrotate's
+	// move first: moving a size-rotated FileStream's file away before
+	// `reopen` loses a chunk of output, with or without an upgrade —
+	// rotateLocked's rename of the missing path fails after it closed
+	// the file; see the notes of this test's helper.)
+	moved = size()
+	d.mustCtl("reopen")
+	testhelper.Poll(t, 30*time.Second, "1 MiB more flood after reopen", func() (bool, string) {
+		return size() >= moved+1<<20, fmt.Sprint(size())
+	})
+	d.mustCtl("stop", "flood")
+	var n int
+	testhelper.Poll(t, 30*time.Second, "the flood child to report its line count", func() (bool, string) {
+		for _, l := range upLines(d.path("flood.sig")) {
+			if _, err := fmt.Sscanf(l, "exit after %d lines", &n); err == nil {
+				return true, ""
+			}
+			if strings.HasPrefix(l, "write error") {
+				t.Fatalf("flood.sig: %s", l)
+			}
+		}
+		return false, strings.Join(upLines(d.path("flood.sig")), "; ")
+	})
+	if s := upSignals(d.path("flood.sig")); len(s) != 1 || s[0] != "SIGTERM" {
+		t.Errorf("flood.sig: signals %v, want only the SIGTERM of the stop", s)
+	}
+	// Each file holds a run of consecutive numbers: order the files by
+	// their first number, then check the whole sequence.
+	type part struct {
+		name  string
+		first int
+	}
+	var parts []part
+	for _, name := range logFiles() {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(f).ReadString('\n')
+		f.Close()
+		first, err := strconv.Atoi(strings.TrimSpace(line))
+		if err != nil {
+			t.Fatalf("%s starts with %q", name, line)
+		}
+		parts = append(parts, part{name, first})
+	}
+	slices.SortFunc(parts, func(a, b part) int { return a.first - b.first })
+	next, bad := 0, 0
+	var offset int64
+	for _, p := range parts {
+		b, err := os.ReadFile(p.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			t.Errorf("%s does not end with a whole line", p.name)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if l != strconv.Itoa(next) {
+				if bad < 10 {
+					t.Errorf("%s: %q where line %d was due (a lost, duplicated, reordered or split line), about byte %d of all the output; the upgrade was requested at about byte %d and done by %d, reopen at %d",
+						p.name, l, next, offset, s0, s1, moved)
+				}
+				bad++
+				if v, err := strconv.Atoi(l); err == nil {
+					next = v
+				}
+			}
+			next++
+			offset += int64(len(l) + 1)
+		}
+	}
+	if next != n {
+		t.Errorf("the %d files end at line %d, the child wrote %d lines", len(parts), next, n)
+	}
+	t.Logf("%d lines in %d files", n, len(parts))
+}
