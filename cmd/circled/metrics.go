@@ -128,6 +128,10 @@ func metricsHandler(sup *supervisor.Supervisor, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newSupCollector(sup),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "circled_upgrades_total",
+			Help: "Live upgrades (circlectl upgrade) this circled process went through: its binary changed, its pid and processes did not.",
+		}, func() float64 { return float64(liveUpgrades.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
