@@ -212,7 +212,11 @@ func (r *Rotating) rotateLocked() error {
 	}
 	r.f.Close()
 	r.f, r.size, r.needNL = nil, 0, false
-	if err := r.dir.Rename(r.base, name); err != nil {
+	// The file may have been moved away since it was opened (logrotate
+	// without copytruncate, before `circlectl reopen`): it is someone
+	// else's backup now; start the new file without renaming anything.
+	// Failing here would drop the write that asked for the rotation.
+	if err := r.dir.Rename(r.base, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	f, err := r.dir.OpenFile(r.base, os.O_WRONLY|os.O_APPEND|os.O_CREATE, r.mode)

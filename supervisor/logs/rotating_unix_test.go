@@ -343,3 +343,28 @@ func checkWholeLines(t *testing.T, b []byte) {
 		last = n
 	}
 }
+
+// TestRotateAfterMovedAway: a file moved away (logrotate without
+// copytruncate) before a reopen, then a write that needs a rotation: the
+// write lands in a new file at the path, nothing is lost.
+func TestRotateAfterMovedAway(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.log")
+	r := NewRotating(path, 20, 0, 0, false)
+	defer r.Close()
+	if _, err := r.Write([]byte("first 1\nfirst 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, filepath.Join(dir, "moved.log")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Write([]byte("second\n")); err != nil || n != 7 {
+		t.Fatalf("write after the file was moved away: %d, %v", n, err)
+	}
+	for name, want := range map[string]string{"moved.log": "first 1\nfirst 2\n", "out.log": "second\n"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q (%v), want %q", name, b, err, want)
+		}
+	}
+}
