@@ -205,7 +205,7 @@ func upStartFrom(t *testing.T, b upBins, bin string, pid1 bool, watchers string)
 	if !pid1 {
 		d.pid = d.cmd.Process.Pid
 	} else {
-		ok, desc := testhelper.Wait(15*time.Second, func() (bool, string) {
+		ok, desc := testhelper.Wait(2*time.Minute, func() (bool, string) {
 			for _, c := range upChildren(d.cmd.Process.Pid) {
 				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c)); exe == bin {
 					d.pid = c
@@ -218,7 +218,7 @@ func upStartFrom(t *testing.T, b upBins, bin string, pid1 bool, watchers string)
 			t.Fatalf("circled never started under unshare (%s); log:\n%s", desc, d.log())
 		}
 	}
-	ok, desc := testhelper.Wait(30*time.Second, func() (bool, string) {
+	ok, desc := testhelper.Wait(2*time.Minute, func() (bool, string) {
 		if d.ended() {
 			return true, "ended"
 		}
@@ -253,14 +253,14 @@ func (d *upDaemon) path(name string) string { return filepath.Join(d.dir, name) 
 func (d *upDaemon) client() *ctl.Client { return ctl.NewClient(d.socket) }
 
 func (d *upDaemon) version() (ctl.Version, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return d.client().Version(ctx)
 }
 
 func (d *upDaemon) status() ctl.Status {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := d.client().Status(ctx, nil)
 	if err != nil {
@@ -530,7 +530,7 @@ func upgradeLive(t *testing.T, pid1 bool) {
 	// then 4 s) to be waiting on a timer at the upgrade; then the flood
 	// starts (it waits for flood.go: its output is only what crosses the
 	// upgrade, not what the backoff took).
-	testhelper.Poll(t, 60*time.Second, "flood and sleepers running, crash in backoff after 6 starts", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "flood and sleepers running, crash in backoff after 6 starts", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		fl, sl, cr := upWatcher(t, st, "flood"), upWatcher(t, st, "sleeper"), upWatcher(t, st, "crash")
@@ -549,7 +549,7 @@ func upgradeLive(t *testing.T, pid1 bool) {
 	if err := os.WriteFile(d.path("flood.go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testhelper.Poll(t, 30*time.Second, "the flood to write 1 MiB and the crash watcher to be in backoff", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the flood to write 1 MiB and the crash watcher to be in backoff", func() (bool, string) {
 		cr := upWatcher(t, d.status(), "crash")
 		s := upSize(d.path("flood.out"))
 		return s >= 1<<20 && upInBackoff(cr), fmt.Sprintf("flood.out %d bytes, crash %s", s, cr.State)
@@ -633,13 +633,13 @@ func upgradeLive(t *testing.T, pid1 bool) {
 
 	// The flood's pipe is pumped by the new binary: more output, then
 	// stop the child and read every line.
-	testhelper.Poll(t, 60*time.Second, "flood.out to grow by 2 MiB after the upgrade", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "flood.out to grow by 2 MiB after the upgrade", func() (bool, string) {
 		s := upSize(d.path("flood.out"))
 		return s >= sizeBefore+(2<<20), fmt.Sprintf("%d bytes, %d before the upgrade", s, sizeBefore)
 	})
 	d.mustCtl("stop", "flood")
 	var exitLine string
-	testhelper.Poll(t, 30*time.Second, "the flood child to report its line count", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the flood child to report its line count", func() (bool, string) {
 		for _, l := range upLines(d.path("flood.sig")) {
 			if strings.HasPrefix(l, "exit after ") || strings.HasPrefix(l, "write error") {
 				exitLine = l
@@ -661,11 +661,11 @@ func upgradeLive(t *testing.T, pid1 bool) {
 	t.Logf("flood: %d lines, %d bytes before the upgrade, %d in all; upgrade took %v", n, sizeBefore, upSize(d.path("flood.out")), took.Round(time.Millisecond))
 
 	// The backoff timer still fires: the crash watcher starts again.
-	testhelper.Poll(t, 60*time.Second, "the crash watcher to start again after the upgrade (its backoff timer)", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the crash watcher to start again after the upgrade (its backoff timer)", func() (bool, string) {
 		n := len(upLines(d.path("crash.starts")))
 		return n > startsAt, fmt.Sprintf("%d starts, %d at the end of the upgrade", n, startsAt)
 	})
-	testhelper.Poll(t, 30*time.Second, "the crash watcher's restart count to grow past the upgrade's", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the crash watcher's restart count to grow past the upgrade's", func() (bool, string) {
 		c := upWatcher(t, d.status(), "crash")
 		r0, r1 := upRestarts(crashBefore), upRestarts(c)
 		return r1 > r0, fmt.Sprintf("restarts %d, %d before the upgrade; state %s %s", r1, r0, c.State, c.Error)
@@ -762,7 +762,7 @@ cmd = {child} quiet {dir}/sleeper.$(circle.wid).sig sleeper-$(circle.wid)
 numprocesses = 2
 graceful_timeout = 20
 `)
-	testhelper.Poll(t, 30*time.Second, "the sleepers running", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the sleepers running", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		w := upWatcher(t, st, "sleeper")
@@ -964,7 +964,7 @@ cmd = {child} quiet {dir}/sleeper.$(circle.wid).sig sleeper-$(circle.wid)
 numprocesses = 2
 graceful_timeout = 20
 `)
-	testhelper.Poll(t, 30*time.Second, "the sleepers running", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the sleepers running", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		w := upWatcher(t, st, "sleeper")
@@ -1078,13 +1078,14 @@ graceful_timeout = 20
 		}
 	})
 	// The event history: both upgrades.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.ctl, "--socket", d.socket, "events", "--since", "10m")
 	var evs testhelper.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &evs, &evs
 	cmd.Start()
-	testhelper.Wait(3*time.Second, func() (bool, string) {
+	// Both events, or what came within 30 s (the kept events print at once).
+	testhelper.Wait(30*time.Second, func() (bool, string) {
 		return strings.Count(evs.String(), "upgrade") >= 2, ""
 	})
 	cancel()
@@ -1124,7 +1125,7 @@ flapping.window = 30
 flapping.retry_in = 4
 flapping.max_retry = -1
 `)
-	testhelper.Poll(t, 30*time.Second, "flap in its flapping pause", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "flap in its flapping pause", func() (bool, string) {
 		f := upWatcher(t, d.status(), "flap")
 		return f.State == "flapping", f.State
 	})
@@ -1137,7 +1138,7 @@ flapping.max_retry = -1
 	if n := len(upLines(d.path("flap.starts"))); n != flapStarts {
 		t.Logf("the flapping pause ended during the upgrade (%d starts, %d before): the check below proves less", n, flapStarts)
 	}
-	testhelper.Poll(t, 60*time.Second, "the flapping watcher to start again after the upgrade", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the flapping watcher to start again after the upgrade", func() (bool, string) {
 		n := len(upLines(d.path("flap.starts")))
 		return n > flapStarts, fmt.Sprintf("%d starts, %d before the upgrade; state %s", n, flapStarts, upWatcher(t, d.status(), "flap").State)
 	})
@@ -1190,7 +1191,7 @@ use_sockets = true
 graceful_timeout = 20
 `)
 	var addr string
-	testhelper.Poll(t, 30*time.Second, "web serving", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "web serving", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		w := upWatcher(t, st, "web")
@@ -1239,7 +1240,7 @@ graceful_timeout = 20
 	// The new circled holds the socket: a new process gets it.
 	d.mustCtl("restart", "web")
 	var newPid int
-	testhelper.Poll(t, 30*time.Second, "a new web process", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "a new web process", func() (bool, string) {
 		w := upWatcher(t, d.status(), "web")
 		if len(w.Processes) == 1 && w.Processes[0].PID != webPid && w.Processes[0].State == "running" {
 			newPid = w.Processes[0].PID
@@ -1276,7 +1277,7 @@ cmd = {child} quiet {dir}/sleeper.$(circle.wid).sig sleeper-$(circle.wid)
 numprocesses = 2
 graceful_timeout = 20
 `)
-	testhelper.Poll(t, 30*time.Second, "the sleepers running", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the sleepers running", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		w := upWatcher(t, st, "sleeper")
@@ -1306,7 +1307,7 @@ graceful_timeout = 20
 		}
 	}
 	d.mustCtl("reloadconfig")
-	testhelper.Poll(t, 30*time.Second, "reloadconfig after the upgrade to apply the changed config", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "reloadconfig after the upgrade to apply the changed config", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		var names []string
@@ -1343,7 +1344,7 @@ graceful_timeout = 20
 		m, _ := filepath.Glob(d.path("flood*.log"))
 		return m
 	}
-	testhelper.Poll(t, 30*time.Second, "the flood watcher running", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the flood watcher running", func() (bool, string) {
 		st := d.status()
 		d.track(st)
 		w := upWatcher(t, st, "flood")
@@ -1359,7 +1360,7 @@ graceful_timeout = 20
 		}
 		return n
 	}
-	testhelper.Poll(t, 30*time.Second, "3 MiB of flood", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "3 MiB of flood", func() (bool, string) {
 		return size() >= 3<<20, fmt.Sprint(size())
 	})
 	s0 := size()
@@ -1370,7 +1371,7 @@ graceful_timeout = 20
 	}
 	s1 := size()
 	var moved int64
-	testhelper.Poll(t, 30*time.Second, "3 MiB more flood after the upgrade (rotations by the new binary)", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "3 MiB more flood after the upgrade (rotations by the new binary)", func() (bool, string) {
 		return size() >= s1+3<<20, fmt.Sprint(size())
 	})
 	// The new binary reopens the handed-over file. (Not with logrotate's
@@ -1380,12 +1381,12 @@ graceful_timeout = 20
 	// the file; see the notes of this test's helper.)
 	moved = size()
 	d.mustCtl("reopen")
-	testhelper.Poll(t, 30*time.Second, "1 MiB more flood after reopen", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "1 MiB more flood after reopen", func() (bool, string) {
 		return size() >= moved+1<<20, fmt.Sprint(size())
 	})
 	d.mustCtl("stop", "flood")
 	var n int
-	testhelper.Poll(t, 30*time.Second, "the flood child to report its line count", func() (bool, string) {
+	testhelper.Poll(t, 3*time.Minute, "the flood child to report its line count", func() (bool, string) {
 		for _, l := range upLines(d.path("flood.sig")) {
 			if _, err := fmt.Sscanf(l, "exit after %d lines", &n); err == nil {
 				return true, ""
