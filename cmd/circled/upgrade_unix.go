@@ -116,7 +116,7 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 	if err != nil {
 		release()
 		if errors.Is(err, supervisor.ErrUpgrade) {
-			return reply, nil, upgradeRefused{err.Error()}
+			return reply, nil, upgradeRefused{trimPrefix(err, supervisor.ErrUpgrade)}
 		}
 		return reply, nil, mapErr(err)
 	}
