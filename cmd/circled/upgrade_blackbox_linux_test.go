@@ -1161,6 +1161,11 @@ flapping.max_retry = -1
 				lines = append(lines, l)
 			}
 		}
+		for _, l := range lines {
+			if v, ok := strings.CutPrefix(l, "circled_upgrades_total "); ok && strings.TrimSpace(v) != "1" {
+				t.Errorf("after one live upgrade: %s, want 1", l)
+			}
+		}
 		if len(lines) == 0 {
 			t.Skipf("SKIP: not implemented: GET /metrics has no sample about the live upgrade (issue 19: \"Events/metrics (when they exist) record an upgrade event\"; the event is there, no metric)")
 		}
@@ -1326,9 +1331,9 @@ graceful_timeout = 20
 
 // TestUpgradeLogFiles: the watchers' open log files cross the upgrade. A
 // flood to a FileStream that rotates every 1 MiB (backups kept) runs
-// across the upgrade (the new binary goes on rotating it); after it,
-// `circlectl reopen` makes the new binary reopen it. Every line is in
-// exactly one of the files, in order.
+// across the upgrade (the new binary goes on rotating it); after it, the
+// file is moved away and `circlectl reopen` makes the new binary open a
+// fresh one. Every line is in exactly one of the files, in order.
 func TestUpgradeLogFiles(t *testing.T) {
 	b := upgradeBinaries(t)
 	d := upStart(t, b, false, `[watcher:flood]
@@ -1374,15 +1379,17 @@ graceful_timeout = 20
 	testhelper.Poll(t, 3*time.Minute, "3 MiB more flood after the upgrade (rotations by the new binary)", func() (bool, string) {
 		return size() >= s1+3<<20, fmt.Sprint(size())
 	})
-	// The new binary reopens the handed-over file. (Not with logrotate's
-	// move first: moving a size-rotated FileStream's file away before
-	// `reopen` loses a chunk of output, with or without an upgrade —
-	// rotateLocked's rename of the missing path fails after it closed
-	// the file; see the notes of this test's helper.)
+	// logrotate's way (without copytruncate): move the file away, then
+	// the new binary reopens the handed-over stream. The size rotation
+	// goes on meanwhile (8b8b212: a rotation of a moved file starts a new
+	// one instead of dropping the write).
 	moved = size()
+	if err := os.Rename(d.path("flood.log"), d.path("flood-moved.log")); err != nil {
+		t.Fatal(err)
+	}
 	d.mustCtl("reopen")
 	testhelper.Poll(t, 3*time.Minute, "1 MiB more flood after reopen", func() (bool, string) {
-		return size() >= moved+1<<20, fmt.Sprint(size())
+		return size() >= moved+1<<20 && upSize(d.path("flood.log")) > 0, fmt.Sprint(size())
 	})
 	d.mustCtl("stop", "flood")
 	var n int
