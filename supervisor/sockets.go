@@ -50,6 +50,23 @@ func (s *Supervisor) bindSockets(cfg *config.Config) {
 	}
 }
 
+// adoptSockets takes over the sockets a previous binary of this process
+// handed over (a live upgrade) instead of binding them.
+func (s *Supervisor) adoptSockets(cfg *config.Config, hs []sockets.Handed) {
+	if len(cfg.Sockets) == 0 {
+		return
+	}
+	set, err := sockets.AdoptSet(cfg.Sockets, hs)
+	if err != nil {
+		s.startErr = fmt.Errorf("adopting the config's sockets: %w", err)
+		return
+	}
+	s.sockets = set
+	for _, n := range set.Names() {
+		s.log.Info("socket adopted", "socket", n, "addr", set.Get(n).Addr)
+	}
+}
+
 // updateSockets makes the held sockets those of cfg (a reload): an
 // unchanged socket stays open; a changed one is closed and bound again
 // (its watchers restart, since their config changed). A socket that

@@ -189,7 +189,11 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	}
 	s.setupContainment()
 	s.openState()
-	s.bindSockets(cfg)
+	if opts.Upgrade != nil {
+		s.adoptSockets(cfg, opts.Upgrade.Sockets)
+	} else {
+		s.bindSockets(cfg)
+	}
 	s.initEvListeners(cfg)
 	for _, wc := range cfg.Watchers {
 		s.watchers[wc.Name] = s.newEntry(wc, cfg.Daemon)

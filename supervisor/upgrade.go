@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
 	"github.com/circle-supervisor/circle/watcher"
@@ -37,6 +38,8 @@ type UpgradeState struct {
 	Snap            map[string][]byte `json:"snap"`
 	LastReloadError string            `json:"last_reload_error,omitempty"`
 	Watchers        []UpgradeWatcher  `json:"watchers"`
+	// Sockets are the [socket:NAME] sockets (their descriptors).
+	Sockets []sockets.Handed `json:"sockets,omitempty"`
 	// Events are the kept events (GET /v1/events?since=), oldest first.
 	Events []Event `json:"events,omitempty"`
 	// Cgroup is the containment subtree (reused, not made again).

@@ -50,12 +50,6 @@ func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
 	if listeners {
 		return nil, fmt.Errorf("%w: event listener watchers are not handed over yet", ErrUpgrade)
 	}
-	s.sockMu.Lock()
-	socks := s.sockets != nil && len(s.sockets.Names()) > 0
-	s.sockMu.Unlock()
-	if socks {
-		return nil, fmt.Errorf("%w: [socket:NAME] sockets are not handed over yet", ErrUpgrade)
-	}
 	s.opMu.Lock() // no reload, startup or whole-set stop meanwhile
 	h := &Handover{s: s, reaper: reaper}
 	deadline := time.Now().Add(upgradeBusyWait)
@@ -87,6 +81,11 @@ func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
 		st.Cgroup = s.cg.Path()
 	}
 	st.Events = s.obs.bus.history()
+	s.sockMu.Lock()
+	hs, socks := s.sockets.Hand()
+	s.sockMu.Unlock()
+	st.Sockets = hs
+	h.Files = append(h.Files, socks...)
 	for _, f := range h.frozen {
 		f.StopPumps()
 		h.Files = append(h.Files, f.Files()...)

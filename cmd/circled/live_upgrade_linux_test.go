@@ -645,3 +645,69 @@ func TestLiveUpgradeReusesCgroups(t *testing.T) {
 		t.Fatalf("circled exited %d", code)
 	}
 }
+
+// [socket:NAME] sockets are handed over: same address, same socket (its
+// inode in circled), still accepting; the processes holding them keep
+// them.
+func TestLiveUpgradeSockets(t *testing.T) {
+	v2 := upgradeBinary(t)
+	d := pid1Start(t, pid1Opts{notPID1: true}, "", `
+[socket:web]
+host = 127.0.0.1
+port = 0
+
+[watcher:srv]
+cmd = sh -c 'exec sleep 1000' $(circle.sockets.web)
+`)
+	waitActive(t, d, "srv")
+	sockInfo := func() (addr string, fd int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ss, err := ctl.NewClient(d.socket).Sockets(ctx)
+		if err != nil || len(ss) != 1 {
+			t.Fatalf("sockets: %+v %v", ss, err)
+		}
+		return ss[0].Address, ss[0].FD
+	}
+	inode := func(pid, fd int) string {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+		return l
+	}
+	dial := func(addr string) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("connecting to %s: %v", addr, err)
+		}
+		c.Close()
+	}
+	addr0, fd0 := sockInfo()
+	ino0 := inode(d.pid, fd0)
+	before := upgradeSnapshot(t, d, "srv")
+	w, _ := d.status("srv")
+	child := w.Processes[0].PID
+	d.trackPid(child)
+	childIno := inode(child, 3)
+	dial(addr0)
+	if out, err := d.circlectl("upgrade", "--binary", v2); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	addr1, fd1 := sockInfo()
+	if addr1 != addr0 || inode(d.pid, fd1) != ino0 || ino0 == "" {
+		t.Errorf("socket after the upgrade: %s %s (fd %d), before: %s %s (fd %d)", addr1, inode(d.pid, fd1), fd1, addr0, ino0, fd0)
+	}
+	if got := inode(child, 3); got != childIno || got != ino0 {
+		t.Errorf("the child's fd 3 is %q, was %q (circled's %q)", got, childIno, ino0)
+	}
+	dial(addr1)
+	if after := upgradeSnapshot(t, d, "srv"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("processes changed:\nbefore %v\nafter  %v", before, after)
+	}
+	if _, err := d.circlectl("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.wait(20 * time.Second); code != 0 {
+		t.Fatalf("circled exited %d", code)
+	}
+}
