@@ -277,12 +277,13 @@ func TestReloadSignalWaitsForNotify(t *testing.T) {
 
 	mute := testSpec(t, "mute", "notify-reload", 1)
 	mute.Env = append(mute.Env, "CIRCLE_MUTE=1")
-	mute.Ready = ReadySpec{Notify: true, Timeout: 500 * time.Millisecond}
+	// Long enough for a -race helper's first READY=1 on a loaded host.
+	mute.Ready = ReadySpec{Notify: true, Timeout: 5 * time.Second}
 	mute.ReloadSignal = "HUP"
 	mute.RuntimeDir = filepath.Join(dir, "run")
 	m := startWatcher(t, mute)
 	err := m.Reload(ctx30(t), true)
-	if err == nil || !strings.Contains(err.Error(), "no RELOADING=1 within 500ms") {
+	if err == nil || !strings.Contains(err.Error(), "no RELOADING=1 within 5s") {
 		t.Fatalf("reload of a process that does not answer: err = %v", err)
 	}
 	if st := m.Status(); st.State != StateActive {
