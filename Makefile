@@ -20,7 +20,7 @@ run: build ## run circled in the foreground on conf.d/ (socket: see README)
 
 test: ## run every test with -race, then list every skipped test and its reason (installs gcc when missing: -race needs cgo)
 	@bash packaging/test-deps.sh
-	CGO_ENABLED=1 $(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
+	CGO_ENABLED=1 $(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 40m ./...
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s): HTTP handler, config parsers
 	bash scripts/fuzz.sh

@@ -100,6 +100,12 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 		u.busy = false
 		u.mu.Unlock()
 	}
+	if u.listener == nil {
+		// Checked before the freeze: a nil listener would panic in
+		// the handler with every watcher and the reaper left frozen.
+		release()
+		return reply, nil, upgradeRefused{"the control socket cannot be handed over"}
+	}
 	bin, err := resolveBinary(req.Binary)
 	if err != nil {
 		release()
