@@ -300,7 +300,7 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 }
 
 // armFlapLocked arms the end of a flapping pause in d (flapLocked's
-// timer, for an adopted watcher).
+// timer, and an adopted watcher's).
 func (w *Watcher) armFlapLocked(d time.Duration) {
 	w.flapDue = time.Now().Add(d)
 	var t *time.Timer

@@ -1257,25 +1257,7 @@ func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 	}
 	w.stopAllLocked()
 	w.event(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
-	w.flapDue = time.Now().Add(retryIn)
-	var t *time.Timer
-	t = time.AfterFunc(retryIn, func() {
-		w.post(func() {
-			if w.flapT != t || !w.flapping {
-				return
-			}
-			w.flapT = nil
-			w.flapping, w.errMsg = false, ""
-			for _, s := range w.slots {
-				s.failures, s.exits = 0, nil
-			}
-			if w.want {
-				w.startSlotsLocked(nil)
-			}
-			w.notify()
-		})
-	})
-	w.flapT = t
+	w.armFlapLocked(retryIn)
 }
 
 func (w *Watcher) goFatalLocked(msg string, st ExitStatus) {
