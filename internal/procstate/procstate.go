@@ -111,8 +111,21 @@ func (f *File) Started(watcher string, wid, pid int, start uint64) {
 	f.mu.Lock()
 	f.procs[pid] = p
 	f.pending = appendProc(f.pending, p)
+	f.boundPendingLocked()
 	f.mu.Unlock()
 	f.changed()
+}
+
+// maxPending bounds the journal lines held for the writer: past it they
+// are dropped and the next write is a snapshot (which holds every
+// process), so memory stays bounded however far the writer lags (or when
+// every write fails) under a crash loop.
+const maxPending = 32 << 10
+
+func (f *File) boundPendingLocked() {
+	if len(f.pending) > maxPending {
+		f.pending, f.full = nil, true
+	}
 }
 
 // Ended forgets pid: it and the rest of its group are gone.
@@ -124,6 +137,7 @@ func (f *File) Ended(pid int) {
 		f.pending = append(f.pending, "end "...)
 		f.pending = strconv.AppendInt(f.pending, int64(pid), 10)
 		f.pending = append(f.pending, '\n')
+		f.boundPendingLocked()
 	}
 	f.mu.Unlock()
 	if ok {
