@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/cgroup"
 	"github.com/circle-supervisor/circle/watcher"
 )
 
@@ -208,8 +208,7 @@ func (s *Supervisor) reenterCgroup(u *UpgradeState) {
 	if u.Cgroup == "" || os.Getenv(NoCgroupsEnv) != "" {
 		return
 	}
-	parent := filepath.Dir(u.Cgroup)
-	if err := os.WriteFile(filepath.Join(parent, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+	if err := cgroup.Enter(filepath.Dir(u.Cgroup)); err != nil {
 		s.log.Warn("upgrade: cannot reuse the containment cgroups", "cgroup", u.Cgroup, "err", err)
 	}
 }

@@ -130,11 +130,17 @@ func (t *Tree) Adopt(path string) (*Proc, error) {
 	return &Proc{t: t, path: path, fd: -1}, nil
 }
 
+// Enter moves circled into the cgroup directory dir (a live upgrade's
+// new binary going back to where its subtree was made).
+func Enter(dir string) error {
+	return writeFile(filepath.Join(dir, "cgroup.procs"), strconv.Itoa(os.Getpid()))
+}
+
 // Close moves circled back to where it started and removes the empty
 // cgroups of its subtree (a populated one stays).
 func (t *Tree) Close() {
 	if t.orig != "" {
-		writeFile(filepath.Join(t.orig, "cgroup.procs"), strconv.Itoa(os.Getpid()))
+		Enter(t.orig)
 	}
 	RemoveTree(t.path)
 }
@@ -431,7 +437,7 @@ func readFile(path string) ([]byte, error) {
 }
 
 func writeFile(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}

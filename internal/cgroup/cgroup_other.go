@@ -20,6 +20,7 @@ func (t *Tree) Path() string                                   { return "" }
 func (t *Tree) Clone3() bool                                   { return false }
 func (t *Tree) NewProc(watcher string, wid int) (*Proc, error) { return nil, ErrUnsupported }
 func (t *Tree) Close()                                         {}
+func Enter(dir string) error                                   { return ErrUnsupported }
 func (t *Tree) Adopt(path string) (*Proc, error)               { return nil, ErrUnsupported }
 func (p *Proc) Path() string                                   { return "" }
 func (p *Proc) Prepare(cmd *exec.Cmd) error                    { return ErrUnsupported }
