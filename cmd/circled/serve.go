@@ -114,10 +114,16 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	}
 	// supervisord's [inet_http_server]: rpc2 over TCP (read at startup
 	// only; a reload does not move it).
+	// TCP listeners a live upgrade handed over (same config, so the
+	// same addresses); any not used here is closed below.
+	var handed map[string]int
+	if upState != nil {
+		handed = handedListeners()
+	}
 	var inetLn net.Listener
 	inetCfg := cfg.Supervisord.InetHTTP
 	if inetCfg.Addr != "" {
-		if inetLn, err = listenInetHTTP(inetCfg); err != nil {
+		if inetLn, err = tcpListener(handed, "inet_http_server", func() (net.Listener, error) { return listenInetHTTP(inetCfg) }); err != nil {
 			ln.Close()
 			return &exitError{code: 1, err: err}
 		}
@@ -125,7 +131,9 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	// [circled] metrics_listen: GET /metrics over TCP (read at startup).
 	var metricsLn net.Listener
 	if cfg.Daemon.MetricsListen != "" {
-		if metricsLn, err = listenMetrics(cfg.Daemon.MetricsListen, cfg.Daemon.MetricsWebConfig); err != nil {
+		if metricsLn, err = tcpListener(handed, "metrics_listen", func() (net.Listener, error) {
+			return listenMetrics(cfg.Daemon.MetricsListen, cfg.Daemon.MetricsWebConfig)
+		}); err != nil {
 			ln.Close()
 			if inetLn != nil {
 				inetLn.Close()
@@ -133,6 +141,10 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 			return &exitError{code: 1, err: err}
 		}
 		defer metricsLn.Close()
+	}
+	for name, fd := range handed {
+		log.Warn("upgrade: a handed-over listener is not in the config", "listener", name)
+		os.NewFile(uintptr(fd), name).Close()
 	}
 	pidfile := f.pidfile
 	if pidfile == "" {
@@ -186,6 +198,13 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	metrics := metricsHandler(sup, log)
 	up := &upgrader{log: log, sup: sup, reaper: reaper, socket: socket, notifySocket: notify.Socket()}
 	up.listener, _ = ln.(listenerFiler)
+	up.tcp = map[string]listenerFiler{}
+	if l, ok := inetLn.(listenerFiler); ok {
+		up.tcp["inet_http_server"] = l
+	}
+	if l, ok := metricsLn.(listenerFiler); ok {
+		up.tcp["metrics_listen"] = l
+	}
 	if upState != nil {
 		up.upgrades = upState.Upgrades
 		liveUpgrades.Store(int64(upState.Upgrades))

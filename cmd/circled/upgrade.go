@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +46,57 @@ type upgradeCheck struct {
 	OS           string `json:"os"`
 	Arch         string `json:"arch"`
 	StateFormats []int  `json:"state_formats"`
+	// Handover lists what else this binary takes over besides the
+	// state and the control socket (handoverTCP); absent in binaries
+	// older than it, which are handed nothing more.
+	Handover []string `json:"handover,omitempty"`
+}
+
+// handoverTCP: the binary takes over the TCP listeners of
+// [inet_http_server] and metrics_listen (upgradeListenersEnv), so a
+// client connecting during the exec waits in the kernel's queue instead
+// of being refused.
+const handoverTCP = "tcp_listeners"
+
+// upgradeListenersEnv names the TCP listeners handed over:
+// "inet_http_server=FD,metrics_listen=FD".
+const upgradeListenersEnv = "CIRCLED_UPGRADE_LISTENERS"
+
+// handedListeners takes the TCP listeners a previous binary of this
+// process handed over out of the environment (children must not see
+// it): name → descriptor.
+func handedListeners() map[string]int {
+	v, ok := os.LookupEnv(upgradeListenersEnv)
+	if !ok {
+		return nil
+	}
+	os.Unsetenv(upgradeListenersEnv)
+	m := map[string]int{}
+	for _, kv := range strings.Split(v, ",") {
+		name, num, ok := strings.Cut(kv, "=")
+		fd, err := strconv.Atoi(num)
+		if ok && err == nil && fd > 2 {
+			m[name] = fd
+		}
+	}
+	return m
+}
+
+// tcpListener is the listener named name that a previous binary handed
+// over (removed from handed), or one made by listen.
+func tcpListener(handed map[string]int, name string, listen func() (net.Listener, error)) (net.Listener, error) {
+	fd, ok := handed[name]
+	if !ok {
+		return listen()
+	}
+	delete(handed, name)
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the handed-over listener: %w", name, err)
+	}
+	return ln, nil
 }
 
 // liveUpgrades is how many live upgrades this process went through
@@ -75,7 +128,7 @@ func newUpgradeCheckCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := json.Marshal(upgradeCheck{Version: buildinfo.Version, Commit: buildinfo.Commit, GoVersion: buildinfo.GoVersion(),
-				OS: runtime.GOOS, Arch: runtime.GOARCH, StateFormats: supervisor.UpgradeFormats})
+				OS: runtime.GOOS, Arch: runtime.GOARCH, StateFormats: supervisor.UpgradeFormats, Handover: []string{handoverTCP}})
 			if err != nil {
 				return err
 			}
@@ -144,6 +197,7 @@ type upgrader struct {
 	// Set by serve: what the exec hands over besides the supervisor's
 	// state.
 	listener     listenerFiler
+	tcp          map[string]listenerFiler // inet_http_server, metrics_listen
 	notifySocket string
 	socket       string
 }

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -135,6 +138,24 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 	if err != nil {
 		return fail(fmt.Errorf("the control socket's descriptor: %w", err))
 	}
+	var tcpFiles []*os.File
+	var tcpNames []string
+	if slices.Contains(chk.Handover, handoverTCP) {
+		for _, name := range slices.Sorted(maps.Keys(u.tcp)) {
+			f, err := u.tcp[name].File()
+			if err != nil {
+				u.log.Warn("upgrade: the new binary binds this listener again", "listener", name, "err", err)
+				continue
+			}
+			tcpFiles = append(tcpFiles, f)
+			tcpNames = append(tcpNames, name+"="+strconv.Itoa(fdNum(f)))
+		}
+	}
+	closeTCP := func() {
+		for _, f := range tcpFiles {
+			f.Close()
+		}
+	}
 	u.mu.Lock()
 	next := u.upgrades + 1
 	u.mu.Unlock()
@@ -144,11 +165,13 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 	data, err := json.Marshal(st)
 	if err != nil {
 		lf.Close()
+		closeTCP()
 		return fail(err)
 	}
 	sf, err := stateFile(filepath.Dir(u.socket), data)
 	if err != nil {
 		lf.Close()
+		closeTCP()
 		return fail(fmt.Errorf("writing the state: %w", err))
 	}
 	u.log.Info("upgrade: executing the new binary in place", "binary", bin, "from", buildinfo.Version, "to", chk.Version,
@@ -157,8 +180,12 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 	reply = ctl.UpgradeReply{Binary: bin, From: buildinfo.Version, To: chk.Version, PID: os.Getpid(), Upgrades: next, Format: supervisor.UpgradeFormat}
 	commit := func() {
 		keep := append([]*os.File{lf, sf}, h.Files...)
+		keep = append(keep, tcpFiles...)
 		env := os.Environ()
 		env = append(env, upgradeStateEnv+"="+strconv.Itoa(fdNum(sf)))
+		if len(tcpNames) > 0 {
+			env = append(env, upgradeListenersEnv+"="+strings.Join(tcpNames, ","))
+		}
 		if u.notifySocket != "" {
 			env = append(env, sdnotify.EnvSocket+"="+u.notifySocket)
 		}
@@ -166,6 +193,7 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 		// Only reached when the exec failed: go on as before.
 		lf.Close()
 		sf.Close()
+		closeTCP()
 		h.Abort()
 		u.mu.Lock()
 		u.lastErr = fmt.Sprintf("executing %s: %v", bin, err)
