@@ -56,7 +56,6 @@ type Reaper struct {
 }
 
 type reaperEntry struct {
-	cmd    *exec.Cmd
 	onExit func(watcher.ExitStatus)
 }
 
@@ -124,6 +123,18 @@ func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, err
 	if afterStartHook != nil && err == nil {
 		afterStartHook(cmd.Process.Pid)
 	}
+	var pid int
+	if err == nil {
+		// Nothing uses the *os.Process but its pid: this reaper waits
+		// with wait4, and processes are signalled by pid. Release closes
+		// the pidfd os.StartProcess opened (Linux), so circled does not
+		// keep one descriptor per child: every later fork copies
+		// circled's descriptor table and every exec closes it again, at
+		// a cost that grows with the number of descriptors (2000 pidfds
+		// were a third of them with 2000 children).
+		pid = cmd.Process.Pid
+		cmd.Process.Release()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.starting--
@@ -131,7 +142,6 @@ func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, err
 		r.settleEarlyLocked()
 		return 0, err
 	}
-	pid := cmd.Process.Pid
 	select {
 	case r.started <- struct{}{}:
 	default:
@@ -142,10 +152,9 @@ func (r *Reaper) Start(cmd *exec.Cmd, onExit func(watcher.ExitStatus)) (int, err
 		// It died, and was reaped, before we could register it. Its
 		// caller records the start first (it holds its own lock now).
 		delete(r.early, pid)
-		cmd.Process.Release()
 		go onExit(st)
 	} else {
-		r.procs[pid] = reaperEntry{cmd: cmd, onExit: onExit}
+		r.procs[pid] = reaperEntry{onExit: onExit}
 	}
 	r.settleEarlyLocked()
 	return pid, nil
@@ -213,7 +222,15 @@ func (r *Reaper) Sweep() { r.sweep(false) }
 
 // sweep is Sweep; from waitExits' goroutine (waiter) it reaps nothing
 // once Run has returned, and reports false then.
-func (r *Reaper) sweep(waiter bool) bool {
+func (r *Reaper) sweep(waiter bool) bool { return r.reap(waiter, -1) }
+
+// reap is sweep when target is -1. With a pid, it reaps that child
+// only, if it has exited (wait4(pid) looks the child up; wait4(-1)
+// walks every child of circled, 2000 of them in a big config, and one
+// more time to learn there is nothing left). waitExits reaps the pid
+// waitid reported and goes back to waitid, which returns at once while
+// any other child can be reaped: nothing waits for a sweep.
+func (r *Reaper) reap(waiter bool, target int) bool {
 	var done []reaped
 	any, orphan := false, false
 	r.mu.Lock()
@@ -238,12 +255,12 @@ func (r *Reaper) sweep(waiter bool) bool {
 	}
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, wnohang, nil)
+		pid, err := unix.Wait4(target, &ws, wnohang, nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if pid <= 0 || err != nil {
-			break
+			break // with a target: not exited, or reaped by a Sweep meanwhile
 		}
 		any = true
 		now := time.Now()
@@ -251,20 +268,20 @@ func (r *Reaper) sweep(waiter bool) bool {
 		if e, ok := r.procs[pid]; ok {
 			delete(r.procs, pid)
 			done = append(done, reaped{e, st})
-			continue
+		} else {
+			orphan = true
+			if r.starting > 0 {
+				r.early[pid] = st
+			} else {
+				r.orphanLocked(pid, st)
+			}
 		}
-		orphan = true
-		if r.starting > 0 {
-			r.early[pid] = st
-			continue
+		if target > 0 {
+			break
 		}
-		r.orphanLocked(pid, st)
 	}
 	r.mu.Unlock()
 	for _, d := range done {
-		if d.e.cmd != nil { // nil: adopted (upgrade_unix.go)
-			d.e.cmd.Process.Release()
-		}
 		d.e.onExit(d.st)
 	}
 	if orphan {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,7 +29,19 @@ func (r *Reaper) waitExits(ctx context.Context) bool {
 			err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
 			switch err {
 			case nil:
-				if !r.sweep(true) {
+				// Reap the child waitid reported, not every child that
+				// has exited (a sweep): wait4(-1) walks all of circled's
+				// children, and a sweep calls it once more to learn
+				// there is nothing left. Any other zombie (another exit,
+				// an orphan re-parented to circled) makes the next
+				// waitid return at once.
+				reaped := true
+				if pid := siginfoPid(&info); pid > 0 {
+					reaped = r.reap(true, pid)
+				} else {
+					reaped = r.sweep(true)
+				}
+				if !reaped {
 					return // Run has returned
 				}
 				// The exits just posted made owners runnable on this
@@ -64,4 +77,13 @@ func (r *Reaper) waitExits(ctx context.Context) bool {
 		}
 	}()
 	return true
+}
+
+// siginfoPid is si_pid of a waitid result: the first field of the
+// SIGCHLD union, which follows si_signo, si_errno and si_code aligned to
+// a pointer (offset 16 on 64-bit Linux, 12 on 32-bit). x/sys/unix's
+// Siginfo leaves the union opaque.
+func siginfoPid(info *unix.Siginfo) int {
+	const off = (12 + unsafe.Sizeof(uintptr(0)) - 1) &^ (unsafe.Sizeof(uintptr(0)) - 1)
+	return int(*(*int32)(unsafe.Add(unsafe.Pointer(info), off)))
 }

@@ -1,17 +1,23 @@
 package supervisor
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/testhelper"
 	"github.com/circle-supervisor/circle/watcher"
+	"golang.org/x/sys/unix"
 )
 
 // goroutinesIn counts the goroutines whose stack mentions fn.
@@ -119,4 +125,149 @@ func TestStoppedReaperStealsFromRunningOne(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d of %d exits of reaper B's child never reached its onExit (reaped by stopped reaper A)", lost, rounds)
 	}
+}
+
+// waitid's si_pid, read by siginfoPid, is the pid of the child that
+// exited (the offset differs between 32- and 64-bit Linux).
+func TestSiginfoPid(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "exit 5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var info unix.Siginfo
+	// P_PID, WNOWAIT: only this child, left for cmd.Wait to reap.
+	for {
+		err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	got := siginfoPid(&info)
+	want := cmd.Process.Pid
+	cmd.Wait()
+	if got != want {
+		t.Fatalf("siginfoPid = %d, want the child's pid %d", got, want)
+	}
+}
+
+// The waiter reaps only the pid waitid reported and relies on the next
+// waitid for the rest: a burst of exits among many children, and
+// orphans re-parented to circled (the subreaper) dying in the same
+// burst, must all be reaped, each registered exit delivered exactly once,
+// with no Sweep from the test (it would hide an exit the waiter missed).
+func TestReaperBurstAndOrphansWithoutSweep(t *testing.T) {
+	r := runReaper(t)
+	if !r.complete {
+		t.Skip("this process cannot become a child subreaper (PR_SET_CHILD_SUBREAPER refused): orphans would not re-parent to it")
+	}
+	const n, parents = 150, 5
+	var mu sync.Mutex
+	calls := map[int]int{}
+	sigs := map[int]string{}
+	var pids []int
+	for range n {
+		var pid int
+		var known sync.Mutex
+		known.Lock()
+		pid, err := r.Start(exec.Command("sleep", "600"), func(st watcher.ExitStatus) {
+			known.Lock()
+			defer known.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			calls[pid]++
+			sigs[pid] = st.Signal
+		})
+		known.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	// Orphans: each parent prints its background sleep's pid and exits;
+	// the sleep re-parents to this process.
+	var orphanPids []int
+	before := orphans(r)
+	for range parents {
+		rd, wr, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("/bin/sh", "-c", "sleep 600 >/dev/null 2>&1 </dev/null & echo $!")
+		cmd.Stdout = wr
+		parentDone := make(chan watcher.ExitStatus, 1)
+		_, err = r.Start(cmd, func(st watcher.ExitStatus) { parentDone <- st })
+		wr.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(rd).ReadString('\n')
+		rd.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gp, err := strconv.Atoi(strings.TrimSpace(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-parentDone:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the orphan's parent's exit was not delivered")
+		}
+		// Re-parented: its parent is this process now.
+		testhelper.Poll(t, 10*time.Second, "orphan re-parented", func() (bool, string) {
+			pp := ppidOf(gp)
+			return pp == os.Getpid(), fmt.Sprintf("ppid %d", pp)
+		})
+		orphanPids = append(orphanPids, gp)
+	}
+	// The burst: every child and every orphan at once.
+	for _, p := range append(append([]int(nil), pids...), orphanPids...) {
+		unix.Kill(p, unix.SIGKILL)
+	}
+	testhelper.Poll(t, 30*time.Second, "every registered exit", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(calls) == n, fmt.Sprintf("%d of %d", len(calls), n)
+	})
+	testhelper.Poll(t, 30*time.Second, "every orphan reaped", func() (bool, string) {
+		left := 0
+		for _, p := range orphanPids {
+			if unix.Kill(p, 0) != unix.ESRCH { // a zombie still exists
+				left++
+			}
+		}
+		return left == 0 && orphans(r)-before >= parents, fmt.Sprintf("%d orphans not reaped; %d counted", left, orphans(r)-before)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range pids {
+		if calls[p] != 1 || sigs[p] != "KILL" {
+			t.Errorf("pid %d: onExit called %d times, signal %q; want once, KILL", p, calls[p], sigs[p])
+		}
+	}
+	for _, p := range orphanPids {
+		if calls[p] != 0 {
+			t.Errorf("orphan %d was delivered to a registered onExit", p)
+		}
+	}
+}
+
+// ppidOf is the parent pid in /proc/PID/stat, 0 if gone.
+func ppidOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
 }
