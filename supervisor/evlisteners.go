@@ -35,8 +35,17 @@ type evListeners struct {
 	pools  map[string]*evPool // by watcher name
 	groups map[string]int     // supervisor group name -> watchers in it
 	sub    *EventSub
+	x      *evTranslator
 	done   chan struct{} // closed when evLoop returns
 	closed bool
+
+	// What a live upgrade handed over (evl_upgrade.go), until used:
+	// restore by the bus, restorePools by each pool's AddPool;
+	// skipRunning drops the SUPERVISOR_STATE_CHANGE_RUNNING that Run
+	// publishes (the listeners saw it from the previous binary).
+	restore      *EvListenersState
+	restorePools map[string]evlistener.PoolState
+	skipRunning  bool
 }
 
 // evPool is one listener watcher's pool and the settings it was made
@@ -49,6 +58,9 @@ type evPool struct {
 
 // initEvListeners makes the bus when cfg has a listener (New).
 func (s *Supervisor) initEvListeners(cfg *config.Config) {
+	if u := s.opts.Upgrade; u != nil && u.EvListeners != nil {
+		s.evl.restoreFrom(u.EvListeners)
+	}
 	for _, wc := range cfg.Watchers {
 		if wc.EventListener != nil {
 			s.evl.mu.Lock()
@@ -66,14 +78,26 @@ func (s *Supervisor) evBusLocked(identifier string) *evlistener.Bus {
 	if v.bus != nil || v.closed {
 		return v.bus
 	}
-	v.bus = evlistener.NewBus(identifier)
-	v.tr = evlistener.NewTracker()
+	x := newEvTranslator()
+	if r := v.restore; r != nil {
+		v.restore = nil
+		v.bus = evlistener.NewBusFrom(identifier, &r.Bus)
+		v.tr = evlistener.NewTrackerFrom(r.Tracker)
+		for _, sp := range r.Spawned {
+			x.spawned[evSlot{sp.Watcher, sp.WID, sp.PID}] = sp.At
+		}
+	} else {
+		v.bus = evlistener.NewBus(identifier)
+		v.tr = evlistener.NewTracker()
+	}
+	x.bus, x.tr = v.bus, v.tr
 	if v.pools == nil {
 		v.pools = map[string]*evPool{}
 	}
 	v.sub = s.Subscribe(nil, time.Time{})
 	v.done = make(chan struct{})
-	go s.evLoop(&evTranslator{bus: v.bus, tr: v.tr, spawned: map[evSlot]time.Time{}}, v.sub, v.done)
+	v.x = x
+	go s.evLoop(x, v.sub, v.done)
 	return v.bus
 }
 
@@ -117,6 +141,14 @@ func (s *Supervisor) specListener(sp *watcher.Spec, wc *config.Watcher) {
 			sp.Stdin = func(int) (*os.File, error) { return nil, fmt.Errorf("event listener pool: %w", err) }
 			return
 		}
+		if ps, ok := v.restorePools[wc.Name]; ok {
+			// Its listeners, handed over by a live upgrade: before the
+			// adopted watcher's pumps open its Stdout.
+			delete(v.restorePools, wc.Name)
+			if err := p.Restore(ps); err != nil {
+				s.log.Error("upgrade: event listener pool", "watcher", wc.Name, "err", err)
+			}
+		}
 		old = &evPool{pool: p, events: slices.Clone(el.Events), size: el.BufferSize}
 		v.pools[wc.Name] = old
 	}
@@ -137,7 +169,8 @@ func (s *Supervisor) evWatcherAdded(wc *config.Watcher) {
 		v.groups = map[string]int{}
 	}
 	v.groups[group]++
-	if v.groups[group] == 1 && v.bus != nil {
+	// An adopted watcher's group was added before the upgrade.
+	if v.groups[group] == 1 && v.bus != nil && s.adopt[wc.Name] == nil {
 		v.bus.Publish(evlistener.ProcessGroupAdded(group))
 	}
 }
@@ -176,6 +209,10 @@ func (s *Supervisor) evPublish(ev evlistener.Event) {
 	v := &s.evl
 	v.mu.Lock()
 	bus := v.bus
+	if v.skipRunning && ev.Name == evlistener.SupervisorRunning().Name {
+		v.skipRunning = false // the upgraded circled's Run: nothing changed
+		bus = nil
+	}
 	v.mu.Unlock()
 	if bus != nil {
 		bus.Publish(ev)
@@ -200,13 +237,26 @@ func (s *Supervisor) closeEvListeners() {
 }
 
 // evLoop turns the supervisor's events into PROCESS_STATE_* events
-// until sub ends.
+// until sub ends. A live upgrade pauses it (evTranslator.pause) once it
+// has translated every event queued.
 func (s *Supervisor) evLoop(x *evTranslator, sub *EventSub, done chan struct{}) {
 	defer close(done)
 	for {
-		ev, err := sub.Next(context.Background())
+		x.pmu.Lock()
+		ctx := x.pctx
+		x.pmu.Unlock()
+		ev, err := sub.Next(ctx)
 		if err != nil {
-			return
+			if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+				return
+			}
+			// Paused: Next gives queued events before ctx's error.
+			x.pmu.Lock()
+			paused, resume := x.paused, x.resume
+			x.pmu.Unlock()
+			close(paused)
+			<-resume
+			continue
 		}
 		s.evTranslate(x, ev)
 	}
@@ -221,6 +271,20 @@ type evTranslator struct {
 	// even when its ready event was never published (the status diff
 	// that makes it can miss a process that ran briefly).
 	spawned map[evSlot]time.Time
+
+	// pause (evl_upgrade.go): cancelling pctx makes evLoop close paused
+	// and wait for resume.
+	pmu     sync.Mutex
+	pctx    context.Context
+	pcancel context.CancelFunc
+	paused  chan struct{}
+	resume  chan struct{}
+}
+
+func newEvTranslator() *evTranslator {
+	x := &evTranslator{spawned: map[evSlot]time.Time{}}
+	x.pctx, x.pcancel = context.WithCancel(context.Background())
+	return x
 }
 
 type evSlot struct {

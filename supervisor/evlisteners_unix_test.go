@@ -4,11 +4,14 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +23,10 @@ import (
 )
 
 // evRec is one event internal/evlistener/testdata/listener.py recorded.
-type evRec struct{ pid, name, payload string }
+type evRec struct {
+	pid, name, payload string
+	serial             int
+}
 
 func readEvRecs(t *testing.T, path string) []evRec {
 	t.Helper()
@@ -40,7 +46,13 @@ func readEvRecs(t *testing.T, path string) []evRec {
 				name = v
 			}
 		}
-		out = append(out, evRec{pid: f[0], name: name, payload: strings.ReplaceAll(f[2], `\n`, "\n")})
+		serial := -1
+		for _, kv := range strings.Fields(f[1]) {
+			if v, ok := strings.CutPrefix(kv, "serial:"); ok {
+				serial, _ = strconv.Atoi(v)
+			}
+		}
+		out = append(out, evRec{pid: f[0], name: name, payload: strings.ReplaceAll(f[2], `\n`, "\n"), serial: serial})
 	}
 	return out
 }
@@ -267,4 +279,134 @@ func TestEvTranslateMissedReady(t *testing.T) {
 	if len(x.spawned) != 0 {
 		t.Errorf("spawn times kept after the exits: %v", x.spawned)
 	}
+}
+
+// A live upgrade's freeze with an event listener: a binary reading
+// format 1 only is refused (nothing changes); otherwise the state is
+// format 2 with the pool, its listener (its pid, its input's
+// descriptor among the files handed over) and the tracker; nothing is
+// sent while frozen, and after an aborted upgrade what was published
+// meanwhile arrives, serials without gap or repeat.
+func TestEvListenerUpgradeFreeze(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("SKIP: python3 is not installed: the event listener of this test is a Python script")
+	}
+	script, err := filepath.Abs(filepath.Join("..", "internal", "evlistener", "testdata", "listener.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec")
+	path := writeConfig(t, dir, "[watcher:rec]\ncmd = "+py+" "+script+"\neventlistener.events = PROCESS_STATE,PROCESS_GROUP"+
+		"\neventlistener.buffer_size = 50\ncopy_env = true\nmin_uptime = 0\n[env:rec]\nRECORD = "+rec+"\n"+
+		"[watcher:a]\ncmd = sleep 1000\nmin_uptime = 0\n")
+	s, stop := newSup(t, path)
+	names := func() []string {
+		var got []string
+		for _, r := range readEvRecs(t, rec) {
+			got = append(got, r.String())
+		}
+		return got
+	}
+	testhelper.Poll(t, 30*time.Second, "a RUNNING", func() (bool, string) {
+		got := names()
+		return slices.ContainsFunc(got, func(n string) bool { return strings.HasPrefix(n, "PROCESS_STATE_RUNNING processname:a ") }), fmt.Sprint(got)
+	})
+	listenerPID := 0
+	testhelper.Poll(t, 30*time.Second, "the listener's pid", func() (bool, string) {
+		st, _, err := s.Status([]string{"rec"})
+		if err != nil || len(st) != 1 || len(st[0].Processes) != 1 {
+			return false, fmt.Sprint(st, err)
+		}
+		listenerPID = st[0].Processes[0].PID
+		return listenerPID > 0, ""
+	})
+
+	if h, err := s.PrepareUpgrade(context.Background()); err == nil || !errors.Is(err, ErrUpgrade) || !strings.Contains(err.Error(), "format 2") {
+		if h != nil {
+			h.Abort()
+		}
+		t.Fatalf("PrepareUpgrade for a binary reading format 1 only: %v, want a refusal naming format 2", err)
+	}
+
+	h, err := s.PrepareUpgradeFor(context.Background(), UpgradeFormats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aborted := false
+	defer func() {
+		if !aborted {
+			h.Abort()
+		}
+	}()
+	st := h.State
+	if st.Format != UpgradeFormatEvListeners || h.Format() != UpgradeFormatEvListeners || st.EvListeners == nil {
+		t.Fatalf("format %d, listeners %v", st.Format, st.EvListeners)
+	}
+	if _, err := json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	ev := st.EvListeners
+	if len(ev.Bus.Pools) != 1 || ev.Bus.Pools[0].Name != "rec" || len(ev.Bus.Pools[0].Listeners) != 1 {
+		t.Fatalf("pools %+v", ev.Bus.Pools)
+	}
+	ls := ev.Bus.Pools[0].Listeners[0]
+	if ls.PID != listenerPID || ls.WID != 1 {
+		t.Errorf("listener %+v, want pid %d", ls, listenerPID)
+	}
+	if !slices.ContainsFunc(h.Files, func(f *os.File) bool { return evFileFD(f) == ls.FD }) {
+		t.Errorf("the listener's input (fd %d) is not among the descriptors handed over", ls.FD)
+	}
+	if !slices.ContainsFunc(ev.Tracker.Procs, func(p evlistener.TrackedState) bool {
+		return p.Process == "a" && p.State == evlistener.StateRunning && p.PID > 0
+	}) {
+		t.Errorf("tracker %+v: no RUNNING a", ev.Tracker.Procs)
+	}
+	if ev.Bus.Serial < 0 {
+		t.Errorf("bus serial %d", ev.Bus.Serial)
+	}
+
+	// Frozen: an event is buffered, not sent.
+	// (Publish dispatches before it returns: a READY listener would be
+	// BUSY with the event, the buffer empty.)
+	s.evl.mu.Lock()
+	pool := s.evl.pools["rec"].pool
+	s.evl.mu.Unlock()
+	s.evPublish(evlistener.ProcessGroupAdded("during-freeze"))
+	if n, state := pool.Buffered(), pool.ListenerState(1); n != 1 || state == evlistener.Busy {
+		t.Fatalf("frozen: %d buffered, listener %s: want the event buffered", n, state)
+	}
+	aborted = true
+	h.Abort()
+	testhelper.Poll(t, 30*time.Second, "the event published during the freeze", func() (bool, string) {
+		got := names()
+		return slices.Contains(got, "PROCESS_GROUP_ADDED groupname:during-freeze"), fmt.Sprint(got)
+	})
+	// Everything runs again: a restart of a is told.
+	if _, err := s.Restart(context.Background(), []string{"a"}, true); err != nil {
+		t.Fatal(err)
+	}
+	testhelper.Poll(t, 30*time.Second, "a restarted", func() (bool, string) {
+		got := names()
+		i := slices.Index(got, "PROCESS_GROUP_ADDED groupname:during-freeze")
+		return slices.ContainsFunc(got[i:], func(n string) bool { return strings.HasPrefix(n, "PROCESS_STATE_RUNNING processname:a ") }), fmt.Sprint(got)
+	})
+	for i, r := range readEvRecs(t, rec) {
+		if r.serial != i || r.pid != strconv.Itoa(listenerPID) {
+			t.Errorf("event %d: serial %d, pid %s (want %d): %s", i, r.serial, r.pid, listenerPID, r)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// evFileFD is f's descriptor, read without Fd (which makes it blocking).
+func evFileFD(f *os.File) int {
+	n := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { n = int(fd) })
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/circle-supervisor/circle/internal/evlistener"
 	"github.com/circle-supervisor/circle/internal/sockets"
 	"github.com/circle-supervisor/circle/supervisor/config"
 	"github.com/circle-supervisor/circle/supervisor/logs"
@@ -11,12 +12,19 @@ import (
 )
 
 // UpgradeFormat is the version of the state a live upgrade hands over
-// (UpgradeState). A binary's __upgrade-check lists the formats it reads;
-// bump it on any change a reader of the previous format would get wrong.
+// (UpgradeState) when no event listener is: what binaries before
+// UpgradeFormatEvListeners read. A binary's __upgrade-check lists the
+// formats it reads; add one on any change a reader of the previous
+// format would get wrong.
 const UpgradeFormat = 1
 
+// UpgradeFormatEvListeners is the format of a state with event listener
+// watchers (UpgradeState.EvListeners): a reader of format 1 would ignore
+// that field and leave the listeners unfed, so it must refuse it.
+const UpgradeFormatEvListeners = 2
+
 // UpgradeFormats are the formats this binary's adoption reads.
-var UpgradeFormats = []int{UpgradeFormat}
+var UpgradeFormats = []int{UpgradeFormat, UpgradeFormatEvListeners}
 
 // ErrUpgrade wraps the reasons a live upgrade is refused (nothing
 // changed).
@@ -55,6 +63,29 @@ type UpgradeState struct {
 	// long it took to serve again).
 	ExecAt   time.Time `json:"exec_at"`
 	LogLevel string    `json:"log_level,omitempty"`
+	// EvListeners are the event listener pools, their listeners'
+	// protocol state and the PROCESS_STATE tracker (format 2).
+	EvListeners *EvListenersState `json:"evlisteners,omitempty"`
+}
+
+// EvListenersState is what a live upgrade hands over of the event
+// listeners (evl_upgrade.go): the bus (serials, tick boundaries, each
+// pool's buffered events and listeners, whose standard inputs are
+// descriptors), the tracker's process states, and the spawn times the
+// RUNNING shortcut uses.
+type EvListenersState struct {
+	Bus     evlistener.BusState     `json:"bus"`
+	Tracker evlistener.TrackerState `json:"tracker"`
+	Spawned []EvSpawned             `json:"spawned,omitempty"`
+}
+
+// EvSpawned is a live process's spawn time as the listeners' event
+// goroutine saw it.
+type EvSpawned struct {
+	Watcher string    `json:"watcher"`
+	WID     int       `json:"wid"`
+	PID     int       `json:"pid"`
+	At      time.Time `json:"at"`
 }
 
 // UpgradeWatcher is one watcher's part.

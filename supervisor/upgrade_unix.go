@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/cgroup"
@@ -31,24 +32,32 @@ type Handover struct {
 	s      *Supervisor
 	reaper *Reaper
 	frozen []*watcher.Frozen
+	evl    bool // the event listeners are frozen
 	done   bool
 }
 
-// PrepareUpgrade freezes the supervisor for a live upgrade (see
-// Handover). An error wrapping ErrUpgrade means nothing changed.
+// Format is the format of State (what the new binary must read).
+func (h *Handover) Format() int { return h.State.Format }
+
+// PrepareUpgrade is PrepareUpgradeFor a binary that reads UpgradeFormat
+// only: a config with event listeners is refused.
 func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
+	return s.PrepareUpgradeFor(ctx, []int{UpgradeFormat})
+}
+
+// PrepareUpgradeFor freezes the supervisor for a live upgrade (see
+// Handover) to a binary that reads the state formats given (its
+// __upgrade-check's): the state is written in UpgradeFormat, or
+// UpgradeFormatEvListeners when event listeners are handed over, which
+// is refused unless formats has it. An error wrapping ErrUpgrade means
+// nothing changed.
+func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Handover, error) {
 	if s.closing.Load() {
 		return nil, ErrShuttingDown
 	}
 	reaper, ok := s.opts.Spawner.(*Reaper)
 	if !ok {
 		return nil, fmt.Errorf("%w: processes are not started by circled's reaper", ErrUpgrade)
-	}
-	s.evl.mu.Lock()
-	listeners := s.evl.bus != nil
-	s.evl.mu.Unlock()
-	if listeners {
-		return nil, fmt.Errorf("%w: event listener watchers are not handed over yet", ErrUpgrade)
 	}
 	s.opMu.Lock() // no reload, startup or whole-set stop meanwhile
 	h := &Handover{s: s, reaper: reaper}
@@ -73,7 +82,22 @@ func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
 		}
 		time.Sleep(20 * time.Millisecond) // a spawn or stop finishing: a few ms
 	}
+	for _, f := range h.frozen {
+		f.StopPumps() // no listener output is parsed from now on
+	}
+	evs, evFiles, err := s.freezeEvListeners()
+	if err == nil && evs != nil && !slices.Contains(formats, UpgradeFormatEvListeners) {
+		err = fmt.Errorf("event listener watchers are handed over in state format %d, which the new binary does not read (it reads %v)", UpgradeFormatEvListeners, formats)
+	}
+	h.evl = true
+	if err != nil {
+		h.Abort()
+		return nil, fmt.Errorf("%w: %v", ErrUpgrade, err)
+	}
 	st := &UpgradeState{Format: UpgradeFormat}
+	if evs != nil {
+		st.Format, st.EvListeners = UpgradeFormatEvListeners, evs
+	}
 	s.mu.Lock()
 	st.Config, st.Snap, st.LastReloadError = s.cfg, s.snap, s.lastReloadErr
 	s.mu.Unlock()
@@ -87,9 +111,9 @@ func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
 	st.Sockets = hs
 	h.Files = append(h.Files, socks...)
 	for _, f := range h.frozen {
-		f.StopPumps()
 		h.Files = append(h.Files, f.Files()...)
 	}
+	h.Files = append(h.Files, evFiles...)
 	for _, f := range h.frozen {
 		uw := UpgradeWatcher{State: f.State, Wanted: f.State.Want}
 		if w, ok := wants[f.State.Name]; ok {
@@ -134,6 +158,9 @@ func (h *Handover) Abort() {
 		return
 	}
 	h.done = true
+	if h.evl {
+		h.s.thawEvListeners()
+	}
 	for _, f := range h.frozen {
 		f.Thaw()
 	}

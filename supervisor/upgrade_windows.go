@@ -15,6 +15,14 @@ type Handover struct {
 // Abort does nothing on Windows.
 func (h *Handover) Abort() {}
 
+// Format is the format of State.
+func (h *Handover) Format() int { return h.State.Format }
+
+// PrepareUpgradeFor always fails on Windows (PrepareUpgrade).
+func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Handover, error) {
+	return s.PrepareUpgrade(ctx)
+}
+
 // PrepareUpgrade always fails on Windows: a process cannot execute
 // another binary in place there.
 func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {

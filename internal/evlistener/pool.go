@@ -26,6 +26,7 @@ const DefaultBufferSize = 10
 const (
 	maxResultLine = 4096     // a RESULT line without its newline
 	maxResult     = 64 << 10 // the n of RESULT n
+	maxUnwritten  = 8 << 20  // envelopes waiting for a listener's input
 )
 
 // The states of a listener (supervisord's EventListenerStates).
@@ -62,6 +63,10 @@ type Bus struct {
 
 	tickPeriods []int
 	tickStop    chan struct{}
+	tickDone    sync.WaitGroup // the tick loop
+	tickLast    map[int]int64  // period -> the last boundary published
+	frozen      bool           // a live upgrade holds the bus (handover.go)
+	frozenPools []*Pool        // the pools Freeze froze
 }
 
 // NewBus makes a bus. server is the header's server field: supervisord's
@@ -105,6 +110,7 @@ func (b *Bus) AddPool(cfg PoolConfig) (*Pool, error) {
 		serial: -1,
 		ls:     map[int]*listener{},
 	}
+	p.cond = sync.NewCond(&p.mu)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -126,6 +132,10 @@ func (b *Bus) AddPool(cfg PoolConfig) (*Pool, error) {
 func (b *Bus) Publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.publishLocked(ev)
+}
+
+func (b *Bus) publishLocked(ev Event) {
 	if b.closed {
 		return
 	}
@@ -173,11 +183,15 @@ type Pool struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	serial  int64 // the last pool serial given
+	cond    *sync.Cond // on mu: a listener's writer parks on it
+	serial  int64      // the last pool serial given
 	buf     []*queued
 	ls      map[int]*listener
 	dropped uint64
 	closed  bool
+	// frozen: a live upgrade holds the pool still (handover.go): no
+	// event is sent and every writer parks between two writes.
+	frozen bool
 }
 
 type queued struct {
@@ -189,9 +203,12 @@ type queued struct {
 // listener is one process of a pool, from the Stdin call before its spawn
 // to its end. Its fields are guarded by the pool's mutex.
 type listener struct {
-	wid, pid  int
-	state     string
-	out       chan []byte   // envelopes for writeLoop
+	wid, pid int
+	state    string
+	// unwritten are the envelope bytes writeLoop has not written to its
+	// standard input yet (w); parked: writeLoop waits on the pool's cond.
+	unwritten []byte
+	parked    bool
 	w         *os.File      // the write end of its standard input
 	written   chan struct{} // closed when writeLoop returns
 	inflight  *queued
@@ -259,7 +276,7 @@ func (p *Pool) bufferLocked(q *queued, head bool) {
 // dispatchLocked sends the oldest events to READY listeners, lowest wid
 // first, while both last.
 func (p *Pool) dispatchLocked() {
-	for len(p.buf) > 0 {
+	for len(p.buf) > 0 && !p.frozen {
 		var l *listener
 		for _, c := range p.ls {
 			if c.state == Ready && !c.dead && (l == nil || c.wid < l.wid) {
@@ -272,15 +289,18 @@ func (p *Pool) dispatchLocked() {
 		q := p.buf[0]
 		p.buf = p.buf[1:]
 		env := p.envelope(q)
-		select {
-		case l.out <- env:
-			l.state = Busy
-			l.inflight = q
-			p.log.Debug("event sent to listener", "serial", q.serial, "event", q.ev.Name, "wid", l.wid, "pid", l.pid)
-		default: // only a listener that raced ahead of the protocol
+		if len(l.unwritten)+len(env) > maxUnwritten && len(l.unwritten) > 0 {
+			// Only a listener that raced ahead of the protocol (answers
+			// without reading its events).
 			p.buf = slices.Insert(p.buf, 0, q)
 			p.unknownLocked(l, "its input is full")
+			continue
 		}
+		l.unwritten = append(l.unwritten, env...)
+		l.state = Busy
+		l.inflight = q
+		p.cond.Broadcast()
+		p.log.Debug("event sent to listener", "serial", q.serial, "event", q.ev.Name, "wid", l.wid, "pid", l.pid)
 	}
 }
 
@@ -308,7 +328,7 @@ func (p *Pool) Stdin(wid int) (*os.File, error) {
 		w.Close()
 		return nil, fmt.Errorf("eventlistener:%s is closed", p.name)
 	}
-	l := &listener{wid: wid, state: Acknowledged, out: make(chan []byte, 2), w: w, written: make(chan struct{}), resultLen: -1}
+	l := &listener{wid: wid, state: Acknowledged, w: w, written: make(chan struct{}), resultLen: -1}
 	if old := p.ls[wid]; old != nil {
 		p.endLocked(old, "replaced by a new process")
 		p.dispatchLocked() // its event, to another listener
@@ -319,16 +339,43 @@ func (p *Pool) Stdin(wid int) (*os.File, error) {
 }
 
 // writeLoop writes l's envelopes to its standard input until l ends.
+// While the pool is frozen it parks between two writes; a write under
+// way when the freeze begins is cut short by an expired write deadline
+// and what it did not write stays in l.unwritten (handed over).
 func (p *Pool) writeLoop(l *listener) {
 	defer close(l.written)
-	for env := range l.out {
-		if _, err := l.w.Write(env); err != nil {
-			p.mu.Lock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for !l.dead && (p.frozen || len(l.unwritten) == 0) {
+			if !l.parked {
+				l.parked = true
+				p.cond.Broadcast() // freeze waits for it
+			}
+			p.cond.Wait()
+		}
+		l.parked = false
+		if l.dead {
+			return
+		}
+		b := l.unwritten
+		l.unwritten = nil
+		p.mu.Unlock()
+		n, err := l.w.Write(b)
+		p.mu.Lock()
+		if n < len(b) {
+			l.unwritten = slices.Concat(b[n:], l.unwritten)
+		}
+		switch {
+		case l.dead:
+			return
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A freeze's wake-up (or a thaw that just cleared it): the
+			// loop parks or writes the rest.
+		default:
 			p.endLocked(l, "its standard input failed: "+err.Error())
 			p.dispatchLocked()
-			p.mu.Unlock()
-			for range l.out { // endLocked closed it
-			}
 			return
 		}
 	}
@@ -379,6 +426,23 @@ func (w *stdoutWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Partial is the unterminated line the log's writer holds (a live
+// upgrade hands it over with the pipe; the protocol's own state goes
+// with the pool's, PoolState).
+func (w *stdoutWriter) Partial() []byte {
+	if p, ok := w.tee.(interface{ Partial() []byte }); ok {
+		return p.Partial()
+	}
+	return nil
+}
+
+// SetPartial gives the log's writer the line a live upgrade handed over.
+func (w *stdoutWriter) SetPartial(b []byte) {
+	if p, ok := w.tee.(interface{ SetPartial([]byte) }); ok {
+		p.SetPartial(b)
+	}
+}
+
 func (w *stdoutWriter) Close() error {
 	if w.tee != nil {
 		w.tee.Close()
@@ -412,7 +476,8 @@ func (p *Pool) endLocked(l *listener, why string) {
 		return
 	}
 	l.dead = true
-	close(l.out)
+	l.unwritten = nil
+	p.cond.Broadcast() // its writer returns
 	// Closing it also ends a write blocked on a listener that does not
 	// read its input (the pipe is in the runtime's poller).
 	l.w.Close()
