@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/ready"
 )
 
 // Live upgrade (issue 19, DESIGN.md "Live upgrade"): the running circled
@@ -51,7 +55,9 @@ type AdoptSlot struct {
 	Proc         *AdoptProc
 }
 
-// AdoptProc is a running process.
+// AdoptProc is a running process. The fields after Cell are optional
+// (a state without them adopts the process as before they existed: its
+// checks, notify socket and max age start afresh, or not at all).
 type AdoptProc struct {
 	PID       int
 	StartedAt time.Time
@@ -59,6 +65,26 @@ type AdoptProc struct {
 	Ready     bool
 	Signaled  bool
 	Cell      string // its cgroup's directory ("" without)
+
+	// Checking: its readiness checks (ready.*) were running; they fail
+	// at ReadyDue (ready.timeout from the start, extended by
+	// EXTEND_TIMEOUT_USEC), and LogMatched says ready.log had matched.
+	Checking   bool      `json:",omitempty"`
+	ReadyDue   time.Time `json:",omitzero"`
+	LogMatched bool      `json:",omitempty"`
+	// Health is where its liveness checks (health.*) were.
+	Health *ready.HealthResume `json:",omitempty"`
+	// Notify is its notify socket (ready.notify, watchdog), handed over.
+	Notify *AdoptNotify `json:",omitempty"`
+	// AgeDue is when its max age is reached (max_age).
+	AgeDue time.Time `json:",omitzero"`
+}
+
+// AdoptNotify is a process's notify socket: its descriptor in the new
+// circled (the same: exec keeps it) and its state.
+type AdoptNotify struct {
+	FD int
+	ready.NotifyHandover
 }
 
 // AdoptPipe is one output pipe's read end: the descriptor number it has
@@ -75,16 +101,20 @@ type AdoptPipe struct {
 // Frozen is a watcher held still for a live upgrade: its owner runs
 // nothing (commands, exits, timers wait in its queue) until Thaw.
 type Frozen struct {
-	State AdoptState
-	w     *Watcher
-	thaw  chan struct{}
-	pumps []*pumpHandle
-	once  bool
+	State   AdoptState
+	w       *Watcher
+	thaw    chan struct{}
+	pumps   []*pumpHandle
+	procs   []*proc // State.Slots[i]'s process, nil without
+	notify  []*ready.NotifySocket
+	nfiles  []*os.File // notify sockets' descriptors, in notify's order
+	stopped bool
+	once    bool
 }
 
 // ErrBusy is returned (wrapped) by Freeze when the watcher is in the
 // middle of something a hand-over does not carry (a spawn, a stop, a
-// reload, a hook, readiness checks): try again a moment later.
+// reload, a hook): try again a moment later.
 var ErrBusy = errors.New("busy")
 
 // Freeze stops the owner at a quiet moment and records the state. It
@@ -97,7 +127,7 @@ func (w *Watcher) Freeze() (*Frozen, error) {
 			res <- why
 			return
 		}
-		f.State = w.captureLocked()
+		f.State, f.procs = w.captureLocked()
 		res <- ""
 		<-f.thaw
 	}) {
@@ -135,20 +165,22 @@ func (w *Watcher) busyLocked() string {
 		if p.down() {
 			return "processes are stopping"
 		}
-		if p.checked && !p.ready {
-			return "readiness checks run"
-		}
 	}
 	return ""
 }
 
-func (w *Watcher) captureLocked() AdoptState {
+// captureLocked records the watcher's state, and each slot's process
+// (nil without), in the order of st.Slots. What a process's notify
+// socket and output tap say is recorded by StopPumps, once nothing
+// reads them.
+func (w *Watcher) captureLocked() (AdoptState, []*proc) {
 	st := AdoptState{Name: w.name, Want: w.want, Fatal: w.fatal, Flapping: w.flapping, ErrMsg: w.errMsg,
 		Rounds: w.rounds, NumProcesses: w.spec.NumProcesses}
 	if w.flapT != nil {
 		st.FlapDue = w.flapDue
 	}
 	now := time.Now()
+	procs := make([]*proc, 0, len(w.slots))
 	for _, s := range w.slots {
 		as := AdoptSlot{WID: s.wid, Failures: s.failures, SpawnErrs: s.spawnErrs, FailedStarts: s.failedStarts,
 			Spawns: s.spawns, Unplanned: s.unplanned, Planned: s.planned, Crashed: s.crashed,
@@ -163,35 +195,82 @@ func (w *Watcher) captureLocked() AdoptState {
 			if p.cell != nil {
 				ap.Cell = p.cell.Path()
 			}
+			if p.checked && !p.ready && p.prober != nil {
+				ap.Checking, ap.ReadyDue = true, p.prober.Deadline()
+			}
+			if p.health != nil {
+				r := p.health.Snapshot()
+				ap.Health = &r
+			}
+			if p.ageT != nil && p.kit != nil {
+				ap.AgeDue = p.kit.ageDue
+			}
 			as.Proc = ap
 		}
+		procs = append(procs, s.proc)
 		st.Slots = append(st.Slots, as)
 	}
-	return st
+	return st, procs
 }
 
 // StopPumps stops every output pump of the watcher between two reads
 // and records their pipes in State.Pipes. Call it once the owner is
 // frozen (Freeze) and exits are no longer reaped.
+//
+// It also stops reading the processes' notify sockets (ready.notify,
+// watchdog) and records them, with their descriptors, and whether a
+// process still checking its output (ready.log) had a line matched.
 func (f *Frozen) StopPumps() {
+	if f.stopped {
+		return
+	}
+	f.stopped = true
 	f.pumps = stopPumps(&f.w.pumps)
+	for i, p := range f.procs {
+		ap := f.State.Slots[i].Proc
+		if p == nil || ap == nil {
+			continue
+		}
+		if ap.Checking && p.tap != nil {
+			ap.LogMatched = p.prober.LogMatched()
+		}
+		if p.notify == nil {
+			continue
+		}
+		h, nf, err := p.notify.Hand()
+		if err != nil {
+			f.w.log.Warn("upgrade: the notify socket is not handed over", "wid", p.wid, "pid", p.pid, "err", err)
+			continue
+		}
+		f.notify = append(f.notify, p.notify)
+		f.nfiles = append(f.nfiles, nf)
+		ap.Notify = &AdoptNotify{FD: fileFD(nf), NotifyHandover: h}
+	}
 	f.State.Pipes = f.State.Pipes[:0]
 	for _, h := range f.pumps {
-		fd := -1
-		if rc, err := h.r.SyscallConn(); err == nil {
-			rc.Control(func(u uintptr) { fd = int(u) })
-		}
-		f.State.Pipes = append(f.State.Pipes, AdoptPipe{WID: h.wid, PID: h.pid, Stream: h.kind, FD: fd, Partial: h.partialLine()})
+		f.State.Pipes = append(f.State.Pipes, AdoptPipe{WID: h.wid, PID: h.pid, Stream: h.kind, FD: fileFD(h.r), Partial: h.partialLine()})
 	}
 }
 
-// Files are the pipes' read ends, in State.Pipes' order.
-func (f *Frozen) Files() []*os.File {
-	fs := make([]*os.File, len(f.pumps))
-	for i, h := range f.pumps {
-		fs[i] = h.r
+// fileFD is f's descriptor number, read without Fd (which would make it
+// blocking); -1 if it has none.
+func fileFD(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
 	}
-	return fs
+	return fd
+}
+
+// Files are the descriptors State names, to be inherited by the new
+// binary: the pipes' read ends, in State.Pipes' order, then the notify
+// sockets'.
+func (f *Frozen) Files() []*os.File {
+	fs := make([]*os.File, 0, len(f.pumps)+len(f.nfiles))
+	for _, h := range f.pumps {
+		fs = append(fs, h.r)
+	}
+	return append(fs, f.nfiles...)
 }
 
 // Thaw undoes Freeze and StopPumps (the upgrade did not happen): the
@@ -206,6 +285,11 @@ func (f *Frozen) Thaw() {
 		runPump(&f.w.pumps, h)
 	}
 	f.pumps = nil
+	for i, n := range f.notify {
+		n.Resume()
+		f.nfiles[i].Close()
+	}
+	f.notify, f.nfiles = nil, nil
 	close(f.thaw)
 }
 
@@ -214,8 +298,10 @@ func (f *Frozen) Thaw() {
 // one's exit; it runs before Adopt returns, so call Adopt before the
 // reaper's first sweep), their pipes (descriptors inherited across the
 // exec), slot histories, cgroups and due timers. Call SetCgroups before
-// Adopt. Readiness and health checks and
-// notify sockets of adopted processes are not resumed.
+// Adopt. Each process's checks resume: readiness checks still running
+// with the deadline they had, health checks where they were; its notify
+// socket listens again on the descriptor handed over (the watchdog due
+// when it was), and its max age is reached when it would have been.
 func (w *Watcher) Adopt(st AdoptState, register func(pid int, onExit func(ExitStatus))) error {
 	var err error
 	if !w.call(func() { err = w.adoptLocked(st, register) }) {
@@ -256,12 +342,17 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 				w.tracker.Started(w.spec.Name, s.wid, p.pid, p.startTick)
 				p.tracked = true
 			}
-			if !p.ready {
+			w.resumeReadyLocked(p, ap)
+			if !p.ready && !p.checked {
 				if due := p.startedAt.Add(w.spec.Policy.MinUptime); upAt.IsZero() || due.Before(upAt) {
 					upAt = due
 				}
 			}
-			w.armAgeLocked(p)
+			if ap.AgeDue.IsZero() {
+				w.armAgeLocked(p)
+			} else if w.spec.MaxAge > 0 {
+				w.armAgeInLocked(p, max(time.Until(ap.AgeDue), 0))
+			}
 		}
 		if as.Pending != "" {
 			w.scheduleLocked(s, max(time.Until(as.Due), 0), as.Pending)
@@ -293,10 +384,96 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 				ps.SetPartial(ap.Partial)
 			}
 		}
+		if tap := w.adoptedTapLocked(ap.WID, ap.PID); tap != nil {
+			// ready.log still checking: its lines go to the prober.
+			tw := &tapWriter{WriteCloser: out, tap: tap}
+			if len(ap.Partial) <= maxTapLine {
+				tw.partial = append([]byte(nil), ap.Partial...)
+			}
+			out = tw
+		}
 		runPump(&w.pumps, &pumpHandle{r: f, out: out, kind: ap.Stream, wid: ap.WID, pid: ap.PID})
 	}
 	w.notify()
 	return errors.Join(errs...)
+}
+
+// adoptedTapLocked is the output tap of the process wid/pid, if it is
+// still checking its output (ready.log).
+func (w *Watcher) adoptedTapLocked(wid, pid int) *lineTap {
+	for _, s := range w.slots {
+		if p := s.proc; p != nil && s.wid == wid && p.pid == pid && p.tap != nil && !p.tap.off.Load() {
+			return p.tap
+		}
+	}
+	return nil
+}
+
+// resumeReadyLocked resumes what an adopted process's readiness had:
+// its notify socket, its checks (the readiness checks still running,
+// with the deadline they had; the health checks of a ready process,
+// where they were). Nothing is made afresh: a process whose checks
+// were not handed over (a state from a binary before these fields) runs
+// its health checks from the start, and without a notify socket.
+func (w *Watcher) resumeReadyLocked(p *proc, ap *AdoptProc) {
+	spec := w.spec
+	rs, hs := spec.Ready, spec.Health
+	if ap.Notify != nil {
+		opts := ready.NotifyOptions{Watchdog: spec.Watchdog, OnEvent: func(e ready.Event) { w.notifyEvent(p, e) }}
+		n, err := ready.AdoptNotify(ap.Notify.FD, ap.Notify.NotifyHandover, opts)
+		if err != nil {
+			w.log.Warn("upgrade: the notify socket is not resumed", "wid", p.wid, "pid", p.pid, "err", err)
+		} else {
+			p.notify = n
+		}
+	}
+	checking := ap.Checking && rs.Any()
+	if !checking && !(ap.Ready && hs.Any()) {
+		return
+	}
+	wid := FormatWID(p.wid, spec.WIDOffset, spec.WIDWidth)
+	env := make([]string, 0, len(spec.Env)+3)
+	for _, e := range spec.Env {
+		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
+	}
+	env = append(env, "CIRCLED_WID="+strconv.Itoa(p.wid))
+	env = append(env, p.notify.Env(0)...)
+	dir := strings.ReplaceAll(spec.Dir, WIDToken, wid)
+	if !checking {
+		rs = ReadySpec{} // its tap and notify check are not wanted
+	}
+	sp := spec
+	sp.Ready = rs
+	kit, err := w.buildKit(sp, p, wid, env, dir)
+	if err != nil {
+		if checking {
+			p.checked = true
+			w.failLocked(p, "readiness checks cannot resume after the upgrade: "+err.Error(), true)
+		} else {
+			w.log.Warn("upgrade: health checks not resumed", "wid", p.wid, "pid", p.pid, "err", err)
+		}
+		return
+	}
+	if ak := p.kit; ak != nil {
+		kit.ageDue = ak.ageDue
+	}
+	p.kit = kit
+	if checking {
+		p.checked = true
+		w.startProberLocked(p, ap.ReadyDue, ap.LogMatched)
+		return
+	}
+	var r ready.HealthResume
+	if ap.Health != nil {
+		r = *ap.Health
+	}
+	if r.State == ready.HealthUnhealthy {
+		// The previous circled was failing it (its report came after the
+		// state was recorded).
+		w.failLocked(p, "health: unhealthy before the upgrade", false)
+		return
+	}
+	w.startHealthLocked(p, r)
 }
 
 // armFlapLocked arms the end of a flapping pause in d (flapLocked's

@@ -41,10 +41,13 @@ func (w *Watcher) procReadyLocked(p *proc, now time.Time) bool {
 }
 
 // readyKit is what prepareLocked builds for a process with ready.*,
-// health.* or notify keys.
+// health.* or notify keys, and what its max_age timer is due.
 type readyKit struct {
 	checks []ready.Check
 	health []ready.Check
+	// ageDue is when p.ageT fires (max_age), for a live upgrade to keep
+	// it (armAgeInLocked makes a kit for it if p has none).
+	ageDue time.Time
 }
 
 // shellArgv runs a check's command line through the shell.
@@ -72,6 +75,19 @@ func (w *Watcher) prepareReadyLocked(spec Spec, p *proc, widStr string, env []st
 		p.notify = n
 		env = append(env, n.Env(0)...)
 	}
+	kit, err := w.buildKit(spec, p, widStr, env, dir)
+	if err != nil {
+		return env, err
+	}
+	p.kit = kit
+	return env, nil
+}
+
+// buildKit makes p's checks (ready.* and health.*; p.notify is the
+// notify socket made for it, if any); env is its environment, which exec
+// checks run with. With ready.log, p gets its output tap.
+func (w *Watcher) buildKit(spec Spec, p *proc, widStr string, env []string, dir string) (*readyKit, error) {
+	rs, hs := spec.Ready, spec.Health
 	exp := func(s string) string { return strings.ReplaceAll(s, WIDToken, widStr) }
 	execCheck := func(cmdline string) (ready.Check, error) {
 		attr, err := checkSysProcAttr(spec)
@@ -90,19 +106,22 @@ func (w *Watcher) prepareReadyLocked(spec Spec, p *proc, widStr string, env []st
 	if rs.Exec != "" {
 		c, err := execCheck(rs.Exec)
 		if err != nil {
-			return env, err
+			return nil, err
 		}
 		kit.checks = append(kit.checks, c)
 	}
 	if rs.Log != "" {
 		c, err := ready.Log(rs.Log)
 		if err != nil {
-			return env, err
+			return nil, err
 		}
 		kit.checks = append(kit.checks, c)
 		p.tap = &lineTap{}
 	}
 	if rs.Notify {
+		if p.notify == nil {
+			return nil, errors.New("ready.notify: no notify socket")
+		}
 		kit.checks = append(kit.checks, ready.NotifyReady(p.notify))
 	}
 	if hs.TCP != "" {
@@ -114,12 +133,11 @@ func (w *Watcher) prepareReadyLocked(spec Spec, p *proc, widStr string, env []st
 	if hs.Exec != "" {
 		c, err := execCheck(hs.Exec)
 		if err != nil {
-			return env, err
+			return nil, err
 		}
 		kit.health = append(kit.health, c)
 	}
-	p.kit = kit
-	return env, nil
+	return kit, nil
 }
 
 // notifyDirs are the runtime directories already made and checked.
@@ -206,8 +224,16 @@ func (w *Watcher) startReadyLocked(p *proc) {
 		}
 		return
 	}
+	w.startProberLocked(p, time.Time{}, false)
+}
+
+// startProberLocked starts p's readiness checks; a resumed prober (live
+// upgrade) has the deadline it had (deadline) and knows whether its log
+// check matched.
+func (w *Watcher) startProberLocked(p *proc, deadline time.Time, logMatched bool) {
 	rs := w.spec.Ready
-	pr, err := ready.StartProber(ready.Options{Checks: p.kit.checks, Interval: rs.Interval, Timeout: rs.Timeout},
+	pr, err := ready.StartProber(ready.Options{Checks: p.kit.checks, Interval: rs.Interval, Timeout: rs.Timeout,
+		Deadline: deadline, LogMatched: logMatched},
 		func(r ready.Result) { w.readyReport(p, r) })
 	if err != nil {
 		w.failLocked(p, err.Error(), true)
@@ -286,18 +312,25 @@ func (w *Watcher) markReadyLocked(p *proc) {
 	if p.tap != nil {
 		p.tap.off.Store(true)
 	}
-	if p.kit != nil && len(p.kit.health) > 0 {
-		hs := w.spec.Health
-		h, err := ready.StartHealth(ready.HealthOptions{Checks: p.kit.health, Interval: hs.Interval, Timeout: hs.Timeout, Retries: hs.Retries},
-			func(r ready.HealthReport) { w.healthReport(p, r) })
-		if err != nil {
-			w.log.Warn("health checks", "wid", p.wid, "pid", p.pid, "err", err)
-		}
-		p.health = h
-	}
+	w.startHealthLocked(p, ready.HealthResume{})
 	if p.incoming != nil {
 		w.promoteLocked(p)
 	}
+}
+
+// startHealthLocked starts p's liveness checks, if it has any; a resumed
+// runner (live upgrade) goes on from r.
+func (w *Watcher) startHealthLocked(p *proc, r ready.HealthResume) {
+	if p.kit == nil || len(p.kit.health) == 0 {
+		return
+	}
+	hs := w.spec.Health
+	h, err := ready.StartHealth(ready.HealthOptions{Checks: p.kit.health, Interval: hs.Interval, Timeout: hs.Timeout, Retries: hs.Retries, Resume: r},
+		func(r ready.HealthReport) { w.healthReport(p, r) })
+	if err != nil {
+		w.log.Warn("health checks", "wid", p.wid, "pid", p.pid, "err", err)
+	}
+	p.health = h
 }
 
 func (w *Watcher) healthReport(p *proc, r ready.HealthReport) {

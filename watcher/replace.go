@@ -349,6 +349,16 @@ func (w *Watcher) armAgeLocked(p *proc) {
 	if v := w.spec.MaxAgeVariance; v > 0 {
 		age += time.Duration(rand.Int64N(int64(v) + 1))
 	}
+	w.armAgeInLocked(p, age)
+}
+
+// armAgeInLocked arms p's max age to be reached in age (armAgeLocked's
+// timer; an adopted process's is what was left of it).
+func (w *Watcher) armAgeInLocked(p *proc, age time.Duration) {
+	if p.kit == nil {
+		p.kit = &readyKit{}
+	}
+	p.kit.ageDue = time.Now().Add(age)
 	var t *time.Timer
 	t = time.AfterFunc(age, func() {
 		w.post(func() {

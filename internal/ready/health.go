@@ -30,6 +30,17 @@ type HealthOptions struct {
 	Interval time.Duration // between the end of a round and the next; 0: DefaultHealthInterval
 	Timeout  time.Duration // per attempt; 0: DefaultHealthTimeout
 	Retries  int           // failed rounds in a row before unhealthy; 0: DefaultHealthRetries
+
+	// A live upgrade resumes a runner where it was (Health.Resume):
+	Resume HealthResume
+}
+
+// HealthResume is where a Health runner was: its state, its failed
+// rounds in a row and when its next round is due.
+type HealthResume struct {
+	State    HealthState `json:",omitempty"` // "": unknown
+	Failures int         `json:",omitempty"`
+	Next     time.Time   `json:",omitzero"` // zero: Interval from the start
 }
 
 // HealthReport is a change of state.
@@ -57,9 +68,11 @@ type Health struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	state   HealthState
-	stopped bool
+	mu       sync.Mutex
+	state    HealthState
+	stopped  bool
+	failures int       // failed rounds in a row
+	next     time.Time // the next round (zero while one runs)
 }
 
 // StartHealth starts the checks: the first round runs after Interval, the
@@ -83,8 +96,17 @@ func StartHealth(opts HealthOptions, report func(HealthReport)) (*Health, error)
 	}
 	opts.Checks = append([]Check(nil), opts.Checks...)
 	h := &Health{opts: opts, report: report, done: make(chan struct{}), state: HealthUnknown}
+	if r := opts.Resume; r.State != "" {
+		h.state = r.State
+	}
+	h.failures = max(opts.Resume.Failures, 0)
+	first := opts.Interval
+	if !opts.Resume.Next.IsZero() {
+		first = max(time.Until(opts.Resume.Next), 0)
+	}
+	h.next = time.Now().Add(first)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	go h.run()
+	go h.run(first)
 	return h, nil
 }
 
@@ -96,6 +118,21 @@ func (h *Health) State() HealthState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.state
+}
+
+// Snapshot is where the runner is, for a live upgrade to resume it
+// (HealthOptions.Resume); a round running now is due at once.
+func (h *Health) Snapshot() HealthResume {
+	if h == nil {
+		return HealthResume{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := HealthResume{State: h.state, Failures: h.failures, Next: h.next}
+	if r.Next.IsZero() {
+		r.Next = time.Now()
+	}
+	return r
 }
 
 // Stop ends the checks without waiting (Done is closed when all have
@@ -121,11 +158,13 @@ func (h *Health) Done() <-chan struct{} {
 	return h.done
 }
 
-func (h *Health) run() {
+func (h *Health) run(first time.Duration) {
 	defer close(h.done)
-	timer := time.NewTimer(h.opts.Interval)
+	timer := time.NewTimer(first)
 	defer timer.Stop()
-	failures := 0
+	h.mu.Lock()
+	failures := h.failures
+	h.mu.Unlock()
 	results := make(chan attemptResult, len(h.opts.Checks))
 	for {
 		select {
@@ -133,6 +172,9 @@ func (h *Health) run() {
 		case <-h.ctx.Done():
 			return
 		}
+		h.mu.Lock()
+		h.next = time.Time{}
+		h.mu.Unlock()
 		for i, c := range h.opts.Checks {
 			go func() {
 				ctx, cancel := context.WithTimeout(h.ctx, h.opts.Timeout)
@@ -164,6 +206,8 @@ func (h *Health) run() {
 		h.mu.Lock()
 		changed := rep.State != h.state && !h.stopped
 		h.state = rep.State
+		h.failures = failures
+		h.next = time.Now().Add(h.opts.Interval)
 		h.mu.Unlock()
 		if changed && h.report != nil {
 			h.report(rep)

@@ -2,6 +2,7 @@ package ready
 
 import (
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,7 +102,10 @@ type NotifySocket struct {
 	pid      int
 	closed   bool
 	wd       *time.Timer
-	wdGen    int // invalidates a firing watchdog timer after a reset
+	wdGen    int       // invalidates a firing watchdog timer after a reset
+	wdDue    time.Time // when wd fires (zero: not armed)
+	conn     *net.UnixConn
+	pause    *readPause // a live upgrade holds the reader (Hand)
 	pending  []datagram
 	closeFn  func()
 	readDone chan struct{}
@@ -219,9 +223,15 @@ func (n *NotifySocket) Close() error {
 		n.wd.Stop()
 	}
 	n.wdGen++
+	n.wdDue = time.Time{}
 	n.pending = nil
 	closeFn := n.closeFn
+	pr := n.pause
+	n.pause = nil
 	n.mu.Unlock()
+	if pr != nil {
+		close(pr.resume) // the reader, held, sees the socket closed
+	}
 	if closeFn != nil {
 		closeFn()
 	}
@@ -231,7 +241,14 @@ func (n *NotifySocket) Close() error {
 
 // armWatchdogLocked (re)starts the watchdog timer for the current period.
 func (n *NotifySocket) armWatchdogLocked() {
+	n.armWatchdogInLocked(n.st.Watchdog)
+}
+
+// armWatchdogInLocked (re)starts the watchdog timer to fire in d (the
+// period, or what is left of it for an adopted socket).
+func (n *NotifySocket) armWatchdogInLocked(d time.Duration) {
 	n.wdGen++
+	n.wdDue = time.Time{}
 	if n.wd != nil {
 		n.wd.Stop()
 		n.wd = nil
@@ -241,7 +258,9 @@ func (n *NotifySocket) armWatchdogLocked() {
 	}
 	gen := n.wdGen
 	period := n.st.Watchdog
-	n.wd = time.AfterFunc(period, func() {
+	d = max(d, 0)
+	n.wdDue = time.Now().Add(d)
+	n.wd = time.AfterFunc(d, func() {
 		n.deliverMu.Lock()
 		defer n.deliverMu.Unlock()
 		n.mu.Lock()
@@ -345,6 +364,7 @@ func (n *NotifySocket) handle(d datagram) {
 				events = append(events, Event{Kind: EventWatchdog})
 			case "trigger":
 				n.wdGen++
+				n.wdDue = time.Time{}
 				if n.wd != nil {
 					n.wd.Stop()
 				}

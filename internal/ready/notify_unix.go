@@ -86,6 +86,14 @@ func ListenNotify(opts NotifyOptions) (*NotifySocket, error) {
 		return fail(err)
 	}
 	n := newNotifySocket(addr, path, opts)
+	n.start(conn)
+	return n, nil
+}
+
+// start makes conn n's socket and starts reading it.
+func (n *NotifySocket) start(conn *net.UnixConn) {
+	path := n.path
+	n.conn = conn
 	n.closeFn = func() {
 		conn.Close()
 		if path != "" {
@@ -93,7 +101,6 @@ func ListenNotify(opts NotifyOptions) (*NotifySocket, error) {
 		}
 	}
 	go n.read(conn)
-	return n, nil
 }
 
 func (n *NotifySocket) read(conn *net.UnixConn) {
@@ -105,6 +112,9 @@ func (n *NotifySocket) read(conn *net.UnixConn) {
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				n.hold() // Hand's wake-up: wait for Resume or Close
 			}
 			continue // a transient error (a truncated datagram, ENOBUFS): keep reading
 		}

@@ -23,6 +23,10 @@ type Options struct {
 	Interval       time.Duration // pause between rounds of tcp/http/exec attempts; 0: DefaultInterval
 	Timeout        time.Duration // not ready by then: failed; 0: DefaultTimeout
 	AttemptTimeout time.Duration // bound of one attempt (and never past Timeout); 0: DefaultAttemptTimeout
+
+	// A live upgrade resumes a prober (Prober.Deadline, Prober.LogMatched):
+	Deadline   time.Time // not zero: not ready by then is a failure (instead of Timeout from now)
+	LogMatched bool      // the log checks have matched already
 }
 
 // Result is a Prober's one report.
@@ -60,6 +64,8 @@ type Prober struct {
 	mu       sync.Mutex
 	canceled bool
 	reported bool
+
+	deadlineAt atomic.Int64 // the current deadline (UnixNano), extensions included
 }
 
 // StartProber starts checking and calls report exactly once, from another
@@ -86,10 +92,17 @@ func StartProber(opts Options, report func(Result)) (*Prober, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for i, c := range opts.Checks {
 		if c.Kind == KindLog {
+			if opts.LogMatched {
+				i = -1 - i // passed
+			}
 			p.logs = append(p.logs, i)
 		}
 	}
-	p.wantLog.Store(len(p.logs) > 0)
+	p.wantLog.Store(len(p.logs) > 0 && !opts.LogMatched)
+	if opts.Deadline.IsZero() {
+		opts.Deadline = time.Now().Add(opts.Timeout)
+	}
+	p.deadlineAt.Store(opts.Deadline.UnixNano())
 	go p.run()
 	return p, nil
 }
@@ -137,6 +150,24 @@ func (p *Prober) logPassed(i int) bool {
 	return false
 }
 
+// Deadline is when the checks fail unless they have passed: Timeout
+// after the start (or Options.Deadline), later if the process asked for
+// more (EXTEND_TIMEOUT_USEC).
+func (p *Prober) Deadline() time.Time { return time.Unix(0, p.deadlineAt.Load()) }
+
+// LogMatched reports whether every log check has matched a line (false
+// without log checks).
+func (p *Prober) LogMatched() bool {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	for _, i := range p.logs {
+		if i >= 0 {
+			return false
+		}
+	}
+	return len(p.logs) > 0
+}
+
 // Cancel stops the checks (the process exited or is being stopped). No
 // report is made after Cancel returns, except one already being delivered.
 // It does not wait: Done is closed once everything has stopped.
@@ -172,8 +203,13 @@ func (p *Prober) run() {
 	results := make(chan attemptResult, len(checks))
 	inflight := 0
 
-	deadlineAt := time.Now().Add(p.opts.Timeout)
-	deadline := time.NewTimer(p.opts.Timeout)
+	deadlineAt := p.Deadline()
+	deadline := time.NewTimer(time.Until(deadlineAt))
+	for _, i := range p.logsIdx() {
+		if p.logPassed(i) {
+			state[i].passed = true // Options.LogMatched
+		}
+	}
 	var tick *time.Timer
 	var tickC <-chan time.Time
 
@@ -268,6 +304,7 @@ loop:
 			// EXTEND_TIMEOUT_USEC: the process asks for d more from now.
 			if at := time.Now().Add(d); at.After(deadlineAt) {
 				deadlineAt = at
+				p.deadlineAt.Store(at.UnixNano())
 				deadline.Reset(time.Until(at))
 			}
 		case <-deadline.C:

@@ -1,0 +1,115 @@
+//go:build unix
+
+package ready
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// Hand stops reading the socket between two datagrams and returns what a
+// live upgrade carries: its address, the process's pid, what it reported
+// and the watchdog's due time, and a duplicate of its descriptor (close-
+// on-exec: the caller clears it before exec). Datagrams sent from now on
+// wait in the socket; the watchdog keeps running (an upgrade that does
+// not happen needs it). Resume undoes Hand; the file is the caller's.
+func (n *NotifySocket) Hand() (NotifyHandover, *os.File, error) {
+	n.mu.Lock()
+	if n.closed || n.conn == nil {
+		n.mu.Unlock()
+		return NotifyHandover{}, nil, errors.New("ready: notify socket closed")
+	}
+	if n.pause != nil {
+		n.mu.Unlock()
+		return NotifyHandover{}, nil, errors.New("ready: notify socket handed already")
+	}
+	pr := &readPause{held: make(chan struct{}), resume: make(chan struct{})}
+	n.pause = pr
+	conn := n.conn
+	n.mu.Unlock()
+	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		n.Resume()
+		return NotifyHandover{}, nil, fmt.Errorf("ready: notify socket: %w", err)
+	}
+	select {
+	case <-pr.held:
+	case <-n.readDone:
+	}
+	n.deliverMu.Lock() // a delivery in flight (SetPID's queue, the watchdog's) ends first
+	n.mu.Lock()
+	h := NotifyHandover{Addr: n.addr, Path: n.path, PID: n.pid, State: n.st, WatchdogDue: n.wdDue}
+	n.mu.Unlock()
+	n.deliverMu.Unlock()
+	f, err := conn.File()
+	if err != nil {
+		n.Resume()
+		return NotifyHandover{}, nil, fmt.Errorf("ready: notify socket: %w", err)
+	}
+	return h, f, nil
+}
+
+// Resume undoes Hand: the socket is read again.
+func (n *NotifySocket) Resume() {
+	n.mu.Lock()
+	pr, conn := n.pause, n.conn
+	n.mu.Unlock()
+	if pr == nil {
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	n.mu.Lock()
+	if n.pause != pr {
+		pr = nil // Close released it
+	} else {
+		n.pause = nil
+	}
+	n.mu.Unlock()
+	if pr != nil {
+		close(pr.resume)
+	}
+}
+
+// AdoptNotify listens again on a notify socket a previous circled handed
+// over (Hand; fd is its descriptor, inherited across exec): the same
+// address, nothing bound or removed. The process's pid, reported state
+// and watchdog come from h: a watchdog due at h.WatchdogDue fires then
+// (at once if that has passed), unless a WATCHDOG=1 comes first. opts
+// gives OnEvent; its Dir, Name, Abstract, UID, GID and Watchdog are not
+// used. Close removes h.Path as for a socket of ListenNotify.
+func AdoptNotify(fd int, h NotifyHandover, opts NotifyOptions) (*NotifySocket, error) {
+	if fd < 0 {
+		return nil, fmt.Errorf("ready: notify socket %s: no descriptor", h.Addr)
+	}
+	f := os.NewFile(uintptr(fd), "notify-socket")
+	c, err := net.FilePacketConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("ready: notify socket %s (fd %d): %w", h.Addr, fd, err)
+	}
+	conn, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("ready: notify socket %s (fd %d): not a unix socket", h.Addr, fd)
+	}
+	if err := enableCreds(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ready: notify socket %s: %w", h.Addr, err)
+	}
+	n := newNotifySocket(h.Addr, h.Path, opts)
+	n.mu.Lock()
+	n.st = h.State
+	n.st.Watchdog = max(n.st.Watchdog, 0)
+	n.pid = h.PID
+	if n.st.Ready || n.st.Reloading {
+		n.readyOnce.Do(func() { close(n.ready) })
+	}
+	if !h.WatchdogDue.IsZero() {
+		n.armWatchdogInLocked(time.Until(h.WatchdogDue))
+	}
+	n.mu.Unlock()
+	n.start(conn)
+	return n, nil
+}
