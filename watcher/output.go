@@ -20,7 +20,7 @@ func attachOutput(cmd *exec.Cmd, spec Spec) (readers, writers []*os.File, err er
 		if pair.sink == nil {
 			continue
 		}
-		r, w, perr := os.Pipe()
+		r, w, perr := outputPipe()
 		if perr != nil {
 			for _, f := range append(readers, writers...) {
 				f.Close()
