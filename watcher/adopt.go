@@ -252,6 +252,22 @@ func (f *Frozen) StopPumps() {
 	}
 }
 
+// HandsChecks reports whether State hands over what a reader of the
+// state before these fields would get wrong (call it after StopPumps): a
+// process still in its readiness checks (it would be taken for ready
+// once it has run MinUptime) or a notify socket (its descriptor would be
+// left open and unread: a child's blocking sd_notify would hang once the
+// socket's queue is full). Health checks' and max_age's fields are
+// safely ignored by such a reader (they start afresh there, as before).
+func (f *Frozen) HandsChecks() bool {
+	for _, s := range f.State.Slots {
+		if p := s.Proc; p != nil && (p.Checking || p.Notify != nil) {
+			return true
+		}
+	}
+	return false
+}
+
 // fileFD is f's descriptor number, read without Fd (which would make it
 // blocking); -1 if it has none.
 func fileFD(f *os.File) int {

@@ -284,6 +284,9 @@ func TestAdoptResumesReadinessChecks(t *testing.T) {
 		t.Fatalf("ready before its condition: %+v", p0)
 	}
 	r.freeze()
+	if !r.f.HandsChecks() {
+		t.Error("HandsChecks false with a process in its readiness checks")
+	}
 	r.adopt(nil)
 	ap := r.proc1()
 	if !ap.Checking || ap.Ready {
@@ -392,6 +395,9 @@ func TestAdoptResumesHealth(t *testing.T) {
 	})
 	p0 := r.w1.Status().Processes[0]
 	r.freeze()
+	if r.f.HandsChecks() {
+		t.Error("HandsChecks true for a ready process with health checks only")
+	}
 	r.adopt(nil)
 	if h := r.proc1().Health; h == nil || h.State != ready.HealthHealthy {
 		t.Fatalf("state: health %+v, want healthy", h)
@@ -529,6 +535,9 @@ func TestAdoptNotifyWatchdogPings(t *testing.T) {
 	n := r.f.State.Slots[0].Proc.Notify
 	if n == nil || n.FD < 0 || n.State.Status != "serving 42 clients" {
 		t.Fatalf("state: notify %+v", n)
+	}
+	if !r.f.HandsChecks() {
+		t.Error("HandsChecks false with a notify socket")
 	}
 	r.adopt(nil)
 	if q := r.w2.Status().Processes[0]; q.StatusText != "serving 42 clients" {
