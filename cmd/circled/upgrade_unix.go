@@ -121,7 +121,9 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 		return reply, nil, upgradeRefused{"the new binary failed its check: " + err.Error()}
 	}
 	checked := time.Now()
-	h, err := u.sup.PrepareUpgrade(ctx)
+	// The state's format depends on what is handed over (event
+	// listeners need format 2): the new binary must read it.
+	h, err := u.sup.PrepareUpgradeFor(ctx, chk.StateFormats)
 	if err != nil {
 		release()
 		if errors.Is(err, supervisor.ErrUpgrade) {
@@ -177,7 +179,7 @@ func (u *upgrader) Upgrade(ctx context.Context, req ctl.UpgradeRequest) (ctl.Upg
 	u.log.Info("upgrade: executing the new binary in place", "binary", bin, "from", buildinfo.Version, "to", chk.Version,
 		"check", checked.Sub(began).Round(time.Microsecond), "freeze", time.Since(checked).Round(time.Microsecond),
 		"watchers", len(st.Watchers), "pipes", len(h.Files), "state_bytes", len(data))
-	reply = ctl.UpgradeReply{Binary: bin, From: buildinfo.Version, To: chk.Version, PID: os.Getpid(), Upgrades: next, Format: supervisor.UpgradeFormat}
+	reply = ctl.UpgradeReply{Binary: bin, From: buildinfo.Version, To: chk.Version, PID: os.Getpid(), Upgrades: next, Format: h.Format()}
 	commit := func() {
 		keep := append([]*os.File{lf, sf}, h.Files...)
 		keep = append(keep, tcpFiles...)
@@ -259,8 +261,8 @@ func readUpgradeState() (*supervisor.UpgradeState, error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("decoding the handed-over state: %w", err)
 	}
-	if st.Format != supervisor.UpgradeFormat {
-		return nil, fmt.Errorf("the handed-over state has format %d, this binary reads %d", st.Format, supervisor.UpgradeFormat)
+	if !slices.Contains(supervisor.UpgradeFormats, st.Format) {
+		return nil, fmt.Errorf("the handed-over state has format %d, this binary reads %v", st.Format, supervisor.UpgradeFormats)
 	}
 	return &st, nil
 }
