@@ -559,3 +559,46 @@ func TestAdoptNotifyWatchdogPings(t *testing.T) {
 		t.Fatalf("socket %s not in %s", n.Addr, spec.RuntimeDir)
 	}
 }
+
+// TestAdoptStateWithoutNewFields: a state written by a binary before the
+// resumed checks (no Checking, Health, Notify, AgeDue) adopts as before:
+// health checks start afresh, max age is a whole max_age from the
+// adoption. Empty, the new fields are left out of the JSON.
+func TestAdoptStateWithoutNewFields(t *testing.T) {
+	b, err := json.Marshal(AdoptProc{PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"Checking", "ReadyDue", "LogMatched", "Health", "Notify", "AgeDue"} {
+		if strings.Contains(string(b), `"`+k+`"`) {
+			t.Errorf("empty %s written: %s", k, b)
+		}
+	}
+	dir := t.TempDir()
+	spec := shSpec(t, "old", "exec sleep 100")
+	spec.Policy.MinUptime = 0
+	spec.MaxAge = time.Hour
+	spec.Health = HealthSpec{Exec: "test ! -e " + filepath.Join(dir, "sick"), Interval: 50 * time.Millisecond, Timeout: 5 * time.Second, Retries: 2}
+	r := startRig(t, spec, true)
+	p0 := r.w1.Status().Processes[0]
+	r.freeze()
+	for _, s := range r.f.State.Slots {
+		if p := s.Proc; p != nil {
+			p.Checking, p.ReadyDue, p.LogMatched, p.Health, p.Notify, p.AgeDue = false, time.Time{}, false, nil, nil, time.Time{}
+		}
+	}
+	r.adopt(nil)
+	testhelper.Poll(t, 30*time.Second, "healthy (checks started afresh)", func() (bool, string) {
+		q := r.w2.Status().Processes[0]
+		return q.PID == p0.PID && q.Health == string(ready.HealthHealthy), fmt.Sprintf("%+v", q)
+	})
+	f2, err := r.w2.Freeze()
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := f2.State.Slots[0].Proc.AgeDue
+	f2.Thaw()
+	if due.Before(r.at.Add(spec.MaxAge)) {
+		t.Fatalf("max age due %v, want a whole max_age from the adoption (%v)", due, r.at)
+	}
+}
