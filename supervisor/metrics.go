@@ -50,10 +50,13 @@ type watcherObs struct {
 	diffMu    sync.Mutex // one diff at a time
 	seen      bool
 	prevState string
-	// slots is what the last diff saw of each slot (by wid), spare the
-	// map the next one fills: two maps reused, as a diff runs at every
-	// change of the watcher (thousands while 2000 processes start).
-	slots, spare map[int]slotSeen
+	// prev is what the last diff saw of the watcher's slots, spare the
+	// digest the next one fills: two digests reused, as a diff runs at
+	// every change of the watcher (thousands while 2000 processes start).
+	prev, spare watcher.Digest
+	// full: the next diff looks at every slot, not only those that
+	// changed (the first one after the baseline, which published nothing).
+	full bool
 	// reloading > 0 while a reload replaces this watcher's processes:
 	// planned restarts seen meanwhile are reason reload.
 	reloading int
@@ -67,14 +70,6 @@ type watcherObs struct {
 }
 
 type exitKey struct{ code, signal string }
-
-// slotSeen is what diff keeps of a slot's process between two diffs.
-type slotSeen struct {
-	idx                    int // its index in the status's Processes
-	pid                    int
-	ready                  bool
-	restarts, planRestarts int
-}
 
 func (s *Supervisor) initObs() {
 	s.obs = &obs{bus: newEventBus(), perW: map[string]*watcherObs{}, lastOK: time.Now()}
@@ -318,32 +313,31 @@ func (s *Supervisor) reloading(names []string, on bool) {
 	}
 }
 
-// diff compares w's status with the last one seen and publishes what
+// diff compares w's slots with the last ones seen and publishes what
 // changed: state events, ready events, restarts by reason. It returns
-// how many processes the status lists.
+// how many slots the watcher lists.
+//
+// It reads a Digest, not the Status: at 2000 processes a Status is
+// 2000 ProcStatus built on the watcher's owner (about 900 KB allocated,
+// twice per restart: at the exit and at the new start), while the new
+// process is still in fork and exec. The slots are compared in order,
+// and only those that changed are looked at further.
 func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) int {
 	wo.diffMu.Lock()
 	defer wo.diffMu.Unlock()
-	cur := w.Status()
+	if !w.Digest(&wo.spare) {
+		digestOfStatus(&wo.spare, w.Status()) // closed: its final status
+	}
+	cur, prev := wo.spare, wo.prev
+	wo.prev, wo.spare = cur, prev
 	seen, prevState := wo.seen, wo.prevState
 	wo.seen, wo.prevState = true, cur.State
-	// Status lists the slots first, then the processes draining after a
-	// reload or scale-down: the first entry of a wid is its slot.
-	next := wo.spare
-	if next == nil {
-		next = make(map[int]slotSeen, len(cur.Processes))
-	}
-	clear(next)
-	for i, p := range cur.Processes {
-		if _, ok := next[p.WID]; !ok {
-			next[p.WID] = slotSeen{idx: i, pid: p.PID, ready: p.Ready, restarts: p.Restarts, planRestarts: p.PlannedRestarts}
-		}
-	}
-	prevBy := wo.slots
-	wo.slots, wo.spare = next, prevBy
 	if !seen {
-		return len(cur.Processes)
+		wo.full = true
+		return len(cur.Slots)
 	}
+	full := wo.full
+	wo.full = false
 	name := wo.name
 	// Events go out once the counters are updated: a client that sees a
 	// restart event and then reads the metrics finds it counted.
@@ -369,37 +363,50 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) int {
 		}
 		inc[reason] += uint64(n)
 	}
-	for i, p := range cur.Processes {
-		if next[p.WID].idx != i {
-			continue // a draining process, not a slot
+	var prevBy map[int]watcher.SlotDigest // when the slots moved (scale, reload)
+	for i, p := range cur.Slots {
+		var old watcher.SlotDigest
+		had := false
+		if i < len(prev.Slots) && prev.Slots[i].WID == p.WID {
+			old, had = prev.Slots[i], true
+		} else {
+			if prevBy == nil {
+				prevBy = make(map[int]watcher.SlotDigest, len(prev.Slots))
+				for _, q := range prev.Slots {
+					prevBy[q.WID] = q
+				}
+			}
+			old, had = prevBy[p.WID]
 		}
-		old, had := prevBy[p.WID]
-		if p.Ready && p.PID != 0 && (old.pid != p.PID || !old.ready) {
+		if had && old == p && !full {
+			continue
+		}
+		if p.Ready && p.PID != 0 && (old.PID != p.PID || !old.Ready) {
 			bus.publish(Event{Type: EventReady, Watcher: name, WID: p.WID, PID: p.PID})
 		}
 		if p.Health == healthUnhealthy && p.PID != 0 && wo.unhealthy[p.WID] != p.PID {
 			wo.unhealthy[p.WID] = p.PID
 			bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: p.PID, Reason: p.Error})
 		}
-		if d := p.Restarts - old.restarts; d > 0 && had {
+		if d := p.Restarts - old.Restarts; d > 0 && had {
 			reason := ReasonCrash
 			switch {
 			case prevState == watcher.StateFlapping:
 				reason = ReasonFlapping
-			case old.pid != 0 && wo.unhealthy[p.WID] == old.pid, healthFailure(p.Error):
+			case old.PID != 0 && wo.unhealthy[p.WID] == old.PID, healthFailure(p.Error):
 				// The watcher stopped it for a failed liveness check (or
 				// watchdog) and keeps why in the slot's error until the
 				// next process is ready.
 				reason = ReasonHealth
-				if wo.unhealthy[p.WID] != old.pid || old.pid == 0 {
-					wo.unhealthy[p.WID] = old.pid
-					bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: old.pid, Reason: p.Error})
+				if wo.unhealthy[p.WID] != old.PID || old.PID == 0 {
+					wo.unhealthy[p.WID] = old.PID
+					bus.publish(Event{Type: EventUnhealthy, Watcher: name, WID: p.WID, PID: old.PID, Reason: p.Error})
 				}
 			}
 			add(reason, d)
 			bus.publish(Event{Type: EventRestart, Watcher: name, WID: p.WID, PID: p.PID, Reason: reason})
 		}
-		if d := p.PlannedRestarts - old.planRestarts; d > 0 && had {
+		if d := p.PlannedRestarts - old.PlannedRestarts; d > 0 && had {
 			reason := ReasonManual
 			switch {
 			case s.tookMaxMemory(name, p.WID):
@@ -421,7 +428,23 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) int {
 	for _, ev := range evs {
 		s.obs.bus.publish(ev)
 	}
-	return len(cur.Processes)
+	return len(cur.Slots)
+}
+
+// digestOfStatus fills d from a status (a closed watcher's): its slots
+// are the first entry of each wid (the draining processes follow them).
+func digestOfStatus(d *watcher.Digest, st watcher.Status) {
+	d.State, d.Error = st.State, st.Error
+	d.Slots = d.Slots[:0]
+	seen := make(map[int]bool, len(st.Processes))
+	for _, p := range st.Processes {
+		if seen[p.WID] {
+			continue
+		}
+		seen[p.WID] = true
+		d.Slots = append(d.Slots, watcher.SlotDigest{WID: p.WID, PID: p.PID, Ready: p.Ready, Health: p.Health, Error: p.Error,
+			Restarts: p.Restarts, PlannedRestarts: p.PlannedRestarts})
+	}
 }
 
 // publisher collects events (diff publishes them at its end).
