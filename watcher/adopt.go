@@ -417,6 +417,9 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 // adoptedTapLocked is the output tap of the process wid/pid, if it is
 // still checking its output (ready.log).
 func (w *Watcher) adoptedTapLocked(wid, pid int) *lineTap {
+	if w.spec.Ready.Log == "" {
+		return nil
+	}
 	for _, s := range w.slots {
 		if p := s.proc; p != nil && s.wid == wid && p.pid == pid && p.tap != nil && !p.tap.off.Load() {
 			return p.tap

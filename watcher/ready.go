@@ -41,7 +41,7 @@ func (w *Watcher) procReadyLocked(p *proc, now time.Time) bool {
 }
 
 // readyKit is what prepareLocked builds for a process with ready.*,
-// health.* or notify keys, and what its max_age timer is due.
+// health.* or notify keys, and when its max_age timer is due.
 type readyKit struct {
 	checks []ready.Check
 	health []ready.Check
