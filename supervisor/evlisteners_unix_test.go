@@ -323,6 +323,15 @@ func TestEvListenerUpgradeFreeze(t *testing.T) {
 		return listenerPID > 0, ""
 	})
 
+	s.evl.mu.Lock()
+	pool := s.evl.pools["rec"].pool
+	s.evl.mu.Unlock()
+	// Quiet: the listener waits for an event (nothing more happens).
+	testhelper.Poll(t, 30*time.Second, "the listener READY, nothing buffered", func() (bool, string) {
+		n, state := pool.Buffered(), pool.ListenerState(1)
+		return n == 0 && state == evlistener.Ready, fmt.Sprintf("%d buffered, listener %s", n, state)
+	})
+
 	if h, err := s.PrepareUpgrade(context.Background()); err == nil || !errors.Is(err, ErrUpgrade) || !strings.Contains(err.Error(), "format 2") {
 		if h != nil {
 			h.Abort()
@@ -367,15 +376,14 @@ func TestEvListenerUpgradeFreeze(t *testing.T) {
 		t.Errorf("bus serial %d", ev.Bus.Serial)
 	}
 
-	// Frozen: an event is buffered, not sent.
-	// (Publish dispatches before it returns: a READY listener would be
-	// BUSY with the event, the buffer empty.)
-	s.evl.mu.Lock()
-	pool := s.evl.pools["rec"].pool
-	s.evl.mu.Unlock()
+	if ls.State != evlistener.Ready || ls.Inflight != nil {
+		t.Errorf("listener %+v, want READY", ls)
+	}
+	// Frozen: an event is buffered, not sent. (Publish dispatches before
+	// it returns: the READY listener would be BUSY with it.)
 	s.evPublish(evlistener.ProcessGroupAdded("during-freeze"))
-	if n, state := pool.Buffered(), pool.ListenerState(1); n != 1 || state == evlistener.Busy {
-		t.Fatalf("frozen: %d buffered, listener %s: want the event buffered", n, state)
+	if n, state := pool.Buffered(), pool.ListenerState(1); n != 1 || state != evlistener.Ready {
+		t.Fatalf("frozen: %d buffered, listener %s: want the event buffered, the listener READY", n, state)
 	}
 	aborted = true
 	h.Abort()
