@@ -107,7 +107,8 @@ func evlEvents(recs []evlRec) []evlRec {
 }
 
 // TestUpgradeEventListener: a listener subscribed to PROCESS_STATE
-// while a program crashes over and over (events flowing) and another
+// (and SUPERVISOR_STATE_CHANGE, PROCESS_GROUP: not sent again by the
+// new binary) while a program crashes over and over (events flowing) and another
 // waits for a file to exit. An upgrade to a binary that reads state
 // format 1 only is refused (nothing changes); `circlectl upgrade` to
 // the new binary succeeds, the listener
@@ -127,7 +128,7 @@ func TestUpgradeEventListener(t *testing.T) {
 	}
 	d := upStart(t, b, false, `[watcher:rec]
 cmd = `+py+` `+script+`
-eventlistener.events = PROCESS_STATE
+eventlistener.events = PROCESS_STATE,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP
 eventlistener.buffer_size = 1000
 copy_env = true
 min_uptime = 0
@@ -259,10 +260,33 @@ echo '{"version":"0.0.0-format1","commit":"old","go_version":"go1","os":"linux",
 			t.Errorf("event %d has serial %s, poolserial %s: %s", i, e.header["serial"], e.header["poolserial"], e.raw)
 		}
 	}
+	// The upgrade is no new start: SUPERVISOR_STATE_CHANGE_RUNNING and
+	// each group's PROCESS_GROUP_ADDED once (before it).
+	once := map[string]int{}
+	for _, e := range evs {
+		switch n := e.header["eventname"]; n {
+		case "SUPERVISOR_STATE_CHANGE_RUNNING":
+			once[n]++
+		case "PROCESS_GROUP_ADDED":
+			once[n+" "+e.payload["groupname"]]++
+		}
+	}
+	// (A pool sees the groups made after it: rec's own, wait's.)
+	if once["SUPERVISOR_STATE_CHANGE_RUNNING"] != 1 || once["PROCESS_GROUP_ADDED rec"] != 1 || once["PROCESS_GROUP_ADDED wait"] != 1 || len(once) > 4 {
+		t.Errorf("startup events %v: want SUPERVISOR_STATE_CHANGE_RUNNING and each PROCESS_GROUP_ADDED once", once)
+	}
+	for k, n := range once {
+		if n != 1 {
+			t.Errorf("%s sent %d times", k, n)
+		}
+	}
 	// Each process's events follow supervisord's state machine: a
 	// from_state is the state its previous event went to.
 	last := map[string]string{}
 	for _, e := range evs {
+		if !strings.HasPrefix(e.header["eventname"], "PROCESS_STATE_") {
+			continue
+		}
 		p := e.payload["processname"]
 		to := strings.TrimPrefix(e.header["eventname"], "PROCESS_STATE_")
 		if prev, ok := last[p]; ok && e.payload["from_state"] != prev {
