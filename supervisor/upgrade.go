@@ -23,8 +23,17 @@ const UpgradeFormat = 1
 // that field and leave the listeners unfed, so it must refuse it.
 const UpgradeFormatEvListeners = 2
 
+// UpgradeFormatChecks is the format of a state that hands over a
+// process still in its readiness checks or a notify socket
+// (watcher.Frozen.HandsChecks), with or without event listeners: a
+// reader of formats 1 and 2 would take the first for ready once it has
+// run min_uptime and leave the second's descriptor open and unread, so
+// it must refuse it. (Health checks' and max_age's fields need no new
+// format: such a reader ignores them and starts both afresh.)
+const UpgradeFormatChecks = 3
+
 // UpgradeFormats are the formats this binary's adoption reads.
-var UpgradeFormats = []int{UpgradeFormat, UpgradeFormatEvListeners}
+var UpgradeFormats = []int{UpgradeFormat, UpgradeFormatEvListeners, UpgradeFormatChecks}
 
 // ErrUpgrade wraps the reasons a live upgrade is refused (nothing
 // changed).

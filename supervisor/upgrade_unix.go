@@ -85,9 +85,16 @@ func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Han
 	for _, f := range h.frozen {
 		f.StopPumps() // no listener output is parsed from now on
 	}
+	checks := false
+	for _, f := range h.frozen {
+		checks = checks || f.HandsChecks()
+	}
 	evs, evFiles, err := s.freezeEvListeners()
 	if err == nil && evs != nil && !slices.Contains(formats, UpgradeFormatEvListeners) {
 		err = fmt.Errorf("event listener watchers are handed over in state format %d, which the new binary does not read (it reads %v)", UpgradeFormatEvListeners, formats)
+	}
+	if err == nil && checks && !slices.Contains(formats, UpgradeFormatChecks) {
+		err = fmt.Errorf("processes in their readiness checks or with a notify socket (ready.notify, watchdog) are handed over in state format %d, which the new binary does not read (it reads %v)", UpgradeFormatChecks, formats)
 	}
 	h.evl = true
 	if err != nil {
@@ -97,6 +104,9 @@ func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Han
 	st := &UpgradeState{Format: UpgradeFormat}
 	if evs != nil {
 		st.Format, st.EvListeners = UpgradeFormatEvListeners, evs
+	}
+	if checks {
+		st.Format = UpgradeFormatChecks
 	}
 	s.mu.Lock()
 	st.Config, st.Snap, st.LastReloadError = s.cfg, s.snap, s.lastReloadErr
