@@ -181,6 +181,7 @@ func New(cfg *config.Config, opts Options) *Supervisor {
 	s.initObs()
 	if u := opts.Upgrade; u != nil {
 		s.obs.bus.restore(u.Events)
+		s.obs.restoreCounters(u.Counters)
 	}
 	reserveThreads(spareThreads())
 	s.applyDaemon(cfg.Daemon)

@@ -61,6 +61,9 @@ type UpgradeState struct {
 	Events []Event `json:"events,omitempty"`
 	// Cgroup is the containment subtree (reused, not made again).
 	Cgroup string `json:"cgroup,omitempty"`
+	// Counters are the metrics counters (GET /metrics goes on from
+	// them; a reader without the field starts them from zero).
+	Counters *CountersState `json:"counters,omitempty"`
 	// Set by circled: the control socket's listening descriptor, the
 	// systemd notify socket.
 	Listener     int    `json:"listener"`

@@ -115,6 +115,7 @@ func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Han
 		st.Cgroup = s.cg.Path()
 	}
 	st.Events = s.obs.bus.history()
+	st.Counters = s.obs.exportCounters()
 	s.sockMu.Lock()
 	hs, socks := s.sockets.Hand()
 	s.sockMu.Unlock()
