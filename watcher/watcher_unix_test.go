@@ -129,6 +129,13 @@ func TestCrashLoopFlaps(t *testing.T) {
 	if st := w.Status(); !strings.Contains(st.Error, "3 exits within 10s") {
 		t.Fatalf("error = %q", st.Error)
 	}
+	// Events are delivered on their own goroutine: the state may say
+	// flapping before the event arrives.
+	testhelper.Eventually(t, 10*time.Second, "the flapping event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) > 0
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(events) != 1 || events[0].Kind != "flapping" || events[0].Exit.Code != 3 {
