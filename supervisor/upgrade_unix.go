@@ -82,6 +82,11 @@ func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Han
 		}
 		time.Sleep(20 * time.Millisecond) // a spawn or stop finishing: a few ms
 	}
+	// Every watcher's pumps are told first, then waited for: the stall
+	// is the slowest pump's, not the sum over the watchers.
+	for _, f := range h.frozen {
+		f.SignalPumps()
+	}
 	for _, f := range h.frozen {
 		f.StopPumps() // no listener output is parsed from now on
 	}

@@ -110,6 +110,9 @@ type Frozen struct {
 	nfiles  []*os.File // notify sockets' descriptors, in notify's order
 	stopped bool
 	once    bool
+	// SignalPumps: the pumps told to stop, not yet waited for.
+	sig      bool
+	signaled []*pumpHandle
 }
 
 // ErrBusy is returned (wrapped) by Freeze when the watcher is in the
@@ -225,7 +228,9 @@ func (f *Frozen) StopPumps() {
 		return
 	}
 	f.stopped = true
-	f.pumps = stopPumps(&f.w.pumps)
+	f.SignalPumps()
+	f.pumps = waitPumps(f.signaled)
+	f.signaled = nil
 	for i, p := range f.procs {
 		ap := f.State.Slots[i].Proc
 		if p == nil || ap == nil {
@@ -250,6 +255,18 @@ func (f *Frozen) StopPumps() {
 	for _, h := range f.pumps {
 		f.State.Pipes = append(f.State.Pipes, AdoptPipe{WID: h.wid, PID: h.pid, Stream: h.kind, FD: fileFD(h.r), Partial: h.partialLine()})
 	}
+}
+
+// SignalPumps tells the watcher's pumps to stop at their next read
+// boundary without waiting for them (StopPumps waits): signal every
+// frozen watcher first, then StopPumps each, and the pumps of all
+// watchers stop at once. Thaw resumes them either way.
+func (f *Frozen) SignalPumps() {
+	if f.sig {
+		return
+	}
+	f.sig = true
+	f.signaled = signalPumps(&f.w.pumps)
 }
 
 // HandsChecks reports whether State hands over what a reader of the
@@ -296,6 +313,10 @@ func (f *Frozen) Thaw() {
 		return
 	}
 	f.once = true
+	if f.signaled != nil { // signalled, never waited for
+		f.pumps = append(f.pumps, waitPumps(f.signaled)...)
+		f.signaled = nil
+	}
 	for _, h := range f.pumps {
 		h.r.SetReadDeadline(time.Time{}) // StopPumps' wake-up
 		runPump(&f.w.pumps, h)

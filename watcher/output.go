@@ -115,7 +115,13 @@ func runPump(wg *sync.WaitGroup, h *pumpHandle) {
 // stopPumps stops every pump of wg's watcher at a read boundary and
 // returns those that stopped with their pipe open (the others reached
 // EOF meanwhile and are gone).
-func stopPumps(wg *sync.WaitGroup) []*pumpHandle {
+func stopPumps(wg *sync.WaitGroup) []*pumpHandle { return waitPumps(signalPumps(wg)) }
+
+// signalPumps tells every pump of wg's watcher to stop at its next read
+// boundary and returns them, without waiting (waitPumps waits): a live
+// upgrade tells every watcher's pumps first, then waits for them all, so
+// the stall is the slowest pump's, not their sum.
+func signalPumps(wg *sync.WaitGroup) []*pumpHandle {
 	pumpMu.Lock()
 	var hs []*pumpHandle
 	for h := range pumpSets[wg] {
@@ -126,6 +132,12 @@ func stopPumps(wg *sync.WaitGroup) []*pumpHandle {
 		h.stop.Store(true)
 		h.r.SetReadDeadline(time.Now()) // wakes a pump waiting in the poller
 	}
+	return hs
+}
+
+// waitPumps waits for the pumps signalPumps told to stop and returns
+// those that stopped with their pipe open.
+func waitPumps(hs []*pumpHandle) []*pumpHandle {
 	var out []*pumpHandle
 	for _, h := range hs {
 		<-h.done
