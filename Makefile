@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/buildinfo.Commit=$(COMMIT)
 export CGO_ENABLED := 0
 
-.PHONY: help build run test fuzz test-docker test-windows bench dist packages check fmt vet tidy-check cross clean
+.PHONY: help build run test fuzz test-docker test-systemd test-windows bench dist packages check fmt vet tidy-check cross clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s): HTTP handler, co
 
 test-docker: ## PID 1 in a real container: images FROM scratch, docker stop/kill/wait/logs (needs a Docker Engine)
 	bash packaging/docker/test.sh
+
+test-systemd: ## live upgrade under a real systemd 252 booted in Docker (debootstrap once, cached in /var/tmp; skips saying why without Docker, debootstrap or Debian's mirror)
+	bash packaging/systemd/test-upgrade.sh
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')

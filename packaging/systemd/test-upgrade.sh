@@ -84,7 +84,11 @@ trap 'exit 143' TERM
 # 1. The root filesystem (cached).
 if [ ! -s "$rootfs" ]; then
 	[ "$(id -u)" = 0 ] || skip "debootstrap needs root to build $rootfs"
-	command -v debootstrap >/dev/null 2>&1 || skip "debootstrap is not installed (apt-get install debootstrap), and $rootfs is not cached"
+	if ! command -v debootstrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+		echo "installing Debian's debootstrap package"
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y debootstrap; } >"$work/apt.log" 2>&1 || tail -5 "$work/apt.log" >&2
+	fi
+	command -v debootstrap >/dev/null 2>&1 || skip "debootstrap is not installed and apt-get could not install it, and $rootfs is not cached"
 	if command -v curl >/dev/null 2>&1; then
 		curl -fsS -m 20 -o /dev/null "$mirror/dists/bookworm/Release" || skip "Debian's mirror $mirror does not answer"
 	elif ! timeout 20 bash -c 'exec 3<>/dev/tcp/deb.debian.org/80' 2>/dev/null; then
