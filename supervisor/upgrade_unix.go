@@ -90,6 +90,14 @@ func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Han
 	for _, f := range h.frozen {
 		f.StopPumps() // no listener output is parsed from now on
 	}
+	// What changed just before the freeze (an exit the reaper's freeze
+	// flushed to its watcher) is published now, from the digest taken at
+	// the freeze: an observer's diff waits for its gap, and the new
+	// binary's first diff is a baseline. Without this, the event history
+	// handed over and the event listeners would never see it.
+	for _, e := range s.allEntries() {
+		s.obs.watcherObsFor(e.name).diff(s, e.w)
+	}
 	checks := false
 	for _, f := range h.frozen {
 		checks = checks || f.HandsChecks()

@@ -131,6 +131,9 @@ func (w *Watcher) Freeze() (*Frozen, error) {
 			return
 		}
 		f.State, f.procs = w.captureLocked()
+		d := &Digest{}
+		w.digestLocked(d)
+		w.setFrozenDigest(d)
 		res <- ""
 		<-f.thaw
 	}) {
@@ -327,6 +330,7 @@ func (f *Frozen) Thaw() {
 		f.nfiles[i].Close()
 	}
 	f.notify, f.nfiles = nil, nil
+	f.w.setFrozenDigest(nil)
 	close(f.thaw)
 }
 
@@ -388,7 +392,7 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 			if ap.AgeDue.IsZero() {
 				w.armAgeLocked(p)
 			} else if w.spec.MaxAge > 0 {
-				w.armAgeInLocked(p, max(time.Until(ap.AgeDue), 0))
+				w.armAgeAtLocked(p, ap.AgeDue)
 			}
 		}
 		if as.Pending != "" {

@@ -46,7 +46,7 @@ type readyKit struct {
 	checks []ready.Check
 	health []ready.Check
 	// ageDue is when p.ageT fires (max_age), for a live upgrade to keep
-	// it (armAgeInLocked makes a kit for it if p has none).
+	// it (armAgeAtLocked makes a kit for it if p has none).
 	ageDue time.Time
 }
 

@@ -349,18 +349,19 @@ func (w *Watcher) armAgeLocked(p *proc) {
 	if v := w.spec.MaxAgeVariance; v > 0 {
 		age += time.Duration(rand.Int64N(int64(v) + 1))
 	}
-	w.armAgeInLocked(p, age)
+	w.armAgeAtLocked(p, time.Now().Add(age))
 }
 
-// armAgeInLocked arms p's max age to be reached in age (armAgeLocked's
-// timer; an adopted process's is what was left of it).
-func (w *Watcher) armAgeInLocked(p *proc, age time.Duration) {
+// armAgeAtLocked arms p's max age to be reached at due (armAgeLocked's
+// timer; an adopted process's is the due time handed over, kept as it
+// was so that upgrades do not shift it).
+func (w *Watcher) armAgeAtLocked(p *proc, due time.Time) {
 	if p.kit == nil {
 		p.kit = &readyKit{}
 	}
-	p.kit.ageDue = time.Now().Add(age)
+	p.kit.ageDue = due
 	var t *time.Timer
-	t = time.AfterFunc(age, func() {
+	t = time.AfterFunc(max(time.Until(due), 0), func() {
 		w.post(func() {
 			if p.ageT != t {
 				return

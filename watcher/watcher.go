@@ -52,6 +52,13 @@ type Watcher struct {
 	log     *slog.Logger
 	spawner Spawner
 	onEvent func(Event)
+	// frozenDigest is the digest taken at a live upgrade's Freeze: Digest
+	// returns it while the owner is held (it would wait until Thaw), and
+	// freezeCh is closed (then replaced) when it is taken. freezeMu
+	// guards both.
+	freezeMu     sync.Mutex
+	frozenDigest *Digest
+	freezeCh     chan struct{}
 
 	o     owner
 	final atomic.Pointer[Status] // the last Status, once closed

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Hand stops reading the socket between two datagrams and returns what a
@@ -106,10 +108,56 @@ func AdoptNotify(fd int, h NotifyHandover, opts NotifyOptions) (*NotifySocket, e
 	if n.st.Ready || n.st.Reloading {
 		n.readyOnce.Do(func() { close(n.ready) })
 	}
-	if !h.WatchdogDue.IsZero() {
+	gen := n.wdGen
+	n.mu.Unlock()
+	// What the process sent while the socket was handed over is handled
+	// before the handed-over watchdog is armed: a WATCHDOG=1 sent in time
+	// counts even when the upgrade outlasted what was left of the period
+	// (an overdue timer and the reader would otherwise race).
+	n.deliverMu.Lock()
+	for _, d := range readQueued(conn, n) {
+		n.receive(d)
+	}
+	n.deliverMu.Unlock()
+	n.mu.Lock()
+	if !h.WatchdogDue.IsZero() && n.wdGen == gen { // no ping or trigger read
 		n.armWatchdogInLocked(time.Until(h.WatchdogDue))
 	}
 	n.mu.Unlock()
 	n.start(conn)
 	return n, nil
+}
+
+// readQueued reads, without waiting, the datagrams queued in conn (its
+// descriptor is non-blocking: net.FilePacketConn made it so).
+func readQueued(conn *net.UnixConn, n *NotifySocket) []datagram {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var out []datagram
+	buf := make([]byte, maxDatagram+1)
+	oob := make([]byte, oobSize)
+	for {
+		var nb, noob int
+		var rerr error
+		if err := rc.Control(func(fd uintptr) {
+			for {
+				nb, noob, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+				if rerr != unix.EINTR {
+					return
+				}
+			}
+		}); err != nil || rerr != nil {
+			return out // EAGAIN: nothing more
+		}
+		pid, uid, creds := parseOOB(oob[:noob])
+		if nb > maxDatagram {
+			n.mu.Lock()
+			n.st.Rejected++
+			n.mu.Unlock()
+			continue
+		}
+		out = append(out, datagram{data: append([]byte(nil), buf[:nb]...), pid: pid, uid: uid, creds: creds})
+	}
 }

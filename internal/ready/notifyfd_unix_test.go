@@ -212,3 +212,63 @@ func TestHealthResumed(t *testing.T) {
 		t.Fatalf("snapshot %+v, want unhealthy, 2 failures, next round in about an hour", s)
 	}
 }
+
+// TestAdoptNotifyQueuedPing: a WATCHDOG=1 the process sent while the
+// socket was handed over counts, even when the upgrade outlasted what
+// was left of the period (the handed due time has passed): the adopted
+// socket reads it before it arms that due time, so the watchdog does
+// not fire.
+func TestAdoptNotifyQueuedPing(t *testing.T) {
+	for range 20 { // without the fix, the timer and the reader raced
+		events := make(eventLog, 64)
+		n, err := ListenNotify(NotifyOptions{Dir: sockDir(t), UID: -1, GID: -1, Watchdog: time.Hour,
+			OnEvent: func(e Event) { events <- e }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.SetPID(os.Getpid())
+		h, f, err := n.Hand()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := sdnotify.New(n.Addr())
+		if _, err := c.Notify("WATCHDOG=1"); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := unix.Dup(fileFD(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		h.WatchdogDue = time.Now().Add(-time.Second) // passed during the upgrade
+		adopted := make(eventLog, 64)
+		m, err := AdoptNotify(fd, h, NotifyOptions{OnEvent: func(e Event) { adopted <- e }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Events are delivered in order (deliverMu): a timeout of the
+		// handed due time would come before or instead of the ping.
+		for timeout := time.After(wait); ; {
+			select {
+			case e := <-adopted:
+				if e.Kind == EventWatchdogTimeout {
+					t.Fatalf("the watchdog fired although a ping was queued: %+v", e)
+				}
+				if e.Kind != EventWatchdog {
+					continue
+				}
+			case <-timeout:
+				t.Fatal("the queued WATCHDOG=1 was not delivered")
+			}
+			break
+		}
+		m.mu.Lock()
+		due := m.wdDue
+		m.mu.Unlock()
+		if d := time.Until(due); d < 30*time.Minute {
+			t.Fatalf("watchdog due in %v after the queued ping, want the whole period", d)
+		}
+		m.Close()
+		n.Close()
+	}
+}
