@@ -38,6 +38,20 @@ const (
 // listenInetHTTP opens h.Addr, refusing a listener without credentials
 // beyond loopback (checked on the host written and on the address bound).
 func listenInetHTTP(h config.InetHTTP) (net.Listener, error) {
+	return checkedInetHTTP(h, func() (net.Listener, error) {
+		ln, err := net.Listen("tcp", h.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("inet_http_server: %w", err)
+		}
+		return ln, nil
+	})
+}
+
+// checkedInetHTTP is the listener listen gives (bound now, or handed
+// over by a live upgrade: the same checks either way, as the new binary
+// may be the one that tightened them), refused without credentials
+// beyond loopback.
+func checkedInetHTTP(h config.InetHTTP, listen func() (net.Listener, error)) (net.Listener, error) {
 	if (h.Username == "") != (h.Password == "") {
 		return nil, fmt.Errorf("inet_http_server %s: username and password must be set together", h.Addr)
 	}
@@ -45,9 +59,9 @@ func listenInetHTTP(h config.InetHTTP) (net.Listener, error) {
 	if noAuth && !loopbackHost(h.Addr) {
 		return nil, fmt.Errorf("inet_http_server %s listens beyond loopback: a username and a password are required", h.Addr)
 	}
-	ln, err := net.Listen("tcp", h.Addr)
+	ln, err := listen()
 	if err != nil {
-		return nil, fmt.Errorf("inet_http_server: %w", err)
+		return nil, err
 	}
 	if ta, ok := ln.Addr().(*net.TCPAddr); noAuth && (!ok || !ta.IP.IsLoopback()) {
 		ln.Close()

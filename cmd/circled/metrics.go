@@ -197,13 +197,22 @@ func serveMetrics(ctx context.Context, ln net.Listener, webConfig string, metric
 	return err
 }
 
+// validateWebConfig checks metrics_web_config (its users' bcrypt
+// hashes, its certificates).
+func validateWebConfig(webConfig string) error {
+	if err := web.Validate(webConfig); err != nil {
+		return fmt.Errorf("metrics_web_config %s: %w", webConfig, err)
+	}
+	return nil
+}
+
 // listenMetrics opens metrics_listen, after checking its web
 // configuration file (its users' bcrypt hashes, its certificates), so
 // that a mistake fails circled's start. The file is read again for every
 // request's basic auth and every TLS handshake.
 func listenMetrics(addr, webConfig string) (net.Listener, error) {
-	if err := web.Validate(webConfig); err != nil {
-		return nil, fmt.Errorf("metrics_web_config %s: %w", webConfig, err)
+	if err := validateWebConfig(webConfig); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -123,7 +123,10 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	var inetLn net.Listener
 	inetCfg := cfg.Supervisord.InetHTTP
 	if inetCfg.Addr != "" {
-		if inetLn, err = tcpListener(handed, "inet_http_server", func() (net.Listener, error) { return listenInetHTTP(inetCfg) }); err != nil {
+		inetLn, err = checkedInetHTTP(inetCfg, func() (net.Listener, error) {
+			return tcpListener(handed, "inet_http_server", func() (net.Listener, error) { return listenInetHTTP(inetCfg) })
+		})
+		if err != nil {
 			ln.Close()
 			return &exitError{code: 1, err: err}
 		}
@@ -131,9 +134,13 @@ func serve(cmd *cobra.Command, f rootFlags) (retErr error) {
 	// [circled] metrics_listen: GET /metrics over TCP (read at startup).
 	var metricsLn net.Listener
 	if cfg.Daemon.MetricsListen != "" {
-		if metricsLn, err = tcpListener(handed, "metrics_listen", func() (net.Listener, error) {
-			return listenMetrics(cfg.Daemon.MetricsListen, cfg.Daemon.MetricsWebConfig)
-		}); err != nil {
+		// Its web configuration is checked for a handed-over listener too.
+		if err = validateWebConfig(cfg.Daemon.MetricsWebConfig); err == nil {
+			metricsLn, err = tcpListener(handed, "metrics_listen", func() (net.Listener, error) {
+				return listenMetrics(cfg.Daemon.MetricsListen, cfg.Daemon.MetricsWebConfig)
+			})
+		}
+		if err != nil {
 			ln.Close()
 			if inetLn != nil {
 				inetLn.Close()
