@@ -168,7 +168,17 @@ func TestReaperBurstAndOrphansWithoutSweep(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[int]int{}
 	sigs := map[int]string{}
-	var pids []int
+	var pids, orphanPids []int
+	// A failure part-way must not leave 155 sleeps behind (kill of a
+	// reaped pid: at worst ESRCH; the children are this process's, so
+	// their numbers are not reused before they are reaped).
+	t.Cleanup(func() {
+		for _, p := range append(append([]int(nil), pids...), orphanPids...) {
+			if ppidOf(p) == os.Getpid() {
+				unix.Kill(p, unix.SIGKILL)
+			}
+		}
+	})
 	for range n {
 		var pid int
 		var known sync.Mutex
@@ -189,7 +199,6 @@ func TestReaperBurstAndOrphansWithoutSweep(t *testing.T) {
 	}
 	// Orphans: each parent prints its background sleep's pid and exits;
 	// the sleep re-parents to this process.
-	var orphanPids []int
 	before := orphans(r)
 	for range parents {
 		rd, wr, err := os.Pipe()
@@ -237,7 +246,7 @@ func TestReaperBurstAndOrphansWithoutSweep(t *testing.T) {
 	testhelper.Poll(t, 30*time.Second, "every orphan reaped", func() (bool, string) {
 		left := 0
 		for _, p := range orphanPids {
-			if unix.Kill(p, 0) != unix.ESRCH { // a zombie still exists
+			if ppidOf(p) == os.Getpid() { // a zombie of ours still exists (a reused pid has another parent)
 				left++
 			}
 		}
