@@ -59,6 +59,21 @@ func readEvRecs(t *testing.T, path string) []evRec {
 
 func (r evRec) String() string { return strings.TrimSpace(r.name + " " + r.payload) }
 
+// listenerScript is python3 and the recording event listener the tests
+// run (internal/evlistener/testdata/listener.py); skips without python3.
+func listenerScript(t *testing.T) (py, script string) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("SKIP: python3 is not installed: the event listener of this test is a Python script")
+	}
+	script, err = filepath.Abs(filepath.Join("..", "internal", "evlistener", "testdata", "listener.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return py, script
+}
+
 // A listener under a Supervisor, through reloads: it gets
 // SUPERVISOR_STATE_CHANGE_RUNNING and its own group's PROCESS_GROUP_ADDED
 // at startup (as supervisord, where a pool sees only the groups added
@@ -67,14 +82,7 @@ func (r evRec) String() string { return strings.TrimSpace(r.name + " " + r.paylo
 // new pool (it is restarted and gets the new types only); a watcher that
 // is no listener has no pool; Close ends the goroutine and the bus.
 func TestEvListenerReload(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("SKIP: python3 is not installed: the event listener of this test is a Python script")
-	}
-	script, err := filepath.Abs(filepath.Join("..", "internal", "evlistener", "testdata", "listener.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	py, script := listenerScript(t)
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
 	// circled's format (its eventlistener.* keys): a supervisord file
@@ -288,14 +296,7 @@ func TestEvTranslateMissedReady(t *testing.T) {
 // sent while frozen, and after an aborted upgrade what was published
 // meanwhile arrives, serials without gap or repeat.
 func TestEvListenerUpgradeFreeze(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("SKIP: python3 is not installed: the event listener of this test is a Python script")
-	}
-	script, err := filepath.Abs(filepath.Join("..", "internal", "evlistener", "testdata", "listener.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	py, script := listenerScript(t)
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
 	path := writeConfig(t, dir, "[watcher:rec]\ncmd = "+py+" "+script+"\neventlistener.events = PROCESS_STATE,PROCESS_GROUP"+

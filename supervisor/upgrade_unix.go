@@ -47,10 +47,11 @@ func (s *Supervisor) PrepareUpgrade(ctx context.Context) (*Handover, error) {
 
 // PrepareUpgradeFor freezes the supervisor for a live upgrade (see
 // Handover) to a binary that reads the state formats given (its
-// __upgrade-check's): the state is written in UpgradeFormat, or
-// UpgradeFormatEvListeners when event listeners are handed over, which
-// is refused unless formats has it. An error wrapping ErrUpgrade means
-// nothing changed.
+// __upgrade-check's): the state is written in UpgradeFormat,
+// UpgradeFormatEvListeners when event listeners are handed over, or
+// UpgradeFormatChecks when a process in its readiness checks or a
+// notify socket is, and refused unless formats has it. An error
+// wrapping ErrUpgrade means nothing changed.
 func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Handover, error) {
 	if s.closing.Load() {
 		return nil, ErrShuttingDown
@@ -98,29 +99,28 @@ func (s *Supervisor) PrepareUpgradeFor(ctx context.Context, formats []int) (*Han
 	for _, e := range s.allEntries() {
 		s.obs.watcherObsFor(e.name).diff(s, e.w)
 	}
-	checks := false
-	for _, f := range h.frozen {
-		checks = checks || f.HandsChecks()
-	}
 	evs, evFiles, err := s.freezeEvListeners()
-	if err == nil && evs != nil && !slices.Contains(formats, UpgradeFormatEvListeners) {
-		err = fmt.Errorf("event listener watchers are handed over in state format %d, which the new binary does not read (it reads %v)", UpgradeFormatEvListeners, formats)
+	// The state's format is the highest its content needs (each format
+	// reads everything of those before it).
+	format, needs := UpgradeFormat, ""
+	if evs != nil {
+		format, needs = UpgradeFormatEvListeners, "event listener watchers are"
 	}
-	if err == nil && checks && !slices.Contains(formats, UpgradeFormatChecks) {
-		err = fmt.Errorf("processes in their readiness checks or with a notify socket (ready.notify, watchdog) are handed over in state format %d, which the new binary does not read (it reads %v)", UpgradeFormatChecks, formats)
+	for _, f := range h.frozen {
+		if f.HandsChecks() {
+			format, needs = UpgradeFormatChecks, "processes in their readiness checks or with a notify socket (ready.notify, watchdog) are"
+			break
+		}
+	}
+	if err == nil && !slices.Contains(formats, format) {
+		err = fmt.Errorf("%s handed over in state format %d, which the new binary does not read (it reads %v)", needs, format, formats)
 	}
 	h.evl = true
 	if err != nil {
 		h.Abort()
 		return nil, fmt.Errorf("%w: %v", ErrUpgrade, err)
 	}
-	st := &UpgradeState{Format: UpgradeFormat}
-	if evs != nil {
-		st.Format, st.EvListeners = UpgradeFormatEvListeners, evs
-	}
-	if checks {
-		st.Format = UpgradeFormatChecks
-	}
+	st := &UpgradeState{Format: format, EvListeners: evs}
 	s.mu.Lock()
 	st.Config, st.Snap, st.LastReloadError = s.cfg, s.snap, s.lastReloadErr
 	s.mu.Unlock()

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/ready"
@@ -476,13 +474,8 @@ func (w *Watcher) resumeReadyLocked(p *proc, ap *AdoptProc) {
 		return
 	}
 	wid := FormatWID(p.wid, spec.WIDOffset, spec.WIDWidth)
-	env := make([]string, 0, len(spec.Env)+3)
-	for _, e := range spec.Env {
-		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
-	}
-	env = append(env, "CIRCLED_WID="+strconv.Itoa(p.wid))
+	env, dir := slotEnv(&spec, p.wid, wid, 2)
 	env = append(env, p.notify.Env(0)...)
-	dir := strings.ReplaceAll(spec.Dir, WIDToken, wid)
 	if !checking {
 		rs = ReadySpec{} // its tap and notify check are not wanted
 	}

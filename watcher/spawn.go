@@ -83,6 +83,18 @@ func (w *Watcher) spawnManyLocked(slots []*slot, then func()) {
 	w.queueJobsLocked(jobs)
 }
 
+// slotEnv is the environment and working directory of slot wid's process
+// (wid formatted as widStr): the spec's, with $(circle.wid) expanded, and
+// CIRCLED_WID; with room for extra more variables.
+func slotEnv(spec *Spec, wid int, widStr string, extra int) (env []string, dir string) {
+	env = make([]string, 0, len(spec.Env)+1+extra)
+	for _, e := range spec.Env {
+		env = append(env, strings.ReplaceAll(e, WIDToken, widStr))
+	}
+	env = append(env, "CIRCLED_WID="+strconv.Itoa(wid))
+	return env, strings.ReplaceAll(spec.Dir, WIDToken, widStr)
+}
+
 // prepareLocked makes s's next job: the rest is done by a worker.
 func (w *Watcher) prepareLocked(s *slot, incoming bool) *spawnJob {
 	w.stopTimer(&s.timer)
@@ -169,12 +181,7 @@ func (w *Watcher) startJob(j *spawnJob) {
 	for i, a := range spec.Argv {
 		argv[i] = strings.ReplaceAll(a, WIDToken, wid)
 	}
-	env := make([]string, 0, len(spec.Env)+1)
-	for _, e := range spec.Env {
-		env = append(env, strings.ReplaceAll(e, WIDToken, wid))
-	}
-	env = append(env, "CIRCLED_WID="+strconv.Itoa(s.wid))
-	dir := strings.ReplaceAll(spec.Dir, WIDToken, wid)
+	env, dir := slotEnv(spec, s.wid, wid, 0)
 	if env, j.err = w.prepareReadyLocked(*spec, p, wid, env, dir); j.err != nil {
 		return
 	}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,13 +79,8 @@ func upMetricSum(t *testing.T, d *upDaemon, prefix, label string) float64 {
 
 func upMetricLines(t *testing.T, d *upDaemon) []string {
 	t.Helper()
-	resp, err := upUnixHTTP(d.socket).Get("http://circled/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return strings.Split(string(body), "\n")
+	_, body := httpGet(t, socketClient(d.socket), "http://circled/metrics")
+	return strings.Split(body, "\n")
 }
 
 // upMetric is the value of the sample named exactly (name and labels as

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -29,7 +28,7 @@ import (
 // is refused.
 func TestUpgradeTCPListeners(t *testing.T) {
 	b := upgradeBinaries(t)
-	inetPort, metricsPort := tcpFreePort(t), tcpFreePort(t)
+	inetPort, metricsPort := freePort(t), freePort(t)
 	d := upStart(t, b, false, fmt.Sprintf(`inet_http_addr = 127.0.0.1:%d
 metrics_listen = 127.0.0.1:%d
 
@@ -120,17 +119,6 @@ cmd = {child} quiet {dir}/sleeper.sig sleeper
 	if strings.Contains(d.log(), "handed-over listener") {
 		t.Errorf("circled logged a problem with a handed-over listener:\n%s", d.log())
 	}
-}
-
-// tcpFreePort is a loopback port nothing listens on (bound, then closed).
-func tcpFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // tcpListenInode is the inode of the socket listening on 127.0.0.1:port

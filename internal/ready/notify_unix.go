@@ -118,18 +118,28 @@ func (n *NotifySocket) read(conn *net.UnixConn) {
 			}
 			continue // a transient error (a truncated datagram, ENOBUFS): keep reading
 		}
-		pid, uid, creds := parseOOB(oob[:noob])
-		if nb > maxDatagram {
-			n.mu.Lock()
-			n.st.Rejected++
-			n.mu.Unlock()
+		d, ok := n.datagram(buf[:nb], oob[:noob])
+		if !ok {
 			continue
 		}
-		d := datagram{data: append([]byte(nil), buf[:nb]...), pid: pid, uid: uid, creds: creds}
 		n.deliverMu.Lock()
 		n.receive(d)
 		n.deliverMu.Unlock()
 	}
+}
+
+// datagram is a message read into buf with its control data oob, or
+// false (counted as rejected) when it is larger than maxDatagram (buf
+// has room for one byte more).
+func (n *NotifySocket) datagram(buf, oob []byte) (datagram, bool) {
+	if len(buf) > maxDatagram {
+		n.mu.Lock()
+		n.st.Rejected++
+		n.mu.Unlock()
+		return datagram{}, false
+	}
+	pid, uid, creds := parseOOB(oob)
+	return datagram{data: append([]byte(nil), buf...), pid: pid, uid: uid, creds: creds}, true
 }
 
 // parseOOB returns the sender's credentials when the system gives them,

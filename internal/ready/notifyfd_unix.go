@@ -151,13 +151,8 @@ func readQueued(conn *net.UnixConn, n *NotifySocket) []datagram {
 		}); err != nil || rerr != nil {
 			return out // EAGAIN: nothing more
 		}
-		pid, uid, creds := parseOOB(oob[:noob])
-		if nb > maxDatagram {
-			n.mu.Lock()
-			n.st.Rejected++
-			n.mu.Unlock()
-			continue
+		if d, ok := n.datagram(buf[:nb], oob[:noob]); ok {
+			out = append(out, d)
 		}
-		out = append(out, datagram{data: append([]byte(nil), buf[:nb]...), pid: pid, uid: uid, creds: creds})
 	}
 }
