@@ -195,6 +195,7 @@ type attemptResult struct {
 type checkState struct {
 	passed  bool
 	lastErr error
+	cut     bool // lastErr is from an attempt the overall deadline ended
 }
 
 func (p *Prober) run() {
@@ -274,7 +275,7 @@ loop:
 			case r.cut && state[r.i].lastErr != nil:
 				// Keep the error of the last complete attempt.
 			default:
-				state[r.i].lastErr = r.err
+				state[r.i].lastErr, state[r.i].cut = r.err, r.cut
 			}
 			if inflight == 0 && pendingPolled() {
 				if tick == nil {
@@ -363,6 +364,11 @@ func (p *Prober) failure(state []checkState) Result {
 			err = fmt.Errorf("%w after %v: %s", ErrTimeout, p.opts.Timeout, msg)
 		case err == nil:
 			err = fmt.Errorf("%w after %v: no attempt finished", ErrTimeout, p.opts.Timeout)
+		case state[i].cut:
+			// The only attempt that ended was cut by the deadline (a slow
+			// server, or a loaded host): say so rather than pass its
+			// "i/o timeout" off as the check's verdict.
+			err = fmt.Errorf("%w after %v: no attempt finished (the last was cut by the deadline: %w)", ErrTimeout, p.opts.Timeout, err)
 		default:
 			err = fmt.Errorf("%w after %v: %w", ErrTimeout, p.opts.Timeout, err)
 		}

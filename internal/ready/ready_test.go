@@ -115,7 +115,10 @@ func TestTCPReadyAfterDelay(t *testing.T) {
 
 func TestNeverReadyTimesOut(t *testing.T) {
 	addr := freeAddr(t)
-	p, ch := probe(t, Options{Checks: []Check{TCP(addr)}, Interval: 20 * time.Millisecond, Timeout: 400 * time.Millisecond})
+	// The timeout leaves a loaded host time for at least one complete
+	// (refused) attempt: CI saw a 400 ms timeout end with only a dial the
+	// deadline had cut.
+	p, ch := probe(t, Options{Checks: []Check{TCP(addr)}, Interval: 20 * time.Millisecond, Timeout: 3 * time.Second})
 	r := result(t, p, ch)
 	if r.Ready || !errors.Is(r.Err, ErrTimeout) || r.Check != "tcp "+addr {
 		t.Fatalf("got %+v", r)
@@ -174,6 +177,16 @@ func TestHTTPAttemptTimeout(t *testing.T) {
 	if r := result(t, p, ch); r.Ready || !strings.Contains(r.Reason(), "deadline") {
 		t.Fatalf("got %+v", r)
 	}
+
+	// An attempt longer than the whole timeout is cut by it: the reason
+	// says no attempt finished (adding the cut attempt's error when it came
+	// back before the deadline's turn) instead of passing that error off as
+	// a verdict.
+	p, ch = probe(t, Options{Checks: []Check{HTTP(srv.URL)}, Interval: 10 * time.Millisecond,
+		AttemptTimeout: time.Minute, Timeout: 300 * time.Millisecond})
+	if r := result(t, p, ch); r.Ready || !errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Reason(), "no attempt finished") {
+		t.Fatalf("cut attempt: %+v", r)
+	}
 }
 
 func needSh(t *testing.T) {
@@ -212,7 +225,7 @@ func TestExecFailsAndHangingIsKilled(t *testing.T) {
 	needSh(t)
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	p, ch := probe(t, Options{Checks: []Check{Exec(Command{Argv: []string{"sh", "-c", "exit 3"}, Env: env}, execStart)},
-		Interval: 10 * time.Millisecond, Timeout: 300 * time.Millisecond})
+		Interval: 10 * time.Millisecond, Timeout: 3 * time.Second}) // room for one fork/exec on a loaded host
 	if r := result(t, p, ch); r.Ready || !strings.Contains(r.Reason(), "exit status 3") {
 		t.Fatalf("got %+v", r)
 	}
@@ -220,10 +233,16 @@ func TestExecFailsAndHangingIsKilled(t *testing.T) {
 	killed := make(chan struct{}, 10)
 	start := func(cmd *exec.Cmd) (<-chan int, func(), error) {
 		exit, kill, err := execStart(cmd)
-		return exit, func() { killed <- struct{}{}; kill() }, err
+		return exit, func() {
+			select {
+			case killed <- struct{}{}:
+			default: // one is enough
+			}
+			kill()
+		}, err
 	}
 	p, ch = probe(t, Options{Checks: []Check{Exec(Command{Argv: []string{"sleep", "100"}, Env: env}, start)},
-		AttemptTimeout: 50 * time.Millisecond, Timeout: 400 * time.Millisecond})
+		AttemptTimeout: 50 * time.Millisecond, Timeout: 3 * time.Second})
 	if r := result(t, p, ch); r.Ready || !strings.Contains(r.Reason(), "killed") {
 		t.Fatalf("got %+v", r)
 	}
