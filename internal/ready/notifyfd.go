@@ -25,6 +25,8 @@ type readPause struct {
 	once   sync.Once
 	held   chan struct{} // closed once the reader is held
 	resume chan struct{} // closed by Resume or Close
+	wdDue  time.Time     // the watchdog Hand stopped was due then (zero: none)
+	wdGen  int           // n.wdGen after the stop: a ping since re-armed it
 }
 
 // hold is called by the reader when a read ended at its deadline: while

@@ -16,8 +16,10 @@ import (
 // live upgrade carries: its address, the process's pid, what it reported
 // and the watchdog's due time, and a duplicate of its descriptor (close-
 // on-exec: the caller clears it before exec). Datagrams sent from now on
-// wait in the socket; the watchdog keeps running (an upgrade that does
-// not happen needs it). Resume undoes Hand; the file is the caller's.
+// wait in the socket, and the watchdog timer stops: a ping the process
+// sends in time waits in the socket too, so a timer left running would
+// fail it. Resume undoes Hand (queued datagrams first, then the watchdog
+// for what is left of its period); the file is the caller's.
 func (n *NotifySocket) Hand() (NotifyHandover, *os.File, error) {
 	n.mu.Lock()
 	if n.closed || n.conn == nil {
@@ -43,6 +45,13 @@ func (n *NotifySocket) Hand() (NotifyHandover, *os.File, error) {
 	n.deliverMu.Lock() // a delivery in flight (SetPID's queue, the watchdog's) ends first
 	n.mu.Lock()
 	h := NotifyHandover{Addr: n.addr, Path: n.path, PID: n.pid, State: n.st, WatchdogDue: n.wdDue}
+	if n.wd != nil {
+		// A firing timer waiting for deliverMu sees the generation move on.
+		n.wd.Stop()
+		n.wd = nil
+		n.wdGen++
+		pr.wdDue, pr.wdGen = n.wdDue, n.wdGen
+	}
 	n.mu.Unlock()
 	n.deliverMu.Unlock()
 	f, err := conn.File()
@@ -53,7 +62,10 @@ func (n *NotifySocket) Hand() (NotifyHandover, *os.File, error) {
 	return h, f, nil
 }
 
-// Resume undoes Hand: the socket is read again.
+// Resume undoes Hand: what was sent meanwhile is handled, the watchdog
+// Hand stopped runs again for what is left of its period (fires at once if
+// that has passed and no WATCHDOG=1 was queued), and the socket is read
+// again.
 func (n *NotifySocket) Resume() {
 	n.mu.Lock()
 	pr, conn := n.pause, n.conn
@@ -62,13 +74,34 @@ func (n *NotifySocket) Resume() {
 		return
 	}
 	conn.SetReadDeadline(time.Time{})
+	n.deliverMu.Lock()
 	n.mu.Lock()
 	if n.pause != pr {
-		pr = nil // Close released it
-	} else {
-		n.pause = nil
+		n.mu.Unlock()
+		n.deliverMu.Unlock()
+		return // Close released it
 	}
 	n.mu.Unlock()
+	// As AdoptNotify does: queued datagrams before the timer, so a ping
+	// sent in time counts however long the hand-over lasted.
+	select {
+	case <-pr.held: // the reader waits in hold: nothing else reads conn
+		for _, d := range readQueued(conn, n) {
+			n.receive(d)
+		}
+	default: // Hand failed before the reader was held
+	}
+	n.mu.Lock()
+	if n.pause == pr {
+		n.pause = nil
+		if !pr.wdDue.IsZero() && n.wdGen == pr.wdGen { // no ping or trigger read
+			n.armWatchdogInLocked(time.Until(pr.wdDue))
+		}
+	} else {
+		pr = nil // Close released it meanwhile
+	}
+	n.mu.Unlock()
+	n.deliverMu.Unlock()
 	if pr != nil {
 		close(pr.resume)
 	}

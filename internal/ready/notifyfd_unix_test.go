@@ -272,3 +272,71 @@ func TestAdoptNotifyQueuedPing(t *testing.T) {
 		n.Close()
 	}
 }
+
+// TestHandStopsWatchdogResumeRearms: while a socket is handed (a live
+// upgrade's freeze), its watchdog does not fire: a ping the process sends
+// in time waits in the socket. An upgrade that is then aborted (Resume)
+// handles the queued ping first and re-arms the whole period; without a
+// ping, a due time that passed during the hand-over fires at Resume.
+func TestHandStopsWatchdogResumeRearms(t *testing.T) {
+	const period = 200 * time.Millisecond
+	for _, ping := range []bool{true, false} {
+		t.Run(map[bool]string{true: "queued-ping", false: "no-ping"}[ping], func(t *testing.T) {
+			events := make(eventLog, 64)
+			n, err := ListenNotify(NotifyOptions{Dir: sockDir(t), UID: -1, GID: -1, Watchdog: period,
+				OnEvent: func(e Event) { events <- e }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			n.SetPID(os.Getpid())
+			h, f, err := n.Hand()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if h.WatchdogDue.IsZero() {
+				t.Fatal("the watchdog was not armed at Hand")
+			}
+			if ping {
+				if _, err := sdnotify.New(n.Addr()).Notify("WATCHDOG=1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The stimulus is time passing: the hand-over outlasts the period.
+			for time.Now().Before(h.WatchdogDue.Add(3 * period)) {
+				time.Sleep(period / 4)
+			}
+			select {
+			case e := <-events:
+				t.Fatalf("event while handed: %+v", e)
+			default:
+			}
+			n.Resume()
+			if !ping {
+				events.until(t, EventWatchdogTimeout)
+				return
+			}
+			for timeout := time.After(wait); ; {
+				select {
+				case e := <-events:
+					if e.Kind == EventWatchdogTimeout {
+						t.Fatalf("the watchdog failed a process whose ping was queued: %+v", e)
+					}
+					if e.Kind != EventWatchdog {
+						continue
+					}
+				case <-timeout:
+					t.Fatal("the queued WATCHDOG=1 was not handled at Resume")
+				}
+				break
+			}
+			n.mu.Lock()
+			due := n.wdDue
+			n.mu.Unlock()
+			if due.Before(h.WatchdogDue.Add(3 * period)) {
+				t.Fatalf("watchdog due %v after Resume, want a whole period after the queued ping was handled", due)
+			}
+		})
+	}
+}
