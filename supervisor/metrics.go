@@ -393,10 +393,13 @@ func (wo *watcherObs) diff(s *Supervisor, w *watcher.Watcher) int {
 			switch {
 			case prevState == watcher.StateFlapping:
 				reason = ReasonFlapping
-			case old.PID != 0 && wo.unhealthy[p.WID] == old.PID, healthFailure(p.Error):
+			case p.LivenessRestarts > old.LivenessRestarts,
+				old.PID != 0 && wo.unhealthy[p.WID] == old.PID, healthFailure(p.Error):
 				// The watcher stopped it for a failed liveness check (or
-				// watchdog) and keeps why in the slot's error until the
-				// next process is ready.
+				// watchdog): it counts those restarts, since the slot's
+				// error is cleared at the next spawn and the unhealthy
+				// state may come and go between two looks of the
+				// observer.
 				reason = ReasonHealth
 				if wo.unhealthy[p.WID] != old.PID || old.PID == 0 {
 					wo.unhealthy[p.WID] = old.PID

@@ -41,6 +41,8 @@ type AdoptSlot struct {
 	Unplanned    int
 	Planned      int
 	Crashed      bool
+	CrashedLive  bool `json:",omitempty"`
+	LiveRestarts int  `json:",omitempty"`
 	Exits        []time.Time
 	LastExit     ExitStatus
 	HasExit      bool
@@ -188,6 +190,7 @@ func (w *Watcher) captureLocked() (AdoptState, []*proc) {
 	for _, s := range w.slots {
 		as := AdoptSlot{WID: s.wid, Failures: s.failures, SpawnErrs: s.spawnErrs, FailedStarts: s.failedStarts,
 			Spawns: s.spawns, Unplanned: s.unplanned, Planned: s.planned, Crashed: s.crashed,
+			CrashedLive: s.crashedLive, LiveRestarts: s.liveRestarts,
 			Exits: append([]time.Time(nil), s.exits...), LastExit: s.lastExit, HasExit: s.hasExit,
 			LastErr: s.lastErr, Down: s.down, FailSeq: s.failSeq, FailWhy: s.failWhy}
 		if s.timer != nil {
@@ -361,6 +364,7 @@ func (w *Watcher) adoptLocked(st AdoptState, register func(pid int, onExit func(
 	for _, as := range st.Slots {
 		s := &slot{wid: as.WID, failures: as.Failures, spawnErrs: as.SpawnErrs, failedStarts: as.FailedStarts,
 			spawns: as.Spawns, unplanned: as.Unplanned, planned: as.Planned, crashed: as.Crashed,
+			crashedLive: as.CrashedLive, liveRestarts: as.LiveRestarts,
 			exits: as.Exits, lastExit: as.LastExit, hasExit: as.HasExit, lastErr: as.LastErr, down: as.Down,
 			failSeq: as.FailSeq, failWhy: as.FailWhy}
 		w.slots = append(w.slots, s)

@@ -27,6 +27,10 @@ type SlotDigest struct {
 	Health                    string // ProcStatus.Health
 	Error                     string // the slot's error (ProcStatus.Error)
 	Restarts, PlannedRestarts int
+	// LivenessRestarts counts the Restarts that followed a failed
+	// liveness check (health.*) or a missed watchdog: the observer tells
+	// why a slot restarted without having seen its process unhealthy.
+	LivenessRestarts int
 }
 
 // Digest is a watcher's state and its listed slots (the slots Status
@@ -111,7 +115,7 @@ func (w *Watcher) digestLocked(d *Digest) {
 	d.Slots = d.Slots[:0]
 	now := time.Now()
 	for _, s := range w.slots {
-		sd := SlotDigest{WID: s.wid, Error: s.lastErr, Restarts: s.unplanned, PlannedRestarts: s.planned, Health: string(ready.HealthUnknown)}
+		sd := SlotDigest{WID: s.wid, Error: s.lastErr, Restarts: s.unplanned, PlannedRestarts: s.planned, LivenessRestarts: s.liveRestarts, Health: string(ready.HealthUnknown)}
 		switch {
 		case s.proc != nil:
 			sd.PID = s.proc.pid

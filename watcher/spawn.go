@@ -338,11 +338,14 @@ func (w *Watcher) commitLocked(j *spawnJob) {
 		if s.spawns > 0 {
 			if s.crashed {
 				s.unplanned++
+				if s.crashedLive {
+					s.liveRestarts++
+				}
 			} else {
 				s.planned++
 			}
 		}
-		s.crashed = false
+		s.crashed, s.crashedLive = false, false
 		s.spawns++
 		w.armAgeLocked(p)
 	}

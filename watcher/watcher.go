@@ -124,6 +124,8 @@ type slot struct {
 	unplanned    int         // restarts after an unexpected exit or a flapping pause
 	planned      int         // restarts asked for: reload, restart, stop and start
 	crashed      bool        // the next start follows an unexpected exit (unplanned)
+	crashedLive  bool        // ... of a process failed for its liveness (health.*, watchdog)
+	liveRestarts int         // the unplanned restarts that followed a liveness failure
 	exits        []time.Time // recent unexpected exits, for flapping
 	lastExit     ExitStatus
 	hasExit      bool
@@ -376,7 +378,7 @@ func (w *Watcher) startLocked() (int, *launched) {
 	w.stopTimer(&w.flapT)
 	for _, s := range w.slots {
 		s.failures, s.spawnErrs, s.down, s.exits, s.failedStarts = 0, 0, false, nil, 0
-		s.crashed = false // started on request: a planned restart
+		s.crashed, s.crashedLive = false, false // started on request: a planned restart
 	}
 	w.notify()
 	if w.spec.Hook == nil {
@@ -1224,6 +1226,9 @@ func (w *Watcher) finishLocked(p *proc) {
 		}
 	}
 	s.crashed = d == Restart || d == Flap
+	// failLocked without start: a liveness check (health.*) or a missed
+	// watchdog after ready stopped it.
+	s.crashedLive = d == Restart && p.failed != "" && !p.failStart
 	if d == Restart && p.failed != "" {
 		s.lastErr = p.failed
 	}
@@ -1260,7 +1265,7 @@ func (w *Watcher) flapLocked(retryIn time.Duration, st ExitStatus) {
 	w.errMsg = fmt.Sprintf("%d exits within %s, retrying in %s (round %d of %d)", fl.Attempts, fl.Window, retryIn, w.rounds, fl.MaxRetry)
 	w.log.Warn("flapping", "detail", w.errMsg)
 	for _, s := range w.slots {
-		s.crashed = true // the retry after the pause is unplanned
+		s.crashed, s.crashedLive = true, false // the retry after the pause is unplanned (flapping)
 	}
 	w.stopAllLocked()
 	w.event(Event{Watcher: w.spec.Name, Kind: "flapping", Exit: st})
