@@ -27,12 +27,12 @@ func TestEventsCommand(t *testing.T) {
 		out, errb := &testhelper.SyncBuffer{}, &testhelper.SyncBuffer{}
 		done := make(chan result, 1)
 		// The previous run's stream ends on the daemon's side too.
-		testhelper.Eventually(t, 5*time.Second, "no follower", func() bool { return f.Subscribers() == 0 })
+		testhelper.Eventually(t, 30*time.Second, "no follower", func() bool { return f.Subscribers() == 0 })
 		go func() {
 			code := run(ctx, append([]string{"--socket", sock, "events"}, args...), out, errb)
 			done <- result{code, out.String(), errb.String()}
 		}()
-		testhelper.Eventually(t, 5*time.Second, "the daemon to follow", func() bool { return f.Subscribers() == 1 })
+		testhelper.Eventually(t, 30*time.Second, "the daemon to follow", func() bool { return f.Subscribers() == 1 })
 		return out, cancel, done
 	}
 
@@ -40,7 +40,7 @@ func TestEventsCommand(t *testing.T) {
 	f.Emit(ctl.Event{Time: t0.Add(time.Second), Type: "exit", Watcher: "db", WID: 1, PID: 99, Signal: "KILL"})
 	f.Emit(ctl.Event{Time: t0.Add(2 * time.Second), Type: "spawn", Watcher: "web", WID: 1, PID: 1240})
 	f.Emit(ctl.Event{Time: t0.Add(3 * time.Second), Type: "lost", Count: 12})
-	testhelper.Eventually(t, 5*time.Second, "three lines", func() bool { return strings.Count(out.String(), "\n") == 3 })
+	testhelper.Eventually(t, 30*time.Second, "three lines", func() bool { return strings.Count(out.String(), "\n") == 3 })
 	stop()
 	r := <-done
 	if r.code != 0 || r.stderr != "" {
@@ -70,7 +70,7 @@ func TestEventsCommand(t *testing.T) {
 
 	out, stop, done = run1("--json")
 	f.Emit(ctl.Event{Time: t0, Type: "reload", Summary: &ctl.ReloadSummary{Added: []string{"x"}}})
-	testhelper.Eventually(t, 5*time.Second, "a line", func() bool { return strings.Count(out.String(), "\n") == 1 })
+	testhelper.Eventually(t, 30*time.Second, "a line", func() bool { return strings.Count(out.String(), "\n") == 1 })
 	stop()
 	r = <-done
 	var ev ctl.Event

@@ -131,13 +131,13 @@ func TestLogsFollowOverSSH(t *testing.T) {
 	defer interrupt()
 	out, done := logsF(t, ctx, f, sock, "-H", "ssh://h", "-n", "0", "web")
 	f.Log("web", "stdout", "hello")
-	testhelper.Eventually(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return out.String() == "web.1 | hello\n" })
+	testhelper.Eventually(t, 30*time.Second, "the new line, with nothing logged after it", func() bool { return out.String() == "web.1 | hello\n" })
 	interrupt()
 	r := waitExit(t, done, "Ctrl-C")
 	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | hello\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	testhelper.Eventually(t, 5*time.Second, "the remote side to stop following", func() bool { return f.Followers() == 0 })
+	testhelper.Eventually(t, 30*time.Second, "the remote side to stop following", func() bool { return f.Followers() == 0 })
 }
 
 // logs -f over ssh exits 0 when the daemon stops: the remote dial-stdio
@@ -157,7 +157,7 @@ func TestLogsFollowOverSSHDaemonStops(t *testing.T) {
 
 	out, done := logsF(t, context.Background(), f, sock, "-H", "ssh://h", "-n", "0", "web")
 	f.Log("web", "stdout", "last")
-	testhelper.Eventually(t, 5*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
+	testhelper.Eventually(t, 30*time.Second, "the line", func() bool { return out.String() == "web.1 | last\n" })
 	stop()
 	r := waitExit(t, done, "the daemon stopped")
 	if r.code != 0 || r.stderr != "" || r.stdout != "web.1 | last\n" {
