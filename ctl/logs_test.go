@@ -271,7 +271,11 @@ func TestLogsClientDisconnect(t *testing.T) {
 func TestLogsFollowOutlivesReadTimeout(t *testing.T) {
 	f := ctltest.NewFake("web")
 	const read = 100 * time.Millisecond
-	c := ctl.NewClient(startServer(t, f, serverOpts{readHeader: read, read: read, idle: time.Minute}))
+	// ReadHeaderTimeout is generous: the follow's own request must reach
+	// the server (a loaded machine can take more than 100 ms between the
+	// connect and the headers); ReadTimeout, 100 ms from the first read,
+	// still runs out while the follow is open.
+	c := ctl.NewClient(startServer(t, f, serverOpts{readHeader: 10 * time.Second, read: read, idle: time.Minute}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, done := follow(t, ctx, c, f, "web", 0)
