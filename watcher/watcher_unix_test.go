@@ -82,16 +82,17 @@ func TestStopKillsGrandchildrenAndIgnorers(t *testing.T) {
 		}
 		return len(pids) == 2
 	})
-	start := time.Now()
-	if err := w.Stop(context.Background(), true); err != nil {
-		t.Fatal(err)
+	// A stop that waited for the grandchildren, which ignore TERM and
+	// would never end on their own, would not return at all: the bound
+	// is far above the 500 ms grace so that only that fails it, not a
+	// loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.Stop(ctx, true); err != nil {
+		t.Fatalf("stop with a 500ms grace: %v", err)
 	}
-	el := time.Since(start)
 	for _, pid := range pids {
-		testhelper.Eventually(t, 2*time.Second, "grandchild "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
-	}
-	if el > 3*time.Second {
-		t.Fatalf("stop took %s", el)
+		testhelper.Eventually(t, 20*time.Second, "grandchild "+strconv.Itoa(pid)+" gone", func() bool { return !alive(pid) })
 	}
 }
 
@@ -103,13 +104,18 @@ func TestIgnoreTermKilledAfterGrace(t *testing.T) {
 	w := startWatcher(t, spec)
 	// Wait until the handler is installed, or TERM would kill it at once.
 	testhelper.Eventually(t, 5*time.Second, "pidfile", func() bool { b, _ := os.ReadFile(pidfile); return len(b) > 0 })
+	// The grace is waited for (the lower bound holds on any machine);
+	// then KILL ends it (the last exit below). No tight upper bound: a
+	// loaded machine can stretch the kill and the reap past any; one that
+	// never killed would not return within 20 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	start := time.Now()
-	if err := w.Stop(context.Background(), true); err != nil {
-		t.Fatal(err)
+	if err := w.Stop(ctx, true); err != nil {
+		t.Fatalf("stop with a 700ms grace: %v", err)
 	}
-	el := time.Since(start)
-	if el < 600*time.Millisecond || el > 3*time.Second {
-		t.Fatalf("stop took %s, want about 700ms", el)
+	if el := time.Since(start); el < 600*time.Millisecond {
+		t.Fatalf("stop took %s, before the 700ms grace", el)
 	}
 	if p := w.Status().Processes; len(p) != 1 || p[0].LastExit.Signal != "KILL" {
 		t.Fatalf("last exit = %+v", p)
