@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,11 +23,28 @@ import (
 // Readiness, liveness and exit-code policy (issue 15) with real
 // processes: sh and python3.
 
-func needPython(t *testing.T) {
+// python is python3's interpreter itself, not a wrapper such as a pyenv
+// shim (bash, then pyenv exec: a second or two per start on a loaded
+// machine, all of it inside a watchdog period or a ready.timeout).
+var python = sync.OnceValues(func() (string, error) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if exe := strings.TrimSpace(string(out)); err == nil && exe != "" {
+		return exe, nil
+	}
+	return py, nil
+})
+
+func needPython(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil {
+	py, err := python()
+	if err != nil {
 		t.Skip("python3 not found")
 	}
+	return py
 }
 
 // shSpec runs script with sh in one slot.
@@ -94,9 +112,9 @@ func TestStartFailsWhenNeverReady(t *testing.T) {
 }
 
 func TestStartWaitsForHTTPReady(t *testing.T) {
-	needPython(t)
+	py := needPython(t)
 	port := freePort(t)
-	spec := shSpec(t, "web", fmt.Sprintf("sleep 0.5; exec python3 -m http.server --bind 127.0.0.1 %d", port))
+	spec := shSpec(t, "web", fmt.Sprintf("sleep 0.5; exec %s -m http.server --bind 127.0.0.1 %d", py, port))
 	spec.Ready = ReadySpec{HTTP: fmt.Sprintf("http://127.0.0.1:%d/", port), Timeout: 20 * time.Second, Interval: 50 * time.Millisecond}
 	w := newWatcher(t, spec)
 	if err := w.Start(ctx30(t), true); err != nil {
@@ -129,7 +147,10 @@ func TestStartWaitsForHTTPReady(t *testing.T) {
 
 func TestStartFailsOnQuickExit(t *testing.T) {
 	spec := shSpec(t, "quick", "sleep 0.3; exit 3")
-	spec.Policy.MinUptime = 2 * time.Second
+	// Far above the 0.3 s the script lives: a loaded machine that takes
+	// seconds to fork sh and sleep must still see the exit before
+	// min_uptime counts the process as up.
+	spec.Policy.MinUptime = 20 * time.Second
 	w := newWatcher(t, spec)
 	err := w.Start(ctx30(t), true)
 	if err == nil || !strings.Contains(err.Error(), "quick.1: exited with code 3 after") {
@@ -199,7 +220,7 @@ time.sleep(100)
 `
 
 func TestNotifyReadyStatusWatchdog(t *testing.T) {
-	needPython(t)
+	py := needPython(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "n.py")
 	if err := os.WriteFile(script, []byte(notifyScript), 0o644); err != nil {
@@ -207,9 +228,14 @@ func TestNotifyReadyStatusWatchdog(t *testing.T) {
 	}
 	stop := filepath.Join(dir, "STOP")
 	spec := shSpec(t, "nt", "")
-	spec.Argv = []string{"python3", script, stop}
-	spec.Ready = ReadySpec{Notify: true, Timeout: 10 * time.Second}
-	spec.Watchdog = 5 * time.Second // python via a pyenv shim can take seconds to start on a loaded machine
+	spec.Argv = []string{py, script, stop}
+	spec.Ready = ReadySpec{Notify: true, Timeout: 20 * time.Second}
+	// The watchdog runs from the spawn: its first period covers the
+	// interpreter's start and the script's first ping, which a loaded
+	// machine can stretch to seconds (a pyenv shim took 1-2 s at a load
+	// of 18 on 2 cores; 5 s was too close). The period is also how long
+	// the missed-ping restart below takes.
+	spec.Watchdog = 10 * time.Second
 	spec.RuntimeDir = filepath.Join(dir, "run")
 	w := newWatcher(t, spec)
 	if err := w.Start(ctx30(t), true); err != nil {
@@ -224,7 +250,7 @@ func TestNotifyReadyStatusWatchdog(t *testing.T) {
 	}
 	// Pings stop: the watchdog restarts it as a failure.
 	os.WriteFile(stop, nil, 0o644)
-	testhelper.Eventually(t, 15*time.Second, "a restart after the missed ping", func() bool {
+	testhelper.Eventually(t, 30*time.Second, "a restart after the missed ping", func() bool {
 		q := w.Status().Processes[0]
 		return q.PID != p.PID && q.Restarts >= 1
 	})
@@ -354,7 +380,7 @@ func TestOnFailureExitCodes(t *testing.T) {
 }
 
 func TestHealthUnhealthyRestarts(t *testing.T) {
-	needPython(t)
+	py := needPython(t)
 	dir := t.TempDir()
 	port := freePort(t)
 	// Serves until the file DOWN exists, then stops answering but lives on.
@@ -373,9 +399,9 @@ time.sleep(100)
 `, port, filepath.Join(dir, "DOWN"))
 	os.WriteFile(filepath.Join(dir, "s.py"), []byte(script), 0o644)
 	spec := shSpec(t, "hl", "")
-	spec.Argv = []string{"python3", filepath.Join(dir, "s.py")}
+	spec.Argv = []string{py, filepath.Join(dir, "s.py")}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	spec.Ready = ReadySpec{TCP: addr, Timeout: 10 * time.Second, Interval: 20 * time.Millisecond}
+	spec.Ready = ReadySpec{TCP: addr, Timeout: 20 * time.Second, Interval: 20 * time.Millisecond}
 	spec.Health = HealthSpec{TCP: addr, Interval: 50 * time.Millisecond, Timeout: time.Second, Retries: 2}
 	w := newWatcher(t, spec)
 	if err := w.Start(ctx30(t), true); err != nil {
