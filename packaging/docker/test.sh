@@ -44,27 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failed=0
-pass() { echo "ok   $*"; }
-fail() {
-	echo "FAIL $*" >&2
-	failed=1
-}
-die() {
-	echo "FAIL $*" >&2
-	exit 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# poll SECONDS CMD...: run CMD every 100 ms until it succeeds or SECONDS pass.
-poll() {
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
+# shellcheck source=packaging/testlib.sh
+. packaging/testlib.sh
 
 # logs C: the container's stdout and stderr.
 logs() { docker logs "$1" 2>&1; }
@@ -148,7 +129,7 @@ poll 10 atleast "$c" 1 '^orphans\.1 \| orphans( [0-9]+){30}$' || {
 	showlogs "$c"
 	die "the orphan generator never reported its 30 orphans"
 }
-if poll 3 no_zombies_or_orphans "$c"; then
+if poll 15 no_zombies_or_orphans "$c"; then
 	pass "30 orphans re-parented to circled and were reaped: no zombie (container's /proc via docker exec; host /proc when the engine is local)"
 else
 	fail "zombies or orphans left 3 s after the generator exited:"
@@ -157,7 +138,7 @@ else
 fi
 
 docker kill -s USR2 "$c" >/dev/null
-if poll 5 atleast "$c" 3 '^(graceful\.[12]|signals\.1) \| signal SIGUSR2$'; then
+if poll 15 atleast "$c" 3 '^(graceful\.[12]|signals\.1) \| signal SIGUSR2$'; then
 	pass "docker kill -s USR2 reached the 3 watcher processes"
 else
 	showlogs "$c"
@@ -254,7 +235,7 @@ else
 		fail "the watchers received $n signals during the upgrade: $(logs "$c" | grep -E '\| signal ' | tr '\n' ';')"
 	fi
 	docker kill -s USR2 "$c" >/dev/null
-	if poll 5 atleast "$c" 3 '^(keep\.[12]|trap\.1) \| signal SIGUSR2$'; then
+	if poll 15 atleast "$c" 3 '^(keep\.[12]|trap\.1) \| signal SIGUSR2$'; then
 		pass "the new PID 1 forwards docker kill -s USR2 to the 3 watcher processes, and their output still reaches docker logs"
 	else
 		showlogs "$c"

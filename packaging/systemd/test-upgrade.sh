@@ -35,26 +35,8 @@ skip() {
 	echo "SKIP: $*"
 	exit 0
 }
-failed=0
-pass() { echo "ok   $*"; }
-fail() {
-	echo "FAIL $*" >&2
-	failed=1
-}
-die() {
-	echo "FAIL $*" >&2
-	exit 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# poll SECONDS CMD...: run CMD every 100 ms until it succeeds or SECONDS pass.
-poll() {
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
+# shellcheck source=packaging/testlib.sh
+. packaging/testlib.sh
 
 command -v docker >/dev/null 2>&1 || skip "no docker CLI in PATH"
 docker info >/dev/null 2>&1 || skip "no Docker Engine answers (docker info failed)"
@@ -170,7 +152,7 @@ booted() {
 	s=$(x systemctl is-system-running 2>/dev/null || true)
 	[ "$s" = running ] || [ "$s" = degraded ]
 }
-if poll 60 booted; then
+if poll_quiet 60 booted; then
 	pass "systemd booted as PID 1 ($(x systemctl --version | head -1)): $(x systemctl is-system-running 2>&1 || true)"
 else
 	docker logs "$c" 2>&1 | tail -40 >&2
@@ -216,7 +198,7 @@ else
 	x journalctl -u circled --no-pager | tail -30 >&2
 	die "systemctl start circled failed"
 fi
-poll 20 three_running || {
+poll_quiet 20 three_running || {
 	ctl status >&2 || true
 	die "the 3 sleep processes never ran"
 }
@@ -243,7 +225,7 @@ live_upgrade() {
 		x journalctl -u circled --no-pager | tail -30 >&2
 		die "$what: exit $rc: $out"
 	fi
-	poll 20 substate_running || true
+	poll_quiet 20 substate_running || true
 	after_props=$(props)
 	if [ "$(show MainPID)" = "$mainpid" ] && [ "$(show ActiveState)" = active ] && [ "$(show SubState)" = running ] &&
 		[ "$(show NRestarts)" = 0 ] && [ "$(show ExecMainStartTimestamp)" = "$started" ]; then
@@ -265,7 +247,7 @@ live_upgrade() {
 	fi
 	upjournal() { x journalctl --after-cursor "$cursor" --no-pager -o short-precise; }
 	notified() { upjournal | grep -F "circled.service: Got notification message from PID $mainpid " | grep -F 'READY=1'; }
-	poll 10 notified || true
+	poll_quiet 10 notified || true
 	journal=$(upjournal)
 	x systemd-analyze log-level info
 	# systemd's own lines about the unit (not circled's output, nor D-Bus chatter).
@@ -301,7 +283,7 @@ else
 	x journalctl -u circled --no-pager | tail -20 >&2
 	fail "systemctl reload circled after the upgrade: $out"
 fi
-poll 20 substate_running || true
+poll_quiet 20 substate_running || true
 if [ "$(show MainPID)" = "$mainpid" ] && [ "$(show ActiveState)" = active ] && [ "$(show NRestarts)" = 0 ] &&
 	[ "$(pids)" = "$before" ]; then
 	pass "after the reload: $(props), watcher pids unchanged"
