@@ -278,16 +278,37 @@ func TestNotifyTimeoutAndExtend(t *testing.T) {
 	}
 
 	// EXTEND_TIMEOUT_USEC moves the deadline: READY=1 arrives after the
-	// original timeout and is still in time.
-	n2 := listenNotifyForTest(t)
+	// original timeout and is still in time. The probe starts once the
+	// socket has read the extension (on a loaded host its reader could
+	// otherwise come to it after the original timeout), and that timeout
+	// leaves the prober's goroutine time to start: one that ran after the
+	// deadline would find it and the extension both pending.
+	extended := make(chan struct{}, 1)
+	n2, err := ListenNotify(NotifyOptions{Dir: sockDir(t), UID: -1, GID: -1, OnEvent: func(e Event) {
+		if e.Kind == EventExtendTimeout {
+			select {
+			case extended <- struct{}{}:
+			default:
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer n2.Close()
 	n2.SetPID(os.Getpid())
 	c := sdnotify.New(n2.Addr())
 	if _, err := c.Notify("EXTEND_TIMEOUT_USEC=60000000"); err != nil {
 		t.Fatal(err)
 	}
-	p, ch = probe(t, Options{Checks: []Check{NotifyReady(n2)}, Timeout: 100 * time.Millisecond})
-	time.AfterFunc(400*time.Millisecond, func() { c.Ready() }) // stimulus, later than Timeout
+	select {
+	case <-extended:
+	case <-time.After(wait):
+		t.Fatal("the socket did not read EXTEND_TIMEOUT_USEC")
+	}
+	const timeout = time.Second
+	p, ch = probe(t, Options{Checks: []Check{NotifyReady(n2)}, Timeout: timeout})
+	time.AfterFunc(2*timeout, func() { c.Ready() }) // stimulus, later than Timeout
 	if r := result(t, p, ch); !r.Ready {
 		t.Fatalf("extended: %s", r.Reason())
 	}
