@@ -88,7 +88,7 @@ func waitActive(t *testing.T, d *pid1Daemon, names ...string) {
 
 func daemonVersion(t *testing.T, d *pid1Daemon) ctl.Version {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	v, err := ctl.NewClient(d.socket).Version(ctx)
 	if err != nil {
@@ -305,7 +305,7 @@ backoff_max = 2
 		return w.Processes[0].Restarts >= crashyBefore.Processes[0].Restarts+2, fmt.Sprintf("%+v", w.Processes)
 	})
 	// The upgrade event.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	found := errors.New("found")
 	err = ctl.NewClient(d.socket).Events(ctx, ctl.EventsRequest{Since: since}, func(ev ctl.Event, line []byte) error {
@@ -335,7 +335,7 @@ backoff_max = 2
 	t.Logf("%d status requests across the upgrades", statusRuns.Load())
 	// The event history crossed both execs: both upgrade events.
 	var ups []string
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	ctl.NewClient(d.socket).Events(ctx2, ctl.EventsRequest{Since: since}, func(ev ctl.Event, line []byte) error {
 		if ev.Type == "upgrade" {
