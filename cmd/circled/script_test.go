@@ -830,10 +830,16 @@ func cmdNoWatcher(ts *testscript.TestScript, neg bool, args []string) {
 // every event keeps the number of reloads low.
 const burstGap = 5 * time.Millisecond
 
-// burst DEST N FINAL [OTHER...]: write DEST in place (truncate and write,
-// like an editor without rename or a shell redirect) N times, burstGap
-// apart, cycling through the contents of the OTHER files; the N-th and
-// last write is FINAL's content.
+// burst DEST N FINAL [OTHER...]: write DEST in place (same file, no
+// rename, like an editor without rename) N times, burstGap apart,
+// cycling through the contents of the OTHER files; the N-th and last
+// write is FINAL's content. Each write puts the new bytes over the old,
+// then cuts the file to their length: a reload that comes in the middle
+// of a write (a loaded host can stop this test between two system calls
+// for longer than the debounce) reads the old version or the new one,
+// never the empty file of truncate-then-write, which it would rightly
+// apply (removing the watcher). Keep the versions the same length: a
+// longer old one shows its tail until the cut.
 func cmdBurst(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 3 {
 		ts.Fatalf("usage: burst DEST N FINAL [OTHER...]")
@@ -852,6 +858,15 @@ func cmdBurst(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		// The last write (i = n-1) is versions[k-1], FINAL.
 		v := versions[((k-1-(n-1-i))%k+k)%k]
-		ts.Check(os.WriteFile(dest, v, 0o644))
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE, 0o644)
+		ts.Check(err)
+		_, err = f.WriteAt(v, 0)
+		if err == nil {
+			err = f.Truncate(int64(len(v)))
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		ts.Check(err)
 	}
 }
