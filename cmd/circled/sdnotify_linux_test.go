@@ -30,7 +30,10 @@ func TestSdNotifyLifecycle(t *testing.T) {
 	defer conn.Close()
 	envOut := filepath.Join(dir, "env")
 	cfg := filepath.Join(dir, "circled.ini")
-	os.WriteFile(cfg, []byte("[circled]\nsocket = "+filepath.Join(dir, "c.sock")+"\n[watcher:w]\ncopy_env = true\n"+
+	// watch_config = false: the reload is the SIGHUP's alone (the config
+	// watch would see the rewrite too, and a loaded host could let it
+	// reload first: two RELOADING=1/READY=1 pairs).
+	os.WriteFile(cfg, []byte("[circled]\nsocket = "+filepath.Join(dir, "c.sock")+"\nwatch_config = false\n[watcher:w]\ncopy_env = true\n"+
 		"cmd = /bin/sh -c 'env > "+envOut+"; exec sleep 1000'\n"), 0o644)
 	cmd := exec.Command(filepath.Join(binDir, "circled"), "-c", cfg)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+nsock)
@@ -41,7 +44,7 @@ func TestSdNotifyLifecycle(t *testing.T) {
 	next := func(want string) {
 		t.Helper()
 		buf := make([]byte, 4096)
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 		n, err := conn.Read(buf)
 		if err != nil {
 			t.Fatalf("waiting for %s: %v", want, err)
@@ -52,14 +55,14 @@ func TestSdNotifyLifecycle(t *testing.T) {
 	}
 	next("READY=1")
 	var b []byte
-	testhelper.Eventually(t, 10*time.Second, "the child to write its environment", func() bool {
+	testhelper.Eventually(t, 30*time.Second, "the child to write its environment", func() bool {
 		b, _ = os.ReadFile(envOut)
 		return strings.Contains(string(b), "CIRCLED_WID=")
 	})
 	if strings.Contains(string(b), "NOTIFY_SOCKET") {
 		t.Errorf("a child inherited NOTIFY_SOCKET")
 	}
-	os.WriteFile(cfg, []byte("[circled]\nsocket = "+filepath.Join(dir, "c.sock")+"\n[watcher:w]\ncmd = sleep 1001\n"), 0o644)
+	os.WriteFile(cfg, []byte("[circled]\nsocket = "+filepath.Join(dir, "c.sock")+"\nwatch_config = false\n[watcher:w]\ncmd = sleep 1001\n"), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
 	next("RELOADING=1")
 	next("READY=1")
