@@ -130,7 +130,7 @@ wait
 		}
 	})
 	// The state file is written within moments of the starts.
-	testhelper.Eventually(t, 5*time.Second, "the state file", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "the state file", func() bool {
 		b, _ := os.ReadFile(sock + ".state")
 		if strings.Contains(log1.String(), "process containment: one cgroup") {
 			return bytes.Contains(b, []byte("cgroup "))

@@ -56,7 +56,7 @@ func TestReloadReportsFailedWatchers(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, "[watcher:good]\ncmd = sleep 1000\n[watcher:bad]\ncmd = sleep 1001\n")
 	s, _ := newSup(t, path)
-	testhelper.Eventually(t, 5*time.Second, "all active", allActive(s))
+	testhelper.Eventually(t, 20*time.Second, "all active", allActive(s))
 
 	writeConfig(t, dir, "[watcher:good]\ncmd = sleep 1002\n"+
 		"[watcher:bad]\ncmd = "+dir+"/missing-bad\nmax_retry = 0\n"+

@@ -20,7 +20,7 @@ func TestStatsForgetsReapedProcesses(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := newSup(t, writeConfig(t, dir, "[circled]\nsocket = "+filepath.Join(dir, "s.sock")+"\n[watcher:w]\ncmd = sleep 1013\nnumprocesses = 3\n"))
 	pids := func() []int { p, _ := s.PIDs("w"); slices.Sort(p); return p }
-	testhelper.Eventually(t, 5*time.Second, "3 processes", func() bool { return len(pids()) == 3 })
+	testhelper.Eventually(t, 20*time.Second, "3 processes", func() bool { return len(pids()) == 3 })
 	old := pids()
 	if _, err := s.Stats([]string{"w"}); err != nil {
 		t.Fatal(err)
