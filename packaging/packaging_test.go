@@ -281,6 +281,29 @@ func checkUnit(t *testing.T, unit string) {
 	}
 }
 
+// dpkgRun runs dpkg with args and returns its output; while another dpkg
+// or apt holds dpkg's lock it tries again, for up to 10 minutes, instead
+// of failing: go test ./... runs packages at once, and a test of another
+// package may be installing what it needs (packaging/test-deps-*.sh run
+// apt-get) when this one installs the .deb.
+func dpkgRun(t *testing.T, args ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for waited := false; ; waited = true {
+		b, err := exec.Command("dpkg", args...).CombinedOutput()
+		if err == nil {
+			return string(b)
+		}
+		if !strings.Contains(string(b), "locked by another process") || time.Now().After(deadline) {
+			t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		if !waited {
+			t.Logf("dpkg %s: dpkg's lock is held; trying again until it is free: %s", strings.Join(args, " "), strings.TrimSpace(string(b)))
+		}
+		time.Sleep(time.Second) // a poll of another process's lock, with the deadline above
+	}
+}
+
 // TestDebInstall installs the .deb on this machine, runs the installed
 // programs, and purges it again. It needs root and dpkg; it leaves alone a
 // machine where a circled package is already installed.
@@ -312,12 +335,12 @@ func TestDebInstall(t *testing.T) {
 		t.Skipf("SKIP: dpkg knows a circled package here (%s); the test does not replace or purge it", st)
 	}
 
-	run(t, "", nil, "dpkg", "-i", deb)
+	dpkgRun(t, "-i", deb)
 	purged := false
 	purge := func() {
 		if !purged {
 			purged = true
-			run(t, "", nil, "dpkg", "--purge", "circled")
+			dpkgRun(t, "--purge", "circled")
 		}
 	}
 	t.Cleanup(purge)
