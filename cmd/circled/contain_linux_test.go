@@ -10,7 +10,10 @@ package main
 // once, with the usual sequence: the daemon finishes its cleanup (it got
 // TERM, not KILL), the TERM-ignoring one is killed after
 // graceful_timeout. This needs a cgroup per process: the tests skip
-// where circled has no writable cgroup v2.
+// where circled has no writable cgroup v2. graceful_timeout (3 s) is
+// what each stop waits for the TERM-ignoring process; it must also fit
+// the daemon's 100 ms of cleanup on a loaded host (1 s left a margin a
+// slow host could eat, and a cleanup cut by SIGKILL fails the tests).
 
 import (
 	"os"
@@ -25,7 +28,7 @@ import (
 const escapers = `
 [watcher:esc]
 cmd = sh -c 'setsid -f {sigtrap} trap {dir}/daemon 100ms; exec {sigtrap} setsid {dir}/esc'
-graceful_timeout = 1
+graceful_timeout = 3
 min_uptime = 0
 `
 
