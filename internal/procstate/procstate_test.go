@@ -48,7 +48,7 @@ func TestJournal(t *testing.T) {
 	f.Started("web", 2, 102, 5002)
 	f.Started("web", 3, 103, 5003)
 	f.Ended(102)
-	testhelper.Eventually(t, 5*time.Second, "101 and 103 recorded", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "101 and 103 recorded", func() bool {
 		st, _ := read(path)
 		return st != nil && len(st.Procs) == 2 && st.Procs[0].PID == 101 && st.Procs[1].PID == 103
 	})
@@ -62,7 +62,7 @@ func TestJournal(t *testing.T) {
 		f.Ended(1000 + i)
 	}
 	f.Started("w", 9, 99999, 8000)
-	testhelper.Eventually(t, 10*time.Second, "99999 recorded", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "99999 recorded", func() bool {
 		st, _ := read(path)
 		return st != nil && len(st.Procs) == 3 && st.Procs[2].PID == 99999
 	})
