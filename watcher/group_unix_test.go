@@ -49,7 +49,7 @@ func countPrefix(path, prefix string) int {
 func TestStopKeepsGraceForRestOfGroup(t *testing.T) {
 	spec, out := workerSpec(t, "grace")
 	w := startWatcher(t, spec)
-	testhelper.Eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	testhelper.Eventually(t, 20*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
 	if err := w.Stop(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 	spec, out := workerSpec(t, "lead")
 	spec.Policy.MinUptime = 0 // restart at once
 	w := startWatcher(t, spec)
-	testhelper.Eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	testhelper.Eventually(t, 20*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
 	old := w.PIDs()[0]
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 		ps := w.Status().Processes
 		return len(ps) == 1 && ps[0].State == ProcRunning && ps[0].PID != old
 	})
-	testhelper.Eventually(t, 5*time.Second, "4 workers ready", func() bool { return countPrefix(out, "ready") == 4 })
+	testhelper.Eventually(t, 20*time.Second, "4 workers ready", func() bool { return countPrefix(out, "ready") == 4 })
 	b, _ := os.ReadFile(out)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	// ready, ready (old), done, done (old, after TERM), ready, ready (new).
@@ -94,7 +94,7 @@ func TestLeaderExitStopsRestBeforeReplacement(t *testing.T) {
 func TestStartDuringStopStartsReplacement(t *testing.T) {
 	spec, out := workerSpec(t, "restart")
 	w := startWatcher(t, spec)
-	testhelper.Eventually(t, 5*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
+	testhelper.Eventually(t, 20*time.Second, "2 workers ready", func() bool { return countPrefix(out, "ready") == 2 })
 	old := w.PIDs()[0]
 	if err := w.Stop(context.Background(), false); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ func TestUmaskAndRlimitViaTrampoline(t *testing.T) {
 	spec.Rlimits = []Rlimit{{Name: "nofile", Value: 123}}
 	w := startWatcher(t, spec)
 	pid := w.PIDs()[0]
-	testhelper.Eventually(t, 5*time.Second, "limits applied", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "limits applied", func() bool {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/limits")
 		if err != nil {
 			return false

@@ -55,7 +55,7 @@ func TestKilledChildIsReplaced(t *testing.T) {
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	testhelper.Eventually(t, 5*time.Second, "a new pid", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "a new pid", func() bool {
 		p := w.Status().Processes[0]
 		return p.State == ProcRunning && p.PID != old && p.PID != 0
 	})
@@ -73,7 +73,7 @@ func TestStopKillsGrandchildrenAndIgnorers(t *testing.T) {
 	spec.GracefulTimeout = 500 * time.Millisecond
 	w := startWatcher(t, spec)
 	var pids []int
-	testhelper.Eventually(t, 5*time.Second, "grandchild pids", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "grandchild pids", func() bool {
 		b, _ := os.ReadFile(pidfile)
 		pids = pids[:0]
 		for _, f := range strings.Fields(string(b)) {
@@ -103,7 +103,7 @@ func TestIgnoreTermKilledAfterGrace(t *testing.T) {
 	spec.Env = append(spec.Env, "CIRCLE_PIDFILE="+pidfile)
 	w := startWatcher(t, spec)
 	// Wait until the handler is installed, or TERM would kill it at once.
-	testhelper.Eventually(t, 5*time.Second, "pidfile", func() bool { b, _ := os.ReadFile(pidfile); return len(b) > 0 })
+	testhelper.Eventually(t, 20*time.Second, "pidfile", func() bool { b, _ := os.ReadFile(pidfile); return len(b) > 0 })
 	// The grace is waited for (the lower bound holds on any machine);
 	// then KILL ends it (the last exit below). No tight upper bound: a
 	// loaded machine can stretch the kill and the reap past any; one that
@@ -158,7 +158,7 @@ func TestSpawnErrorBacksOffThenFatal(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Fatalf("start error = %v", err)
 	}
-	testhelper.Eventually(t, 5*time.Second, "fatal", func() bool { return w.Status().State == StateFatal })
+	testhelper.Eventually(t, 20*time.Second, "fatal", func() bool { return w.Status().State == StateFatal })
 	st := w.Status()
 	if !strings.Contains(st.Error, "spawn failed 3 times") || !strings.Contains(st.Processes[0].Error, "no such file") {
 		t.Fatalf("status = %+v", st)
@@ -171,18 +171,18 @@ func TestScaleKeepsSurvivors(t *testing.T) {
 	if n := w.Incr(2); n != 4 {
 		t.Fatalf("incr -> %d", n)
 	}
-	testhelper.Eventually(t, 5*time.Second, "4 running", func() bool { return w.Status().State == StateActive && len(w.PIDs()) == 4 })
+	testhelper.Eventually(t, 20*time.Second, "4 running", func() bool { return w.Status().State == StateActive && len(w.PIDs()) == 4 })
 	after := w.PIDs()
 	if after[0] != before[0] || after[1] != before[1] {
 		t.Fatalf("survivors changed: %v -> %v", before, after)
 	}
 	w.Incr(-3)
-	testhelper.Eventually(t, 5*time.Second, "1 running", func() bool { return len(w.PIDs()) == 1 })
+	testhelper.Eventually(t, 20*time.Second, "1 running", func() bool { return len(w.PIDs()) == 1 })
 	if w.PIDs()[0] != before[0] {
 		t.Fatalf("wid 1 changed")
 	}
 	for _, pid := range after[1:] {
-		testhelper.Eventually(t, 5*time.Second, "scaled-down pid gone", func() bool { return !alive(pid) })
+		testhelper.Eventually(t, 20*time.Second, "scaled-down pid gone", func() bool { return !alive(pid) })
 	}
 }
 
@@ -211,7 +211,7 @@ func TestOutputReachesSink(t *testing.T) {
 	spec.Stdout = sink
 	spec.Policy.Respawn = false
 	w := startWatcher(t, spec)
-	testhelper.Eventually(t, 5*time.Second, "output and EOF", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "output and EOF", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		return sink.closed
@@ -219,7 +219,7 @@ func TestOutputReachesSink(t *testing.T) {
 	if got := sink.String(); got != "hello from 1\npartial" {
 		t.Fatalf("output = %q", got)
 	}
-	testhelper.Eventually(t, 5*time.Second, "stopped", func() bool { return w.Status().State == StateStopped })
+	testhelper.Eventually(t, 20*time.Second, "stopped", func() bool { return w.Status().State == StateStopped })
 }
 
 // bufSink collects raw output, as a test double for the supervisor's sinks.
@@ -250,7 +250,7 @@ func TestManyDifferentExitsDoNotFlap(t *testing.T) {
 	w := startWatcher(t, spec)
 	for _, pid := range w.PIDs() {
 		syscall.Kill(pid, syscall.SIGKILL)
-		testhelper.Eventually(t, 5*time.Second, "replacement", func() bool {
+		testhelper.Eventually(t, 20*time.Second, "replacement", func() bool {
 			return w.Status().State == StateActive && !slices.Contains(w.PIDs(), pid) && len(w.PIDs()) == 6
 		})
 	}
