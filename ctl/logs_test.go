@@ -33,7 +33,7 @@ func follow(t *testing.T, ctx context.Context, c *ctl.Client, f *ctltest.Fake, n
 	out := &testhelper.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- c.Logs(ctx, name, ctl.LogsRequest{Lines: lines, Follow: true}, out) }()
-	testhelper.Eventually(t, 5*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
+	testhelper.Eventually(t, 20*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
 	return out, done
 }
 
@@ -42,7 +42,7 @@ func wait(t *testing.T, done <-chan error, what string) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatalf("%s did not return", what)
 		return nil
 	}
@@ -179,13 +179,13 @@ func TestClientLogsFollow(t *testing.T) {
 	f := ctltest.NewFake("web", "worker")
 	c := ctl.NewClient(startServer(t, f))
 	out, done := follow(t, context.Background(), c, f, "web", 1)
-	testhelper.Eventually(t, 5*time.Second, "the last line", func() bool { return out.String() == "web.1 | oops 2\n" })
+	testhelper.Eventually(t, 20*time.Second, "the last line", func() bool { return out.String() == "web.1 | oops 2\n" })
 
 	for i := range 3 {
 		line := fmt.Sprintf("web.1 | new %d\n", i)
 		f.Log("worker", "stdout", "not followed")
 		f.Log("web", "stdout", fmt.Sprintf("new %d", i))
-		testhelper.Eventually(t, 5*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), line) })
+		testhelper.Eventually(t, 20*time.Second, "the new line, with nothing logged after it", func() bool { return strings.HasSuffix(out.String(), line) })
 	}
 	f.Log("web", "stderr", "last words")
 	f.RemoveWatcher("web")
@@ -238,7 +238,7 @@ func TestClientLogsCancel(t *testing.T) {
 	if err := wait(t, done, "Logs after cancel"); err != nil {
 		t.Errorf("Logs after cancel: %v, want nil", err)
 	}
-	testhelper.Eventually(t, 5*time.Second, "the backend's ctx to end", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "the backend's ctx to end", func() bool {
 		return hasCall(f, "Logs web end: context canceled") && f.Followers() == 0
 	})
 }
@@ -260,9 +260,9 @@ func TestLogsClientDisconnect(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	testhelper.Eventually(t, 5*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
+	testhelper.Eventually(t, 20*time.Second, "the backend to follow", func() bool { return f.Followers() == 1 })
 	conn.Close()
-	testhelper.Eventually(t, 5*time.Second, "the backend's ctx to end", func() bool {
+	testhelper.Eventually(t, 20*time.Second, "the backend's ctx to end", func() bool {
 		return hasCall(f, "Logs web end: context canceled") && f.Followers() == 0
 	})
 }
@@ -281,7 +281,7 @@ func TestLogsFollowOutlivesReadTimeout(t *testing.T) {
 	out, done := follow(t, ctx, c, f, "web", 0)
 	time.Sleep(3 * read) // the deadline must pass
 	f.Log("web", "stdout", "still here")
-	testhelper.Eventually(t, 5*time.Second, "a line after the read timeout", func() bool { return out.String() == "web.1 | still here\n" })
+	testhelper.Eventually(t, 20*time.Second, "a line after the read timeout", func() bool { return out.String() == "web.1 | still here\n" })
 	select {
 	case err := <-done:
 		t.Fatalf("the follow ended: %v", err)
@@ -310,7 +310,7 @@ func TestClientLogsServerShutdown(t *testing.T) {
 
 	out, done := follow(t, context.Background(), ctl.NewClient(sock), f, "web", 1)
 	f.Log("web", "stdout", "bye")
-	testhelper.Eventually(t, 5*time.Second, "the line", func() bool { return strings.HasSuffix(out.String(), "web.1 | bye\n") })
+	testhelper.Eventually(t, 20*time.Second, "the line", func() bool { return strings.HasSuffix(out.String(), "web.1 | bye\n") })
 	stop()
 	if err := wait(t, done, "Logs after the server stopped"); err != nil {
 		t.Errorf("Logs after the server stopped: %v, want nil", err)
@@ -389,7 +389,7 @@ func TestClientLogsServerShutdownBeforeHeaders(t *testing.T) {
 	}()
 	select {
 	case <-b.started:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("the backend was not called")
 	}
 	stop()
