@@ -120,7 +120,7 @@ func TestRingOverwriteAndFollow(t *testing.T) {
 	go r.appendLines(Stdout, []byte("p | "), []byte("later\n"))
 	select {
 	case <-more:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second): // never, when not woken
 		t.Fatal("follower not woken")
 	}
 	if data, _, _, _, _ := r.Since(cur2, -1); string(data) != "p | later\n" {
