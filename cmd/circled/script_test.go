@@ -172,6 +172,13 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 
 const defaultTimeout = 10 * time.Second
 
+// callTimeout bounds one status or list call inside a wait: for a daemon
+// that does not answer, not a latency target. A wait whose every attempt
+// is cut at 2 s can never succeed against a daemon that takes longer,
+// which a -race daemon on a loaded host can (status took 2.5 s in
+// TestOwnerStatusDuringMassSpawn).
+const callTimeout = 10 * time.Second
+
 // timeoutArg parses an optional duration argument ("5s", or seconds "5").
 func timeoutArg(ts *testscript.TestScript, args []string, i int) time.Duration {
 	if len(args) <= i {
@@ -192,7 +199,7 @@ func parseDuration(ts *testscript.TestScript, s string) time.Duration {
 }
 
 func (st *state) watcher(name string) (ctl.WatcherStatus, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 	s, err := st.client().Status(ctx, []string{name})
 	if err != nil {
@@ -790,7 +797,7 @@ func cmdWaitReloadErr(ts *testscript.TestScript, neg bool, args []string) {
 	re := compile(ts, args[0])
 	st := getState(ts)
 	ok, desc := testhelper.Wait(timeoutArg(ts, args, 1), func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		s, err := st.client().Status(ctx, nil)
 		if err != nil {
@@ -812,7 +819,7 @@ func cmdNoWatcher(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	st := getState(ts)
 	ok, desc := testhelper.Wait(timeoutArg(ts, args, 1), func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		l, err := st.client().List(ctx)
 		if err != nil {
