@@ -22,13 +22,8 @@ if ! command -v apt-get >/dev/null; then
 	exit 2
 fi
 echo "test-deps-ansible: installing Debian's package ansible (ansible-playbook, community.general) system-wide, after apt-get update" >&2
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -qq >&2; then
-	echo "test-deps-ansible: apt-get update failed" >&2
-	exit 2
-fi
-if ! apt-get install -y -qq --no-install-recommends ansible >&2; then
-	echo "test-deps-ansible: apt-get install ansible failed" >&2
+if ! "$(dirname "$0")/apt-install.sh" ansible; then
+	echo "test-deps-ansible: apt-get update or install ansible failed" >&2
 	exit 2
 fi
 if ! have; then

@@ -22,7 +22,5 @@ if ! command -v apt-get >/dev/null; then
 	exit 2
 fi
 echo "test-deps-prometheus: installing Debian's package prometheus (the Prometheus server and promtool) system-wide (apt-get update first)" >&2
-export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+"$(dirname "$0")/apt-install.sh" prometheus
 have

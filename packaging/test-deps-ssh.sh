@@ -20,7 +20,5 @@ if ! command -v apt-get >/dev/null; then
 	exit 2
 fi
 echo "test-deps-ssh: installing Debian's packages openssh-server and openssh-client (sshd, ssh, ssh-keygen) system-wide (apt-get update first)" >&2
-export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null
+"$(dirname "$0")/apt-install.sh" openssh-server openssh-client
 have

@@ -17,7 +17,5 @@ if ! command -v apt-get >/dev/null; then
 	exit 2
 fi
 echo "test-deps-supervisor: installing Debian's package supervisor (supervisorctl) system-wide (apt-get update first)" >&2
-export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends supervisor >/dev/null
+"$(dirname "$0")/apt-install.sh" supervisor
 command -v supervisorctl >/dev/null

@@ -12,6 +12,4 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 	exit 1
 fi
 echo "make test: installing ${need[*]} system-wide from Debian's packages (apt-get update first): go test -race needs cgo"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+"$(dirname "$0")/apt-install.sh" "${need[@]}"
