@@ -183,6 +183,17 @@ type proc struct {
 	readyAtStart bool                // ready as soon as started (no checks, no MinUptime)
 }
 
+// descendantReaders bounds the goroutines reading cgroup files for
+// CountDescendants across all calls (each call bounds its own to
+// GOMAXPROCS). A read of cgroupfs is a blocking system call that holds an
+// OS thread, slow on a loaded host: concurrent status --json requests,
+// one reader each, can need an OS thread each, and in a
+// pids cgroup circled shares with its children a thread it cannot create
+// kills it (TestCircledSurvivesFullPidsCgroup: "runtime/cgo:
+// pthread_create failed" under load, with newm called from sysmon's
+// handoff while such reads blocked).
+var descendantReaders = make(chan struct{}, runtime.GOMAXPROCS(0))
+
 // CountDescendants returns, for each live process (by main pid), how
 // many processes its cgroup holds beyond the main one; -1 for a process
 // without a cgroup (FillDescendants counts those from /proc).
@@ -219,6 +230,8 @@ func (w *Watcher) CountDescendants() map[int]int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			descendantReaders <- struct{}{}
+			defer func() { <-descendantReaders }()
 			for i := k; i < len(cells); i += workers {
 				count(i)
 			}
