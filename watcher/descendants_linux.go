@@ -24,6 +24,10 @@ func FillDescendants(ps []*ProcStatus) {
 	if len(want) == 0 {
 		return
 	}
+	// One scan reads a file per process on the host: it takes a reader's
+	// place, as CountDescendants' cgroup reads do (see descendantReaders).
+	descendantReaders <- struct{}{}
+	defer func() { <-descendantReaders }()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return
