@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,20 +21,8 @@ import (
 // Readiness, liveness and exit-code policy (issue 15) with real
 // processes: sh and python3.
 
-// python is python3's interpreter itself, not a wrapper such as a pyenv
-// shim (bash, then pyenv exec: a second or two per start on a loaded
-// machine, all of it inside a watchdog period or a ready.timeout).
-var python = sync.OnceValues(func() (string, error) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
-	if exe := strings.TrimSpace(string(out)); err == nil && exe != "" {
-		return exe, nil
-	}
-	return py, nil
-})
+// python is python3's interpreter itself (testhelper.Python3).
+var python = testhelper.Python3
 
 func needPython(t *testing.T) string {
 	t.Helper()

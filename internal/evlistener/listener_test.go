@@ -12,28 +12,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // These tests run real listener processes, started the way the watcher
 // starts them: stdin from Pool.Stdin, stdout through a pipe pumped into
 // Pool.Stdout's writer, which is closed at EOF.
 
-// python is python3's interpreter itself (not a wrapper such as a
-// pyenv shim, which costs a second per start on a loaded machine).
-var python = sync.OnceValues(func() (string, error) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
-	if exe := strings.TrimSpace(string(out)); err == nil && exe != "" {
-		return exe, nil
-	}
-	return py, nil
-})
+// python is python3's interpreter itself (testhelper.Python3).
+var python = testhelper.Python3
 
 func needPython(t *testing.T) string {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/circle-supervisor/circle/internal/sdnotify"
+	"github.com/circle-supervisor/circle/internal/testhelper"
 )
 
 // TestMain doubles as a client of the notify protocol: with
@@ -269,9 +270,8 @@ sys.stdin.read()`},
 // 2 cores the shim's python did not send READY=1 within 20 s).
 func pythonExe(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if exe := strings.TrimSpace(string(out)); err == nil && exe != "" {
-		return exe
+	if py, err := testhelper.Python3(); err == nil {
+		return py
 	}
 	return "python3"
 }

@@ -3,6 +3,8 @@ package testhelper
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,3 +86,21 @@ func ShortDir(t testing.TB) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
+
+// Python3 is python3's interpreter itself (sys.executable), not a wrapper
+// such as a pyenv shim: bash, then pyenv exec and its helpers cost a
+// second or two per start on a loaded machine, all of it inside a
+// watchdog period or a ready.timeout of the test that starts it. It is
+// the python3 found in PATH when that cannot say; an error when there is
+// none.
+var Python3 = sync.OnceValues(func() (string, error) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if exe := strings.TrimSpace(string(out)); err == nil && exe != "" {
+		return exe, nil
+	}
+	return py, nil
+})
