@@ -248,23 +248,8 @@ func TestAdoptNotifyQueuedPing(t *testing.T) {
 		}
 		// Events are delivered in order (deliverMu): a timeout of the
 		// handed due time would come before or instead of the ping.
-		for timeout := time.After(wait); ; {
-			select {
-			case e := <-adopted:
-				if e.Kind == EventWatchdogTimeout {
-					t.Fatalf("the watchdog fired although a ping was queued: %+v", e)
-				}
-				if e.Kind != EventWatchdog {
-					continue
-				}
-			case <-timeout:
-				t.Fatal("the queued WATCHDOG=1 was not delivered")
-			}
-			break
-		}
-		m.mu.Lock()
-		due := m.wdDue
-		m.mu.Unlock()
+		adopted.pingBeforeTimeout(t)
+		due := m.watchdogDue()
 		if d := time.Until(due); d < 30*time.Minute {
 			t.Fatalf("watchdog due in %v after the queued ping, want the whole period", d)
 		}
@@ -317,26 +302,37 @@ func TestHandStopsWatchdogResumeRearms(t *testing.T) {
 				events.until(t, EventWatchdogTimeout)
 				return
 			}
-			for timeout := time.After(wait); ; {
-				select {
-				case e := <-events:
-					if e.Kind == EventWatchdogTimeout {
-						t.Fatalf("the watchdog failed a process whose ping was queued: %+v", e)
-					}
-					if e.Kind != EventWatchdog {
-						continue
-					}
-				case <-timeout:
-					t.Fatal("the queued WATCHDOG=1 was not handled at Resume")
-				}
-				break
-			}
-			n.mu.Lock()
-			due := n.wdDue
-			n.mu.Unlock()
+			events.pingBeforeTimeout(t)
+			due := n.watchdogDue()
 			if due.Before(h.WatchdogDue.Add(3 * period)) {
 				t.Fatalf("watchdog due %v after Resume, want a whole period after the queued ping was handled", due)
 			}
 		})
 	}
+}
+
+// pingBeforeTimeout waits for the queued WATCHDOG=1's event and fails if
+// a watchdog timeout comes first (or none comes).
+func (l eventLog) pingBeforeTimeout(t *testing.T) {
+	t.Helper()
+	for timeout := time.After(wait); ; {
+		select {
+		case e := <-l:
+			switch e.Kind {
+			case EventWatchdogTimeout:
+				t.Fatalf("the watchdog fired although a ping was queued: %+v", e)
+			case EventWatchdog:
+				return
+			}
+		case <-timeout:
+			t.Fatal("the queued WATCHDOG=1 was not handled")
+		}
+	}
+}
+
+// watchdogDue is when n's watchdog fires (zero: not armed).
+func (n *NotifySocket) watchdogDue() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wdDue
 }
